@@ -1,0 +1,187 @@
+"""The run directory: atomic writes, completion markers, the manifest, resume.
+
+Layout and file formats are documented in results/README.md. Every file is written
+to a temporary name in the same directory and renamed into place, so a crash or
+`kill -9` leaves either the old file or the new one, never half of one. A
+generation counts as complete only when its DONE marker exists; anything without a
+marker is redone on `--resume`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+import re
+import secrets
+import subprocess
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+from harness.errors import BadInput
+
+DONE = "DONE"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` via temp file + fsync + rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def jsonl_text(rows: Iterable[Mapping[str, Any]]) -> str:
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+
+
+def atomic_write_jsonl(path: Path, rows: Iterable[Mapping[str, Any]]) -> str:
+    """Write rows as JSON lines; returns the file's sha256 (hex)."""
+    data = jsonl_text(rows).encode("utf-8")
+    atomic_write_bytes(path, data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                yield json.loads(line)
+
+
+def read_json(path: Path) -> Any:
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def new_run_id() -> str:
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{secrets.token_hex(2)}"
+
+
+def safe_name(text: str) -> str:
+    """A filesystem-safe rendering of a name (for arm ids)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", text)
+
+
+def _git_hash() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).resolve().parent, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _versions() -> dict[str, str | None]:
+    from importlib import metadata
+
+    versions: dict[str, str | None] = {"collapse-bench": __version__,
+                                       "python": platform.python_version()}
+    for dist in ("torch", "transformers", "peft", "tokenizers", "datasets", "docker"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = None
+    return versions
+
+
+class RunStore:
+    """A run directory and its manifest.
+
+    The manifest is rewritten atomically after every step, so it always says which
+    steps finished; it is informational - resume decisions come from DONE markers.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.manifest_path = root / "manifest.json"
+
+    @classmethod
+    def create(cls, out_dir: Path, run_id: str | None = None) -> RunStore:
+        run_id = run_id or new_run_id()
+        root = out_dir / run_id
+        if root.exists():
+            raise BadInput(f"run directory already exists: {root}")
+        root.mkdir(parents=True)
+        store = cls(root)
+        store._write_manifest({
+            "run_id": run_id,
+            "versions": _versions(),
+            "git_hash": _git_hash(),
+            "host": {"hostname": platform.node(), "platform": platform.platform(),
+                     "cpu_count": os.cpu_count()},
+            "started": now_iso(),
+            "ended": None,
+            "status": "running",
+            "steps": {},
+            "datasets": {},
+        })
+        return store
+
+    @classmethod
+    def open(cls, root: Path) -> RunStore:
+        if not (root / "config.toml").is_file() or not (root / "manifest.json").is_file():
+            raise BadInput(f"not a run directory (no config.toml/manifest.json): {root}")
+        return cls(root)
+
+    @property
+    def run_id(self) -> str:
+        return self.root.name
+
+    # manifest -----------------------------------------------------------------
+    def manifest(self) -> dict[str, Any]:
+        return read_json(self.manifest_path)
+
+    def _write_manifest(self, manifest: Mapping[str, Any]) -> None:
+        atomic_write_json(self.manifest_path, manifest)
+
+    def update_manifest(self, **fields: Any) -> None:
+        manifest = self.manifest()
+        manifest.update(fields)
+        self._write_manifest(manifest)
+
+    def record_step(self, step: str, status: str, **extra: Any) -> None:
+        """Record a step's status (and e.g. a dataset sha256) in the manifest."""
+        manifest = self.manifest()
+        manifest["steps"][step] = {"status": status, "time": now_iso(), **extra}
+        if "sha256" in extra:
+            manifest["datasets"][step] = extra["sha256"]
+        self._write_manifest(manifest)
+
+    # arms and generations -----------------------------------------------------
+    def arm_dir(self, arm_id: str) -> Path:
+        return self.root / "arms" / arm_id
+
+    def gen_dir(self, arm_id: str, generation: int) -> Path:
+        return self.arm_dir(arm_id) / f"gen-{generation}"
+
+    def is_done(self, arm_id: str, generation: int) -> bool:
+        return (self.gen_dir(arm_id, generation) / DONE).exists()
+
+    def mark_done(self, arm_id: str, generation: int) -> None:
+        atomic_write_text(self.gen_dir(arm_id, generation) / DONE, now_iso() + "\n")

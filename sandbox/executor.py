@@ -1,0 +1,166 @@
+"""The execution contract: what a caller sends, what it gets back, and who runs it.
+
+Everything that runs generated code goes through an `Executor`. Two exist:
+`sandbox.docker_pool.DockerPool` (isolated, the default) and
+`sandbox.local.LocalExecutor` (a host subprocess, explicitly unsafe, opt-in).
+Both drive the same stdlib-only fork server, `sandbox/runner.py`.
+
+A request carries the program in three parts so the runner can give per-assert
+verdicts and still keep the suite's own check authoritative:
+
+* ``program``: prompt + completion + any test preamble (helper defs, `check`).
+* ``asserts``: separable test statements, each run on its own in the program's
+  namespace after ``program``; their pass/fail list is the per-assert verdict.
+* ``final``: the authoritative test call (e.g. ``check(add)``). The request passes
+  only if ``program`` ran, ``final`` (when given) returned, and - when ``final`` is
+  empty - every assert passed. Success is reported through a per-request random
+  token that only the runner's own epilogue emits, so ``exit(0)`` never passes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Literal, Protocol
+
+Status = Literal["passed", "failed", "timeout", "error", "oom", "sandbox_error"]
+STATUSES: tuple[Status, ...] = ("passed", "failed", "timeout", "error", "oom", "sandbox_error")
+
+
+@dataclass(frozen=True)
+class ExecRequest:
+    """One program to execute. `request_id` is the caller's; echoed back."""
+
+    request_id: str
+    program: str
+    asserts: tuple[str, ...] = ()
+    final: str = ""
+    timeout_s: float = 5.0
+    memory_mb: int = 512
+
+    def content_key(self) -> str:
+        """Hash of what determines the outcome: identical keys need one execution."""
+        h = hashlib.sha256()
+        for part in (self.program, "\x00".join(self.asserts), self.final,
+                     repr(self.timeout_s), repr(self.memory_mb)):
+            h.update(part.encode("utf-8", "surrogatepass"))
+            h.update(b"\x01")
+        return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """The runner's verdict on one request.
+
+    status: passed | failed (a test failed, or the program exited before the tests
+    finished) | timeout | error (an exception other than AssertionError) | oom |
+    sandbox_error (the sandbox itself failed twice; not the program's fault).
+    assert_verdicts: one bool per request assert, in order, or None when the request
+    had none. Asserts that never ran (timeout, crash) are False.
+    """
+
+    request_id: str
+    status: Status
+    exit_code: int | None = None
+    duration_s: float = 0.0
+    assert_verdicts: tuple[bool, ...] | None = None
+    stdout_tail: str = ""
+    stderr_tail: str = ""
+    error: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+    def to_json(self) -> dict[str, object]:
+        d = asdict(self)
+        if self.assert_verdicts is not None:
+            d["assert_verdicts"] = list(self.assert_verdicts)
+        return d
+
+
+@dataclass
+class SandboxSettings:
+    """How the sandbox runs programs. Shared by both executors."""
+
+    image: str = field(default="collapse-bench-sandbox:latest",
+                       metadata={"help": "Docker image with the runner (see `sandbox build`)."})
+    pool_size: int = field(default=0, metadata={
+        "help": "Warm containers; 0 means one per CPU core."})
+    memory_mb: int = field(default=512, metadata={
+        "help": "Memory limit per container (memory+swap equal to it)."})
+    cpus: float = field(default=1.0, metadata={"help": "CPU quota per container, in cores."})
+    pids_limit: int = field(default=128, metadata={"help": "Max processes per container."})
+    tmpfs_mb: int = field(default=64, metadata={"help": "Size of the /tmp tmpfs per container."})
+    timeout_s: float = field(default=5.0, metadata={
+        "help": "Wall-clock limit per program; the whole process group is killed after it."})
+    output_limit_bytes: int = field(default=4096, metadata={
+        "help": "How much of stdout/stderr tails is kept per program."})
+
+
+ProgressCallback = Callable[[int], None]
+"""Called with the number of requests that just finished (an increment, as tqdm.update)."""
+
+
+class Executor(Protocol):
+    """Runs requests and returns one result per request, in request order.
+
+    Implementations run requests concurrently, never raise for a program's fault,
+    and turn their own failures into `sandbox_error` results after one retry.
+    """
+
+    name: str
+
+    def run(self, requests: Sequence[ExecRequest],
+            progress: ProgressCallback | None = None) -> list[ExecResult]: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Executor: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+def run_unique(executor: Executor, requests: Sequence[ExecRequest],
+               progress: ProgressCallback | None = None) -> list[ExecResult]:
+    """Execute each distinct program once and fan the result out to its duplicates.
+
+    Self-generated samples repeat a lot (about half are duplicates at T=0.8), so this
+    roughly halves execution time without changing any verdict: the outcome of a
+    request is a function of its content only.
+    """
+    first_of: dict[str, int] = {}
+    unique: list[ExecRequest] = []
+    for req in requests:
+        key = req.content_key()
+        if key not in first_of:
+            first_of[key] = len(unique)
+            unique.append(req)
+
+    def fan_out(done: int) -> None:
+        if progress is not None:
+            progress(done)
+
+    results = executor.run(unique, fan_out if progress else None)
+    out: list[ExecResult] = []
+    for req in requests:
+        res = results[first_of[req.content_key()]]
+        out.append(ExecResult(**{**res.__dict__, "request_id": req.request_id}))
+    return out
+
+
+def make_executor(name: str, settings: SandboxSettings | None = None) -> Executor:
+    """Build the executor named `name` ("docker" or "local"), importing only it."""
+    from harness.errors import BadInput
+
+    settings = settings or SandboxSettings()
+    if name == "docker":
+        from sandbox.docker_pool import DockerPool
+
+        return DockerPool(settings)
+    if name == "local":
+        from sandbox.local import LocalExecutor
+
+        return LocalExecutor(settings)
+    raise BadInput(f"unknown executor {name!r}; known: docker, local")
