@@ -10,10 +10,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, get_args, get_origin, get_type_hints
+
+import tomllib
 
 from harness.errors import BadInput
 from sandbox.executor import SandboxSettings
@@ -32,7 +33,8 @@ class ModelConfig:
 
     name: str = _f("builtin:tiny", "HF id, local directory, or builtin:tiny (built offline).")
     device: str = _f("auto", "auto | cpu | cuda | cuda:N | mps.")
-    dtype: str = _f("auto", "auto (bf16 on capable CUDA, else float32) | float32 | bfloat16 | float16.")
+    dtype: str = _f("auto", "auto (bf16 on capable CUDA, else float32) | float32 | "
+                            "bfloat16 | float16.")
     cache_dir: str = _f("", "Where builtin models are cached; empty = $COLLAPSE_BENCH_CACHE "
                             "or ~/.cache/collapse-bench.")
     threads: int = _f(0, "torch CPU threads; 0 = number of cores.")
@@ -56,11 +58,12 @@ class TrainingConfig:
     lora_r: int = _f(16, "LoRA rank.")
     lora_alpha: int = _f(32, "LoRA alpha (scaling = alpha / r).")
     lora_dropout: float = _f(0.0, "LoRA dropout.")
-    target_modules: str = _f("auto", "auto (per architecture) | all-linear | comma-separated names.")
+    target_modules: str = _f("auto", "auto (per architecture) | all-linear | "
+                                     "comma-separated module names.")
     learning_rate: float = _f(2e-3, "Peak learning rate (AdamW, warmup then cosine decay).")
     weight_decay: float = _f(0.0, "AdamW weight decay.")
     warmup_ratio: float = _f(0.1, "Fraction of steps spent warming up.")
-    epochs: int = _f(3, "Passes over the generation's training data.")
+    epochs: int = _f(2, "Passes over the generation's training data.")
     batch_size: int = _f(32, "Examples per optimizer micro-batch.")
     grad_accum: int = _f(1, "Micro-batches per optimizer step.")
     max_length: int = _f(256, "Examples are truncated to this many tokens.")
@@ -84,19 +87,20 @@ class RunConfig:
     eval_split: str = _f("eval", "Split of eval_suite used for scoring.")
     eval_tasks: int = _f(100, "Eval problems used (first N of the split); 0 = all.")
     generations: int = _f(5, "Self-training generations after generation 0.")
-    train_prompts: int = _f(512, "Train prompts sampled (without replacement) per generation.")
+    train_prompts: int = _f(256, "Train prompts sampled (without replacement) per generation.")
     n_train: int = _f(4, "Completions sampled per train prompt.")
     n_eval: int = _f(10, "Completions sampled per eval problem (n of pass@k).")
     ks: list[int] = _f([1, 10], "k values for pass@k; each must be <= n_eval.")
     greedy: bool = _f(False, "Also report greedy (temperature 0) pass@1.")
-    filters: list[str] = _f(["tests", "none"], "Verification filters, one arm each "
-                            "(none, syntax, tests, partial:P, noisy:P, perplexity:Q; add +dedup).")
+    filters: list[str] = _f(["tests", "none"], "Verification filters, one arm each (none, "
+                            "syntax, tests, partial:P, noisy:P, perplexity:Q; add +dedup).")
     regimes: list[str] = _f(["replace"], "Data regimes: replace | accumulate | "
                             "accumulate-subsample.")
     real_fractions: list[float] = _f([0.0], "Fraction of each generation's data that is human "
                                      "reference solutions from the train split.")
     seeds: list[int] = _f([0], "Seeds; each seed is a separate arm.")
-    subsample_size: int = _f(0, "accumulate-subsample: examples per generation; 0 = train_prompts.")
+    subsample_size: int = _f(0, "accumulate-subsample: examples per generation; "
+                                "0 = train_prompts.")
     executor: str = _f("docker", "docker (isolated) | local (host subprocess, NOT isolated).")
     out: str = _f("results", "Root directory for run directories.")
     sampling: SamplingConfig = field(default_factory=SamplingConfig,

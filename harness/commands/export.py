@@ -1,0 +1,55 @@
+"""`collapse-bench export`: run directories -> leaderboard JSON/CSV, or check a file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from harness.errors import BadInput
+
+
+@click.command("export")
+@click.argument("run_dirs", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--out", "out", type=click.Path(path_type=Path, dir_okay=False),
+              help="Where to write the leaderboard.")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json",
+              show_default=True, help="json: the versioned document; csv: one row per "
+              "(entry, generation) for spreadsheets.")
+@click.option("--validate", "validate_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Only check FILE against the shipped leaderboard schema.")
+@click.option("--n-boot", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="Bootstrap replicates for the 95% intervals.")
+@click.option("--boot-seed", type=int, default=0, show_default=True,
+              help="Seed of the bootstrap (same seed, same intervals).")
+def export(run_dirs: tuple[Path, ...], out: Path | None, fmt: str,
+           validate_file: Path | None, n_boot: int, boot_seed: int) -> None:
+    """Merge RUN_DIR... into a leaderboard (validated against the shipped schema).
+
+    \b
+    Examples:
+      collapse-bench export results/RUN --out leaderboard.json
+      collapse-bench export results/A results/B --out board.csv --format csv
+      collapse-bench export --validate leaderboard.json
+
+    One entry per (model, train suite, eval suite, filter, regime, real fraction,
+    restart), seeds pooled across runs, ranked by area under the pass@1 curve.
+    """
+    from harness.leaderboard import build_leaderboard, load_leaderboard, write_leaderboard
+
+    if validate_file is not None:
+        if run_dirs or out is not None:
+            raise BadInput("--validate FILE takes no run directories and no --out")
+        doc = load_leaderboard(validate_file)
+        click.echo(f"{validate_file}: valid leaderboard (schema {doc['schema_version']}, "
+                   f"{len(doc['entries'])} entries)")
+        return
+    if not run_dirs:
+        raise BadInput("give at least one RUN_DIR (or --validate FILE); see export --help")
+    if out is None:
+        raise BadInput("--out FILE is required")
+    doc = build_leaderboard(run_dirs, n_boot=n_boot, boot_seed=boot_seed)
+    path = write_leaderboard(doc, out, fmt)
+    rows = "" if fmt == "json" else f", {sum(len(e['generations']) for e in doc['entries'])} rows"
+    click.echo(f"wrote {path} ({fmt}): {len(doc['entries'])} entries from "
+               f"{len(doc['runs'])} run(s){rows}")

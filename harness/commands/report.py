@@ -1,0 +1,30 @@
+"""`collapse-bench report`: markdown summary and PNG plots of one run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("report")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--out", "out", type=click.Path(path_type=Path, file_okay=False),
+              help="Output directory (default: RUN_DIR/report).")
+@click.option("--n-boot", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="Bootstrap replicates for the 95% intervals.")
+@click.option("--boot-seed", type=int, default=0, show_default=True,
+              help="Seed of the bootstrap (same seed, same intervals).")
+def report(run_dir: Path, out: Path | None, n_boot: int, boot_seed: int) -> None:
+    """Write RUN_DIR's report: report.md plus plots of each metric vs generation.
+
+    \b
+    Plots: pass@1 and pass@k vs generation (95% CI bands with several seeds),
+    diversity and perplexity vs generation, filter acceptance vs precision,
+    diversity vs pass@1 across generations.
+    """
+    from harness.report import write_report
+
+    result = write_report(run_dir, out, n_boot=n_boot, boot_seed=boot_seed)
+    click.echo(f"wrote {result.markdown} ({result.n_groups} arm groups, "
+               f"{len(result.plots)} plots: {', '.join(p.name for p in result.plots.values())})")

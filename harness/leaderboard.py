@@ -1,0 +1,268 @@
+"""Leaderboard: merge run directories into one versioned, schema-checked document.
+
+One entry per (model, train suite/split, eval suite/split, filter, regime, real
+fraction, restart policy); arms of that entry from every given run are pooled as
+seeds, so two runs with seeds 0-1 and 2-3 make one entry with four seeds. (The
+restart policy is part of the identity too: pooling arms trained differently
+would mix two experiments.) The same seed of the same entry in two runs is
+refused: equal config and seed give identical metrics, so it would count one
+measurement twice.
+
+Rank: entries are sorted by the area under the pass@1 curve (`collapse.pass1_auc`
+mean: trapezoid over generations / number of self-training generations, i.e. the
+mean pass@1 over the run), highest first; rank 1 is the best. Ties and missing
+values (sorted last) are broken by the entry's identity, so the order is total
+and reproducible. The area rewards an arm that starts well and stays well, which
+is what "resists collapse" means on a fixed budget of generations.
+
+The document's shape is `harness/schemas/leaderboard.schema.json` (shipped in the
+package); `validate_leaderboard` checks a document against it and reports the
+first bad field by its JSON path (`entries[0].generations[2].pass_at_k`).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import io
+import json
+from collections.abc import Iterable, Sequence
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+from harness.errors import BadInput
+from harness.runs import ArmResult, RunResult, load_run
+from harness.stats import (
+    CI_LEVEL,
+    COLLAPSE_KEYS,
+    DEFAULT_BOOT_SEED,
+    DEFAULT_N_BOOT,
+    GroupStats,
+    group_stats,
+    intervals_to_dict,
+)
+
+SCHEMA_VERSION = "1.0"
+RANK_BY = "collapse.pass1_auc.mean"
+_ENTRY_KEY = ("model", "train_suite", "train_split", "eval_suite", "eval_split", "filter",
+              "regime", "real_fraction", "restart")
+
+
+def _entry_key(run: RunResult, arm: ArmResult) -> tuple[Any, ...]:
+    return (run.model, run.train_suite, run.train_split, run.eval_suite, run.eval_split,
+            arm.filter, arm.regime, arm.real_fraction, arm.restart)
+
+
+def _generation_dict(stats: GroupStats, index: int) -> dict[str, Any]:
+    gen = stats.generations[index]
+    return {
+        "generation": gen.generation,
+        "pass_at_k": intervals_to_dict({f"pass@{k}": iv for k, iv in gen.pass_at_k.items()}),
+        "diversity": gen.diversity.to_dict(),
+        "perplexity": gen.perplexity.to_dict(),
+        "filter_acceptance_rate": gen.filter_acceptance_rate.to_dict(),
+        "filter_precision": gen.filter_precision.to_dict(),
+        "filter_recall": gen.filter_recall.to_dict(),
+        "n_train_examples": gen.n_train_examples.to_dict(),
+    }
+
+
+def _entry(key: tuple[Any, ...], members: list[tuple[RunResult, ArmResult]],
+           n_boot: int, boot_seed: int) -> dict[str, Any]:
+    arms = [arm for _, arm in members]
+    stats = group_stats(arms, n_boot=n_boot, seed=boot_seed)
+    by_seed = {arm.seed: run for run, arm in members}
+    return {
+        "rank": 0,  # filled in after sorting
+        **dict(zip(_ENTRY_KEY, key, strict=True)),
+        "seeds": stats.seeds,
+        "n_seeds": len(stats.seeds),
+        "run_ids": sorted({run.run_id for run, _ in members}),
+        "config_hashes": sorted({run.config_hash for run, _ in members}),
+        "complete": all(arm.complete for arm in arms),
+        "ks": stats.ks,
+        "n_generations": len(stats.generations),
+        "n_problems_resampled": stats.n_problems,
+        "generations": [_generation_dict(stats, i) for i in range(len(stats.generations))],
+        "collapse": intervals_to_dict(stats.collapse),
+        "per_seed": [
+            {"seed": seed, "run_id": by_seed[seed].run_id,
+             "arm_id": next(a.arm_id for a in arms if a.seed == seed),
+             "config_hash": by_seed[seed].config_hash,
+             "collapse": summary.to_dict()}
+            for seed, summary in zip(stats.seeds, stats.per_seed_collapse, strict=True)
+        ],
+    }
+
+
+def _rank_key(entry: dict[str, Any]) -> tuple[Any, ...]:
+    auc = entry["collapse"]["pass1_auc"]["mean"]
+    identity = tuple(str(entry[k]) for k in _ENTRY_KEY)
+    return (auc is None, -(auc or 0.0), identity)
+
+
+def _load_all(run_dirs: Sequence[str | Path]) -> list[RunResult]:
+    if not run_dirs:
+        raise BadInput("give at least one run directory")
+    runs: list[RunResult] = []
+    seen: dict[str, Path] = {}
+    for run_dir in run_dirs:
+        run = load_run(run_dir)
+        if run.run_id in seen:
+            raise BadInput(f"run {run.run_id} given twice ({seen[run.run_id]} and {run.path})")
+        seen[run.run_id] = run.path
+        runs.append(run)
+    return runs
+
+
+def build_leaderboard(run_dirs: Sequence[str | Path], *, n_boot: int = DEFAULT_N_BOOT,
+                      boot_seed: int = DEFAULT_BOOT_SEED) -> dict[str, Any]:
+    """Merge run directories into a leaderboard document (valid against the schema)."""
+    runs = _load_all(run_dirs)
+    grouped: dict[tuple[Any, ...], list[tuple[RunResult, ArmResult]]] = {}
+    for run in runs:
+        for arm in run.arms.values():
+            if not arm.generations:
+                continue
+            members = grouped.setdefault(_entry_key(run, arm), [])
+            clash = next((r for r, a in members if a.seed == arm.seed), None)
+            if clash is not None:
+                raise BadInput(f"seed {arm.seed} of arm {arm.arm_id} is in both run "
+                               f"{clash.run_id} and run {run.run_id}; export them separately")
+            members.append((run, arm))
+    entries = [_entry(key, members, n_boot, boot_seed) for key, members in grouped.items()]
+    entries.sort(key=_rank_key)
+    for rank, entry in enumerate(entries, start=1):
+        entry["rank"] = rank
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "harness_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "rank_by": RANK_BY,
+        "statistics": {
+            "ci_level": CI_LEVEL,
+            "method": "percentile bootstrap resampling seeds and eval problems (paired "
+                      "across generations); see harness/stats.py",
+            "n_boot": n_boot,
+            "seed": boot_seed,
+        },
+        "runs": [
+            {"run_id": r.run_id, "config_hash": r.config_hash,
+             "harness_version": r.harness_version, "model": r.model,
+             "train_suite": r.train_suite, "eval_suite": r.eval_suite, "n_arms": len(r.arms)}
+            for r in runs
+        ],
+        "entries": entries,
+    }
+
+
+# ----------------------------------------------------------------------- validation
+
+
+@cache
+def leaderboard_schema() -> dict[str, Any]:
+    """The JSON Schema shipped in the package (harness/schemas/leaderboard.schema.json)."""
+    text = resources.files("harness").joinpath("schemas/leaderboard.schema.json").read_text(
+        encoding="utf-8")
+    return json.loads(text)
+
+
+def _json_path(parts: Iterable[Any]) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(document root)"
+
+
+def validate_leaderboard(doc: Any) -> None:
+    """Raise BadInput naming the first invalid field by JSON path, e.g.
+    `entries[0].generations[2].pass_at_k: 'x' is not of type 'object'`."""
+    import jsonschema
+    from jsonschema.exceptions import best_match
+
+    validator = jsonschema.Draft202012Validator(leaderboard_schema())
+    error = best_match(validator.iter_errors(doc))
+    if error is not None:
+        path = list(error.absolute_path)
+        if error.validator == "required" and isinstance(error.instance, dict):
+            missing = [k for k in error.validator_value if k not in error.instance]
+            path.append(missing[0])
+            raise BadInput(f"{_json_path(path)}: required field is missing")
+        raise BadInput(f"{_json_path(path)}: {error.message}")
+    for i, entry in enumerate(doc["entries"]):
+        if entry["rank"] != i + 1:
+            raise BadInput(f"entries[{i}].rank: expected {i + 1} (entries are sorted by rank), "
+                           f"got {entry['rank']}")
+
+
+def load_leaderboard(path: str | Path) -> dict[str, Any]:
+    """Read and validate a leaderboard file someone produced."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BadInput(f"no such file: {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadInput(f"{path}: not valid JSON: {exc}") from None
+    try:
+        validate_leaderboard(doc)
+    except BadInput as exc:
+        raise BadInput(f"{path}: {exc}") from None
+    return doc
+
+
+# ------------------------------------------------------------------------------ CSV
+
+
+def _flat(prefix: str, interval: dict[str, Any]) -> dict[str, Any]:
+    return {prefix: interval["mean"], f"{prefix}_ci_low": interval["ci_low"],
+            f"{prefix}_ci_high": interval["ci_high"]}
+
+
+def leaderboard_csv(doc: dict[str, Any]) -> str:
+    """One row per (entry, generation); collapse summaries repeated on every row."""
+    ks = sorted({k for e in doc["entries"] for k in e["ks"]})
+    rows: list[dict[str, Any]] = []
+    for entry in doc["entries"]:
+        ident = {k: entry[k] for k in ("rank", *_ENTRY_KEY)}
+        ident["seeds"] = ";".join(str(s) for s in entry["seeds"])
+        ident["run_ids"] = ";".join(entry["run_ids"])
+        collapse: dict[str, Any] = {}
+        for name in COLLAPSE_KEYS:
+            collapse.update(_flat(name, entry["collapse"][name]))
+        for gen in entry["generations"]:
+            row: dict[str, Any] = {**ident, "generation": gen["generation"]}
+            for k in ks:
+                row.update(_flat(f"pass@{k}", gen["pass_at_k"].get(
+                    f"pass@{k}", {"mean": None, "ci_low": None, "ci_high": None})))
+            for name in ("diversity", "perplexity", "filter_acceptance_rate",
+                         "filter_precision", "filter_recall"):
+                row.update(_flat(name, gen[name]))
+            rows.append({**row, **collapse})
+    out = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return out.getvalue()
+
+
+def write_leaderboard(doc: dict[str, Any], path: str | Path, fmt: str = "json") -> Path:
+    """Validate `doc`, then write it atomically as JSON or CSV."""
+    from harness.store import atomic_write_text
+
+    validate_leaderboard(doc)
+    if fmt == "json":
+        text = json.dumps(doc, indent=2, allow_nan=False) + "\n"
+    elif fmt == "csv":
+        text = leaderboard_csv(doc)
+    else:
+        raise BadInput(f"unknown format {fmt!r}; use json or csv")
+    path = Path(path)
+    try:
+        atomic_write_text(path, text)
+    except OSError as exc:
+        raise BadInput(f"cannot write {path}: {exc.strerror or exc}") from None
+    return path

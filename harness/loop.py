@@ -1,0 +1,338 @@
+"""The generational loop (DESIGN.md, "The loop"), top to bottom.
+
+    M0 = base model
+    evaluate(M0)                                  -> metrics[gen 0]
+    for g in 1..G:
+        S   = sample(M_{g-1}, train prompts, n_train, train temperature)
+        V   = sandbox.execute(S + tests)
+        K   = filter(S, V)
+        D_g = regime(K_1..K_g, real data)
+        M_g = lora_finetune(start model for the restart policy, D_g)
+        evaluate(M_g)                             -> metrics[gen g]
+
+Every model the loop uses is rebuilt from the base weights plus the adapters saved
+on disk (`model_after`, `model_to_train`). The uninterrupted run and a run resumed
+after `kill -9` therefore take exactly the same path, which is what makes resumed
+metrics identical. Each generation is complete only once its DONE marker exists;
+`--resume` skips complete generations and redoes the one that was in flight.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tasks.registry import load_suite, select_split
+
+from harness.arms import Arm, arms_of, check_no_overlap, validate
+from harness.config import RunConfig, save_toml
+from harness.evaluation import Sample, execute_samples, score
+from harness.filters import Candidate, apply_filter, parse_filter
+from harness.regimes import Example, build_dataset
+from harness.store import (
+    RunStore,
+    atomic_write_json,
+    atomic_write_jsonl,
+    now_iso,
+    read_json,
+    read_jsonl,
+)
+from harness.summary import write_summary
+from sandbox.executor import ExecResult, Executor
+from tasks.schema import Task
+
+Log = Callable[[str], None]
+
+
+def derive_seed(seed: int, *parts: object) -> int:
+    """An independent, stable 31-bit seed for one purpose (e.g. gen 3 train sampling)."""
+    text = "/".join(str(p) for p in (seed, *parts))
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little") >> 1
+
+
+@dataclass
+class Context:
+    """What all arms of a run share: config, store, tasks, base model, sandbox."""
+
+    cfg: RunConfig
+    store: RunStore
+    train_tasks: list[Task]
+    eval_tasks: list[Task]
+    base_model: Any
+    tokenizer: Any
+    executor: Executor
+    log: Log
+
+
+# ----------------------------------------------------------------------------- entry
+def run_experiment(cfg: RunConfig, executor: Executor, log: Log,
+                   resume_dir: Path | None = None) -> RunStore:
+    """Run (or resume) every arm of `cfg`; returns the run store."""
+    from harness.models import load_model
+
+    validate(cfg)
+    train_tasks, eval_tasks = load_tasks(cfg)
+    if resume_dir is None:
+        store = RunStore.create(Path(cfg.out))
+        save_toml(cfg, store.root / "config.toml")
+    else:
+        store = RunStore.open(resume_dir)
+        store.update_manifest(status="running", resumed=True)
+    log(f"run directory: {store.root}")
+    model, tokenizer = load_model(cfg.model)
+    ctx = Context(cfg, store, train_tasks, eval_tasks, model, tokenizer, executor, log)
+    try:
+        for arm in arms_of(cfg):
+            run_arm(ctx, arm)
+            write_summary(store, cfg)
+    except BaseException:
+        store.update_manifest(status="interrupted")
+        raise
+    store.update_manifest(status="complete", ended=now_iso())
+    return store
+
+
+def load_tasks(cfg: RunConfig) -> tuple[list[Task], list[Task]]:
+    """Train and eval problems, refusing any overlap between them."""
+    train = select_split(load_suite(cfg.train_suite), cfg.train_split)
+    evals = select_split(load_suite(cfg.eval_suite), cfg.eval_split)
+    if cfg.eval_tasks:
+        evals = evals[: cfg.eval_tasks]
+    check_no_overlap({t.task_id: t.prompt for t in train}, {t.task_id: t.prompt for t in evals})
+    return train, evals
+
+
+# ----------------------------------------------------------------------------- one arm
+def run_arm(ctx: Context, arm: Arm) -> None:
+    cfg, store = ctx.cfg, ctx.store
+    arm_dir = store.arm_dir(arm.arm_id)
+    atomic_write_json(arm_dir / "arm.json", arm.to_json(cfg.training.restart))
+    ctx.log(f"== arm {arm.arm_id}")
+
+    if not store.is_done(arm.arm_id, 0):
+        run_generation_zero(ctx, arm)
+    for g in range(1, cfg.generations + 1):
+        if store.is_done(arm.arm_id, g):
+            continue
+        run_generation(ctx, arm, g)
+
+
+def run_generation_zero(ctx: Context, arm: Arm) -> None:
+    """Evaluate the base model. Identical for every arm of a seed, so computed once."""
+    store = ctx.store
+    gen_dir = store.gen_dir(arm.arm_id, 0)
+    sibling = _done_gen0_sibling(ctx, arm)
+    if sibling is not None:
+        shutil.rmtree(gen_dir, ignore_errors=True)
+        shutil.copytree(sibling, gen_dir, ignore=shutil.ignore_patterns("DONE"))
+        metrics = read_json(gen_dir / "metrics.json")
+        metrics["arm_id"] = arm.arm_id
+        atomic_write_json(gen_dir / "metrics.json", metrics)
+    else:
+        eval_rows, verdict_rows, metrics = evaluate(ctx, ctx.base_model, arm, 0)
+        metrics.update(filter=None, n_train_examples=0)
+        metrics["timings_s"].update(sampling=0.0, execution=0.0, training=0.0)
+        _write_generation(gen_dir, eval_rows, verdict_rows, metrics)
+    store.mark_done(arm.arm_id, 0)
+    store.record_step(f"{arm.arm_id}/gen-0", "done")
+    _log_generation(ctx, read_json(gen_dir / "metrics.json"))
+
+
+def run_generation(ctx: Context, arm: Arm, g: int) -> None:
+    from harness.sampling import sample_completions
+    from harness.training import finetune_lora, save_adapter
+
+    cfg, store = ctx.cfg, ctx.store
+    gen_dir = store.gen_dir(arm.arm_id, g)
+    store.record_step(f"{arm.arm_id}/gen-{g}", "running")
+
+    # 1. sample the previous model on a fresh draw of train prompts
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(derive_seed(arm.seed, g, "prompts"))
+    picked = rng.choice(len(ctx.train_tasks), size=min(cfg.train_prompts, len(ctx.train_tasks)),
+                        replace=False)
+    tasks = [ctx.train_tasks[i] for i in sorted(picked)]
+    previous = model_after(ctx, arm, g - 1)
+    drawn = sample_completions(previous, ctx.tokenizer, [t.prompt for t in tasks], cfg.n_train,
+                               cfg.sampling, seed=derive_seed(arm.seed, g, "train-samples"),
+                               temperature=cfg.sampling.train_temperature,
+                               progress=f"gen {g} sample train")
+    del previous
+    flat = [(t, c) for t, comps in zip(tasks, drawn, strict=True) for c in comps]
+    t_sampling = time.perf_counter() - t0
+
+    # 2. execute every candidate in the sandbox (needed for precision/recall of any filter)
+    t0 = time.perf_counter()
+    results = execute_samples({t.task_id: t for t in tasks},
+                              [Sample(t.task_id, c.text) for t, c in flat], ctx.executor,
+                              timeout_s=cfg.sandbox.timeout_s, progress=f"gen {g} execute")
+    t_execution = time.perf_counter() - t0
+
+    # 3. filter
+    candidates = [Candidate(t.task_id, t.prompt, c.text, r, c.mean_logprob)
+                  for (t, c), r in zip(flat, results, strict=True)]
+    spec = parse_filter(arm.filter)
+    outcome = apply_filter(spec, candidates, np.random.default_rng(
+        derive_seed(arm.seed, g, "filter")))
+    kept = [Example(c.task_id, c.prompt, c.completion, "self", g)
+            for c, k in zip(candidates, outcome.keep, strict=True) if k]
+    atomic_write_jsonl(gen_dir / "kept.jsonl", (e.to_json() for e in kept))
+
+    # 4. this generation's dataset under the regime, with real data mixed in
+    kept_by_gen = [_read_examples(store.gen_dir(arm.arm_id, h) / "kept.jsonl")
+                   for h in range(1, g)] + [kept]
+    real_pool = [Example(t.task_id, t.prompt, t.canonical_solution, "real", 0)
+                 for t in ctx.train_tasks]
+    dataset = build_dataset(arm.regime, kept_by_gen, real_pool, arm.real_fraction,
+                            cfg.subsample_size or cfg.train_prompts,
+                            np.random.default_rng(derive_seed(arm.seed, g, "dataset")))
+    sha = atomic_write_jsonl(gen_dir / "train.jsonl", (e.to_json() for e in dataset))
+    store.record_step(f"{arm.arm_id}/gen-{g}/train.jsonl", "written", sha256=sha,
+                      n_examples=len(dataset))
+
+    # 5. fine-tune from the restart policy's starting point; save the adapter
+    t0 = time.perf_counter()
+    model = model_to_train(ctx, arm, g)
+    trained, stats = finetune_lora(model, ctx.tokenizer,
+                                   [(e.prompt, e.completion) for e in dataset], cfg.training,
+                                   seed=derive_seed(arm.seed, g, "train"),
+                                   progress=f"gen {g} train")
+    save_adapter(trained, gen_dir / "adapter")
+    del model, trained
+    t_training = time.perf_counter() - t0
+
+    # 6. evaluate M_g, rebuilt from disk exactly as a resumed run would
+    eval_rows, verdict_rows, metrics = evaluate(ctx, model_after(ctx, arm, g), arm, g)
+    train_rows = [{"task_id": t.task_id, "completion": c.text, "split": "train",
+                   "seed": arm.seed, "index": i, "mean_logprob": c.mean_logprob}
+                  for i, (t, c) in enumerate(flat)]
+    train_verdicts = [_verdict_row(t.task_id, "train", i, r, kept=k)
+                      for i, ((t, _), r, k) in enumerate(zip(flat, results, outcome.keep,
+                                                              strict=True))]
+    metrics.update(filter=outcome.to_json(arm.filter), n_train_examples=len(dataset),
+                   train_loss=stats.losses[-1] if stats.losses else None)
+    metrics["timings_s"].update(sampling=t_sampling, execution=t_execution,
+                                training=t_training)
+    _write_generation(gen_dir, train_rows + eval_rows, train_verdicts + verdict_rows, metrics)
+    store.mark_done(arm.arm_id, g)
+    store.record_step(f"{arm.arm_id}/gen-{g}", "done")
+    _log_generation(ctx, metrics)
+
+
+# ----------------------------------------------------------------------------- models
+def model_after(ctx: Context, arm: Arm, g: int) -> Any:
+    """M_g with its adapters merged, for sampling and evaluation (rebuilt from disk)."""
+    from harness.training import load_adapter, merge_adapter
+
+    if g == 0:
+        return ctx.base_model
+    model = copy.deepcopy(ctx.base_model)
+    first = 1 if ctx.cfg.training.restart == "merge" else g
+    for h in range(first, g + 1):
+        model = merge_adapter(load_adapter(model, ctx.store.gen_dir(arm.arm_id, h) / "adapter"))
+    return model
+
+
+def model_to_train(ctx: Context, arm: Arm, g: int) -> Any:
+    """The model generation g fine-tunes, per restart policy.
+
+    merge: M_{g-1} merged, fresh adapter. continue: base + the previous adapter,
+    trained further. from-base: the base weights, fresh adapter.
+    """
+    from harness.training import load_adapter
+
+    policy = ctx.cfg.training.restart
+    if policy == "merge":
+        return model_after(ctx, arm, g - 1) if g > 1 else copy.deepcopy(ctx.base_model)
+    model = copy.deepcopy(ctx.base_model)
+    if policy == "continue" and g > 1:
+        return load_adapter(model, ctx.store.gen_dir(arm.arm_id, g - 1) / "adapter",
+                            trainable=True)
+    return model
+
+
+# ----------------------------------------------------------------------------- evaluate
+def evaluate(ctx: Context, model: Any, arm: Arm, g: int
+             ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
+    """Sample the eval problems, execute, and score: pass@k, diversity, perplexity."""
+    from harness.sampling import sample_completions
+    from harness.training import perplexity
+
+    cfg = ctx.cfg
+    tasks = {t.task_id: t for t in ctx.eval_tasks}
+    prompts = [t.prompt for t in ctx.eval_tasks]
+    t0 = time.perf_counter()
+    drawn = sample_completions(model, ctx.tokenizer, prompts, cfg.n_eval, cfg.sampling,
+                               seed=derive_seed(arm.seed, g, "eval-samples"),
+                               temperature=cfg.sampling.temperature,
+                               progress=f"gen {g} sample eval")
+    samples = [Sample(t.task_id, c.text) for t, comps in zip(ctx.eval_tasks, drawn, strict=True)
+               for c in comps]
+    results = execute_samples(tasks, samples, ctx.executor, timeout_s=cfg.sandbox.timeout_s,
+                              progress=f"gen {g} execute eval")
+    report = score(tasks, samples, results, cfg.ks)
+    metrics: dict[str, Any] = {"arm_id": arm.arm_id, "generation": g, **report.to_json()}
+
+    metrics["greedy_pass_at_1"] = None
+    if cfg.greedy:
+        greedy = sample_completions(model, ctx.tokenizer, prompts, 1, cfg.sampling,
+                                    seed=derive_seed(arm.seed, g, "greedy"), temperature=0.0)
+        greedy_samples = [Sample(t.task_id, c[0].text) for t, c in zip(ctx.eval_tasks, greedy,
+                                                                       strict=True)]
+        greedy_results = execute_samples(tasks, greedy_samples, ctx.executor,
+                                         timeout_s=cfg.sandbox.timeout_s)
+        metrics["greedy_pass_at_1"] = score(tasks, greedy_samples, greedy_results,
+                                            [1]).pass_at_k["pass@1"]
+    metrics["perplexity"] = perplexity(model, ctx.tokenizer,
+                                       [(t.prompt, t.canonical_solution) for t in ctx.eval_tasks])
+    metrics["timings_s"] = {"evaluation": time.perf_counter() - t0}
+
+    eval_rows = [{"task_id": s.task_id, "completion": s.completion, "split": "eval",
+                  "seed": arm.seed, "index": i} for i, s in enumerate(samples)]
+    verdict_rows = [_verdict_row(s.task_id, "eval", i, r)
+                    for i, (s, r) in enumerate(zip(samples, results, strict=True))]
+    return eval_rows, verdict_rows, metrics
+
+
+# ----------------------------------------------------------------------------- helpers
+def _verdict_row(task_id: str, split: str, index: int, result: ExecResult,
+                 kept: bool | None = None) -> dict[str, Any]:
+    row: dict[str, Any] = {"task_id": task_id, "split": split, "index": index,
+                           **result.to_json()}
+    row.pop("request_id", None)
+    if kept is not None:
+        row["kept"] = kept
+    return row
+
+
+def _write_generation(gen_dir: Path, sample_rows: Sequence[dict[str, Any]],
+                      verdict_rows: Sequence[dict[str, Any]], metrics: dict[str, Any]) -> None:
+    atomic_write_jsonl(gen_dir / "samples.jsonl", sample_rows)
+    atomic_write_jsonl(gen_dir / "verdicts.jsonl", verdict_rows)
+    atomic_write_json(gen_dir / "metrics.json", metrics)
+
+
+def _read_examples(path: Path) -> list[Example]:
+    return [Example(**row) for row in read_jsonl(path)]
+
+
+def _done_gen0_sibling(ctx: Context, arm: Arm) -> Path | None:
+    for other in arms_of(ctx.cfg):
+        if other.seed == arm.seed and other != arm and ctx.store.is_done(other.arm_id, 0):
+            return ctx.store.gen_dir(other.arm_id, 0)
+    return None
+
+
+def _log_generation(ctx: Context, m: dict[str, Any]) -> None:
+    pk = "  ".join(f"{k}={v:.3f}" for k, v in m["pass_at_k"].items())
+    filt = m.get("filter")
+    kept = (f"  kept={filt['n_kept']}/{filt['n_candidates']}" if filt else "")
+    ctx.log(f"gen {m['generation']}: {pk}  diversity={m['diversity']['diversity']:.3f}  "
+            f"ppl={m['perplexity']:.2f}{kept}  train_n={m['n_train_examples']}")

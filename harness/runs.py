@@ -1,0 +1,326 @@
+"""Read a finished (or interrupted) run directory into typed results.
+
+The format is the contract in results/README.md. `summary.json` is used when it
+exists; otherwise the run is reassembled from `arms/*/arm.json` and the
+`gen-*/metrics.json` of generations that have a DONE marker (a generation
+without one was interrupted and does not count), with run-level facts from
+`config.toml` and `manifest.json`. That way `export` and `report` also work on a
+run that was killed half-way.
+
+Every malformed or missing field becomes a one-line BadInput naming the file and
+the key, never a KeyError traceback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import tomllib
+
+from harness.errors import BadInput
+from harness.store import DONE
+
+_PASS_KEY = re.compile(r"^pass@([1-9][0-9]*)$")
+_GEN_DIR = re.compile(r"^gen-([0-9]+)$")
+
+
+class ArmGroupKey(NamedTuple):
+    """What an arm is, apart from its seed: arms with equal keys are replicates."""
+
+    filter: str
+    regime: str
+    real_fraction: float
+    restart: str
+
+    def label(self) -> str:
+        return (f"{self.filter} / {self.regime} / real {self.real_fraction:g} / "
+                f"restart {self.restart}")
+
+
+@dataclass(frozen=True)
+class GenerationMetrics:
+    """One generation of one arm (metrics.json), with the fields the tools use typed."""
+
+    generation: int
+    pass_at_k: dict[int, float]                 # k -> pass@k
+    diversity: float | None                     # headline: mean pairwise dissimilarity
+    perplexity: float | None
+    filter_acceptance_rate: float | None        # None at generation 0
+    filter_precision: float | None
+    filter_recall: float | None
+    n_train_examples: int
+    per_task: dict[str, tuple[int, int]]        # task id -> (n, c)
+    per_task_diversity: dict[str, float]        # optional per-problem diversity, else {}
+    raw: dict[str, Any] = field(repr=False, compare=False)  # the whole metrics.json
+
+
+@dataclass(frozen=True)
+class ArmResult:
+    """One arm: its identity and the metrics of each completed generation, in order."""
+
+    arm_id: str
+    filter: str
+    regime: str
+    real_fraction: float
+    seed: int
+    restart: str
+    complete: bool
+    generations: tuple[GenerationMetrics, ...]
+
+    @property
+    def key(self) -> ArmGroupKey:
+        return ArmGroupKey(self.filter, self.regime, self.real_fraction, self.restart)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A run: one model and one train/eval suite pair, several arms."""
+
+    path: Path
+    run_id: str
+    harness_version: str
+    config_hash: str
+    model: str
+    train_suite: str
+    train_split: str
+    eval_suite: str
+    eval_split: str
+    ks: list[int]
+    arms: dict[str, ArmResult]
+
+    def arm_groups(self) -> dict[ArmGroupKey, list[ArmResult]]:
+        """Arms that differ only in seed, grouped; groups and seeds in a stable order."""
+        groups: dict[ArmGroupKey, list[ArmResult]] = {}
+        for arm in sorted(self.arms.values(), key=lambda a: (a.key, a.seed)):
+            groups.setdefault(arm.key, []).append(arm)
+        return groups
+
+    @property
+    def suite_label(self) -> str:
+        """`synth/train -> synth/eval`, for titles."""
+        return (f"{self.train_suite}/{self.train_split} -> "
+                f"{self.eval_suite}/{self.eval_split}")
+
+
+# ------------------------------------------------------------------ field access
+
+
+def _get(data: Mapping[str, Any], key: str, where: str) -> Any:
+    if not isinstance(data, Mapping):
+        raise BadInput(f"{where}: expected an object, got {type(data).__name__}")
+    if key not in data:
+        raise BadInput(f"{where}: missing key {key!r}")
+    return data[key]
+
+
+def _str(data: Mapping[str, Any], key: str, where: str) -> str:
+    value = _get(data, key, where)
+    if not isinstance(value, str):
+        raise BadInput(f"{where}.{key}: expected a string, got {value!r}")
+    return value
+
+
+def _int(data: Mapping[str, Any], key: str, where: str) -> int:
+    value = _get(data, key, where)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadInput(f"{where}.{key}: expected an integer, got {value!r}")
+    return value
+
+
+def _num(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise BadInput(f"{where}: expected a finite number, got {value!r}")
+    return float(value)
+
+
+def _opt_num(value: Any, where: str) -> float | None:
+    """A number or null (metrics that do not apply, e.g. the filter at generation 0)."""
+    return None if value is None else _num(value, where)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except FileNotFoundError:
+        raise BadInput(f"missing file: {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadInput(f"{path}: not valid JSON: {exc}") from None
+
+
+# ------------------------------------------------------------------------ parsing
+
+
+def parse_metrics(data: Any, where: str) -> GenerationMetrics:
+    """Validate one metrics.json object (or a summary.json generation entry)."""
+    pass_at_k: dict[int, float] = {}
+    raw_passk = _get(data, "pass_at_k", where)
+    if not isinstance(raw_passk, Mapping):
+        raise BadInput(f"{where}.pass_at_k: expected an object, got {raw_passk!r}")
+    for name, value in raw_passk.items():
+        match = _PASS_KEY.match(name)
+        if not match:
+            raise BadInput(f"{where}.pass_at_k: key {name!r} is not of the form 'pass@K'")
+        pass_at_k[int(match.group(1))] = _num(value, f"{where}.pass_at_k.{name}")
+    diversity = data.get("diversity")
+    headline = (_opt_num(diversity.get("diversity"), f"{where}.diversity.diversity")
+                if isinstance(diversity, Mapping) else None)
+    filt = data.get("filter")
+    if filt is not None and not isinstance(filt, Mapping):
+        raise BadInput(f"{where}.filter: expected an object or null, got {filt!r}")
+    filt = filt or {}
+    per_task: dict[str, tuple[int, int]] = {}
+    per_task_div: dict[str, float] = {}
+    raw_tasks = data.get("per_task") or {}
+    if not isinstance(raw_tasks, Mapping):
+        raise BadInput(f"{where}.per_task: expected an object, got {type(raw_tasks).__name__}")
+    for task_id, counts in raw_tasks.items():
+        at = f"{where}.per_task[{task_id!r}]"
+        n, c = _int(counts, "n", at), _int(counts, "c", at)
+        if not 0 <= c <= n or n == 0:
+            raise BadInput(f"{at}: need 0 <= c <= n and n >= 1, got n={n}, c={c}")
+        per_task[task_id] = (n, c)
+        if counts.get("diversity") is not None:
+            per_task_div[task_id] = _num(counts["diversity"], f"{at}.diversity")
+    return GenerationMetrics(
+        generation=_int(data, "generation", where),
+        pass_at_k=pass_at_k,
+        diversity=headline,
+        perplexity=_opt_num(data.get("perplexity"), f"{where}.perplexity"),
+        filter_acceptance_rate=_opt_num(filt.get("acceptance_rate"),
+                                            f"{where}.filter.acceptance_rate"),
+        filter_precision=_opt_num(filt.get("precision"), f"{where}.filter.precision"),
+        filter_recall=_opt_num(filt.get("recall"), f"{where}.filter.recall"),
+        n_train_examples=int(_opt_num(data.get("n_train_examples"),
+                                      f"{where}.n_train_examples") or 0),
+        per_task=per_task,
+        per_task_diversity=per_task_div if len(per_task_div) == len(per_task) else {},
+        raw=dict(data),
+    )
+
+
+def _parse_arm(arm_id: str, meta: Any, generations: list[GenerationMetrics], complete: bool,
+               where: str) -> ArmResult:
+    ordered = tuple(sorted(generations, key=lambda g: g.generation))
+    numbers = [g.generation for g in ordered]
+    if numbers != list(range(len(numbers))):
+        raise BadInput(f"{where}: generations must be 0, 1, 2, ... without gaps, got {numbers}")
+    return ArmResult(
+        arm_id=arm_id,
+        filter=_str(meta, "filter", where),
+        regime=_str(meta, "regime", where),
+        real_fraction=_num(_get(meta, "real_fraction", where), f"{where}.real_fraction"),
+        seed=_int(meta, "seed", where),
+        restart=str(meta.get("restart", "merge")),
+        complete=complete,
+        generations=ordered,
+    )
+
+
+def _from_summary(path: Path, summary: Any) -> RunResult:
+    where = str(path / "summary.json")
+    arms: dict[str, ArmResult] = {}
+    raw_arms = _get(summary, "arms", where)
+    if not isinstance(raw_arms, Mapping):
+        raise BadInput(f"{where}.arms: expected an object")
+    for arm_id, raw in raw_arms.items():
+        at = f"{where}.arms[{arm_id!r}]"
+        gens = _get(raw, "generations", at)
+        if not isinstance(gens, list):
+            raise BadInput(f"{at}.generations: expected a list")
+        parsed = [parse_metrics(g, f"{at}.generations[{i}]") for i, g in enumerate(gens)]
+        arms[arm_id] = _parse_arm(arm_id, raw, parsed, bool(raw.get("complete", True)), at)
+    return RunResult(
+        path=path,
+        run_id=_str(summary, "run_id", where),
+        harness_version=str(summary.get("harness_version", "unknown")),
+        config_hash=str(summary.get("config_hash", "unknown")),
+        model=_str(summary, "model", where),
+        train_suite=_str(summary, "train_suite", where),
+        train_split=str(summary.get("train_split", "train")),
+        eval_suite=_str(summary, "eval_suite", where),
+        eval_split=str(summary.get("eval_split", "eval")),
+        ks=[int(k) for k in summary.get("ks", [])],
+        arms=arms,
+    )
+
+
+def _done_generations(arm_dir: Path) -> list[Path]:
+    """gen-<g> directories with a DONE marker, in order, stopping at the first gap."""
+    found: dict[int, Path] = {}
+    for child in arm_dir.iterdir():
+        match = _GEN_DIR.match(child.name)
+        if match and child.is_dir() and (child / DONE).exists():
+            found[int(match.group(1))] = child
+    done: list[Path] = []
+    while len(done) in found:
+        done.append(found[len(done)])
+    return done
+
+
+def _config_hash(config: dict[str, Any]) -> str:
+    """The recipe of harness.config.config_hash, applied to the config.toml as written."""
+    blob = json.dumps(config, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _reassemble(path: Path) -> RunResult:
+    config_path = path / "config.toml"
+    try:
+        with open(config_path, "rb") as fh:
+            config = tomllib.load(fh)
+    except FileNotFoundError:
+        raise BadInput(f"{path}: no summary.json and no config.toml; not a run directory"
+                       ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInput(f"{config_path}: invalid TOML: {exc}") from None
+    manifest = _read_json(path / "manifest.json") if (path / "manifest.json").is_file() else {}
+    where = str(config_path)
+    model = _get(config, "model", where)
+    planned = config.get("generations")
+    arms: dict[str, ArmResult] = {}
+    for arm_dir in sorted((path / "arms").iterdir()) if (path / "arms").is_dir() else []:
+        if not (arm_dir / "arm.json").is_file():
+            continue
+        meta = _read_json(arm_dir / "arm.json")
+        gens = [parse_metrics(_read_json(d / "metrics.json"), str(d / "metrics.json"))
+                for d in _done_generations(arm_dir)]
+        complete = isinstance(planned, int) and len(gens) == planned + 1
+        arm_id = str(meta.get("arm_id", arm_dir.name)) if isinstance(meta, Mapping) else ""
+        arms[arm_id] = _parse_arm(arm_id, meta, gens, complete, str(arm_dir / "arm.json"))
+    versions = manifest.get("versions") or {}
+    return RunResult(
+        path=path,
+        run_id=str(manifest.get("run_id") or path.name),
+        harness_version=str(versions.get("collapse-bench") or "unknown"),
+        config_hash=str(manifest.get("config_hash") or _config_hash(config)),
+        model=_str(model, "name", f"{where}.model"),
+        train_suite=_str(config, "train_suite", where),
+        train_split=str(config.get("train_split", "train")),
+        eval_suite=_str(config, "eval_suite", where),
+        eval_split=str(config.get("eval_split", "eval")),
+        ks=[int(k) for k in config.get("ks", [])],
+        arms=arms,
+    )
+
+
+def load_run(path: str | Path) -> RunResult:
+    """Read one run directory (summary.json if present, else the per-generation files)."""
+    path = Path(path)
+    if not path.is_dir():
+        raise BadInput(f"not a directory: {path}")
+    summary_path = path / "summary.json"
+    run = (_from_summary(path, _read_json(summary_path)) if summary_path.is_file()
+           else _reassemble(path))
+    if not run.arms:
+        raise BadInput(f"{path}: no arms with results (no summary.json arms, no arms/*/arm.json)")
+    if not any(arm.generations for arm in run.arms.values()):
+        raise BadInput(f"{path}: no completed generation yet (no gen-*/DONE)")
+    return run

@@ -1,0 +1,451 @@
+"""Collapse summaries of a pass@1 curve, and bootstrap intervals across seeds.
+
+Two layers:
+
+* Collapse summaries of one curve (pass@1 and headline diversity per generation):
+  `pass1_slope`, `pass1_auc`, `first_gen_below_half`, `diversity_retention`,
+  bundled by `collapse_summary`. Definitions are the ones in results/README.md, so
+  summary.json, the leaderboard and the report agree.
+* `group_stats`: for the arms of one arm group (same filter, regime, real fraction
+  and restart; different seeds) the mean across seeds and a bootstrap 95% interval
+  for every per-generation metric and for the collapse summaries.
+
+Bootstrap procedure (hierarchical, paired, percentile). Each of `n_boot` replicates:
+
+1. draws S seeds with replacement from the group's S seeds;
+2. draws P eval problems with replacement from the P problems every seed and
+   generation was scored on (the same draw for all seeds and generations of the
+   replicate, so the curve keeps its shape: the noise that is shared across
+   generations stays shared, as it is in the real measurement);
+3. recomputes pass@k per seed and generation as the mean over the drawn problems
+   of `estimate_pass_at_k(n, c, k)` from each problem's `per_task` counts, and
+   averages over the drawn seeds (a seed drawn twice counts twice);
+4. does the same for headline diversity when the run recorded it per problem
+   (`per_task[t]["diversity"]`), else averages the seeds' reported values;
+   perplexity and filter statistics are resampled over seeds only (they have no
+   per-problem breakdown);
+5. computes the collapse summaries of the replicate's mean pass@1 and diversity
+   curves.
+
+The interval is the 2.5th and 97.5th percentile of the replicates. The point
+estimate ("mean") is the mean over seeds of the reported values, and the collapse
+summaries of the seed-mean curves - for the slope and the area (linear in the
+curve) that is exactly the mean of the per-seed values. A quantity with nothing
+to resample (one seed and no per-problem data) gets no interval (null bounds),
+never a zero-width one. Replicates use a seeded `numpy.random.Generator`, so the
+same inputs and seed give the same intervals bit for bit.
+
+`first_gen_below_half` is censored: a replicate whose curve never falls below half
+of generation 0 counts as "later than the last generation"; an interval bound
+that lands there is null, meaning "not reached within the generations run".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, overload
+
+import numpy as np
+
+from harness.errors import BadInput
+
+if TYPE_CHECKING:
+    from harness.runs import ArmResult
+
+CI_LEVEL = 0.95
+DEFAULT_N_BOOT = 2000
+DEFAULT_BOOT_SEED = 0
+COLLAPSE_KEYS = ("pass1_slope", "pass1_auc", "first_gen_below_half", "diversity_retention")
+
+# --------------------------------------------------------------------------- curves
+# Each works on a 2-D array (one curve per row) so the bootstrap can summarise all
+# replicates at once; the public scalar functions below wrap them.
+
+
+def _slopes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Least-squares slope of each row of `y` against `x` (NaN with < 2 points)."""
+    if x.size < 2:
+        return np.full(y.shape[0], np.nan)
+    xc = x - x.mean()
+    return ((y - y.mean(axis=1, keepdims=True)) @ xc) / float(xc @ xc)
+
+
+def _aucs(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Trapezoid area under each row divided by the generation span: a mean in [0, 1]."""
+    if x.size < 2:
+        return y[:, 0].astype(float) if x.size else np.full(y.shape[0], np.nan)
+    return np.trapezoid(y, x, axis=1) / float(x[-1] - x[0])
+
+
+def _first_below_half(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """First generation g >= 1 with y[g] < y[0] / 2 per row; +inf when it never happens."""
+    out = np.full(y.shape[0], np.inf)
+    if x.size < 2:
+        return out
+    below = y[:, 1:] < 0.5 * y[:, :1]
+    hit = below.any(axis=1)
+    out[hit] = x[1:][below[hit].argmax(axis=1)]
+    return out
+
+
+def _retentions(y: np.ndarray) -> np.ndarray:
+    """Last / first of each row; NaN where the first value is 0 or missing."""
+    if y.shape[1] == 0:
+        return np.full(y.shape[0], np.nan)
+    first, last = y[:, 0], y[:, -1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(first > 0, last / first, np.nan)
+
+
+def _as_curve(values: Sequence[float], generations: Sequence[int] | None) -> tuple[np.ndarray,
+                                                                                   np.ndarray]:
+    y = np.asarray(values, dtype=float)
+    x = np.arange(y.size, dtype=float) if generations is None else np.asarray(generations, float)
+    if y.ndim != 1 or x.shape != y.shape:
+        raise BadInput(f"a curve needs one value per generation: {len(x)} generations, "
+                       f"{y.size} values")
+    if x.size > 1 and np.any(np.diff(x) <= 0):
+        raise BadInput(f"generations must increase: {list(x)}")
+    return x, y[None, :]
+
+
+def _scalar(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
+
+
+def pass1_slope(pass1: Sequence[float], generations: Sequence[int] | None = None) -> float | None:
+    """Least-squares slope of pass@1 per generation (None with fewer than 2 generations).
+
+    Negative means the model gets worse with every generation of self-training;
+    e.g. [0.5, 0.4, 0.3] -> -0.1.
+    """
+    x, y = _as_curve(pass1, generations)
+    return _scalar(_slopes(x, y)[0])
+
+
+def pass1_auc(pass1: Sequence[float], generations: Sequence[int] | None = None) -> float | None:
+    """Trapezoidal area under pass@1 vs generation / number of self-training generations.
+
+    Dividing by the span (G generations after generation 0) makes it a mean pass@1
+    in [0, 1] that is comparable across runs of different length; with generation 0
+    only it is that generation's pass@1. E.g. [0.5, 0.4, 0.3] -> (0.45 + 0.35) / 2 = 0.4.
+    """
+    x, y = _as_curve(pass1, generations)
+    return _scalar(_aucs(x, y)[0]) if x.size else None
+
+
+def first_gen_below_half(pass1: Sequence[float],
+                         generations: Sequence[int] | None = None) -> int | None:
+    """First generation g >= 1 whose pass@1 is below half of generation 0's, else None."""
+    x, y = _as_curve(pass1, generations)
+    value = _first_below_half(x, y)[0]
+    return None if math.isinf(value) else int(value)
+
+
+def diversity_retention(diversity: Sequence[float]) -> float | None:
+    """Headline diversity at the last generation / at generation 0 (None if gen 0 is 0)."""
+    _, y = _as_curve(diversity, None)
+    return _scalar(_retentions(y)[0])
+
+
+@dataclass(frozen=True)
+class CollapseSummary:
+    """The four numbers that say how fast (and whether) one arm collapsed."""
+
+    pass1_slope: float | None
+    pass1_auc: float | None
+    first_gen_below_half: int | None
+    diversity_retention: float | None
+
+    def to_dict(self) -> dict[str, float | int | None]:
+        return dataclasses.asdict(self)
+
+
+def collapse_summary(pass1: Sequence[float], diversity: Sequence[float | None],
+                     generations: Sequence[int] | None = None) -> CollapseSummary:
+    """All four collapse summaries of one arm (what summary.json stores per arm)."""
+    div = [math.nan if d is None else d for d in diversity]
+    return CollapseSummary(
+        pass1_slope=pass1_slope(pass1, generations),
+        pass1_auc=pass1_auc(pass1, generations),
+        first_gen_below_half=first_gen_below_half(pass1, generations),
+        diversity_retention=diversity_retention(div) if div else None,
+    )
+
+
+# ----------------------------------------------------------------------- intervals
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate with its bootstrap 95% interval (bounds None: no interval)."""
+
+    mean: float | None
+    ci_low: float | None = None
+    ci_high: float | None = None
+
+    def to_dict(self) -> dict[str, float | None]:
+        return dataclasses.asdict(self)
+
+    def format(self, digits: int = 3) -> str:
+        """`0.512 [0.480, 0.541]`, or just the mean, or `-` when there is none."""
+        def num(v: float | None) -> str:
+            return "-" if v is None else f"{v:.{digits}f}"
+
+        if self.mean is None:
+            return "-"
+        if self.ci_low is None and self.ci_high is None:
+            return num(self.mean)
+        return f"{num(self.mean)} [{num(self.ci_low)}, {num(self.ci_high)}]"
+
+
+def _percentiles(reps: np.ndarray) -> tuple[float | None, float | None]:
+    finite = reps[~np.isnan(reps)]
+    if finite.size == 0:
+        return None, None
+    tail = (1.0 - CI_LEVEL) / 2 * 100
+    lo, hi = np.percentile(finite, [tail, 100 - tail])
+    return float(lo), float(hi)
+
+
+def _interval(mean: float, reps: np.ndarray | None) -> Interval:
+    if math.isnan(mean):
+        return Interval(None)
+    if reps is None:
+        return Interval(float(mean))
+    lo, hi = _percentiles(reps)
+    return Interval(float(mean), lo, hi)
+
+
+def _generation_interval(mean: float, reps: np.ndarray | None) -> Interval:
+    """Interval of the censored first-generation-below-half (inf = never within the run)."""
+    point = None if math.isinf(mean) else float(mean)
+    if reps is None:
+        return Interval(point)
+    tail = (1.0 - CI_LEVEL) / 2 * 100
+    lo, hi = np.percentile(reps, [tail, 100 - tail], method="inverted_cdf")
+    return Interval(point, None if math.isinf(lo) else float(lo),
+                    None if math.isinf(hi) else float(hi))
+
+
+# ------------------------------------------------------------------- group statistics
+
+
+@dataclass(frozen=True)
+class GenerationStats:
+    """Mean over seeds and 95% interval of every metric at one generation."""
+
+    generation: int
+    pass_at_k: dict[int, Interval]
+    diversity: Interval
+    perplexity: Interval
+    filter_acceptance_rate: Interval
+    filter_precision: Interval
+    filter_recall: Interval
+    n_train_examples: Interval
+
+
+@dataclass(frozen=True)
+class GroupStats:
+    """Everything the leaderboard and the report say about one arm group."""
+
+    seeds: list[int]
+    generations: list[GenerationStats]
+    collapse: dict[str, Interval]
+    per_seed_collapse: list[CollapseSummary]
+    n_problems: int          # problems resampled (0: the runs kept no per-problem counts)
+    problem_resampled_diversity: bool
+    n_boot: int
+    boot_seed: int
+
+    @property
+    def ks(self) -> list[int]:
+        return sorted(self.generations[0].pass_at_k) if self.generations else []
+
+    def curve(self, name: str, k: int = 1) -> list[Interval]:
+        """One metric across generations: `pass@k` (with `k`) or a GenerationStats field."""
+        if name == "pass@k":
+            return [g.pass_at_k.get(k, Interval(None)) for g in self.generations]
+        return [getattr(g, name) for g in self.generations]
+
+
+_SCALARS = ("diversity", "perplexity", "filter_acceptance_rate", "filter_precision",
+            "filter_recall", "n_train_examples")
+_RATES = ("filter_acceptance_rate", "filter_precision", "filter_recall")
+
+
+def _common_prefix(arms: Sequence[ArmResult]) -> list[int]:
+    """Generation numbers every arm completed (the curves must line up)."""
+    gens = [[g.generation for g in arm.generations] for arm in arms]
+    common: list[int] = []
+    for column in zip(*gens, strict=False):
+        if len(set(column)) != 1:
+            break
+        common.append(column[0])
+    return common
+
+
+def _common_tasks(arms: Sequence[ArmResult], n_gen: int, key: str) -> list[str]:
+    """Problems present in every seed and generation (sorted, for reproducible draws)."""
+    sets = [set(getattr(g, key)) for arm in arms for g in arm.generations[:n_gen]]
+    if not sets:
+        return []
+    return sorted(set.intersection(*sets))
+
+
+def _per_problem_passk(arms: Sequence[ArmResult], n_gen: int, tasks: list[str],
+                       k: int) -> np.ndarray:
+    """Array (S, G, P) of each problem's pass@k, from its (n, c) counts."""
+    from harness.metrics.passk import estimate_pass_at_k
+
+    out = np.empty((len(arms), n_gen, len(tasks)))
+    for s, arm in enumerate(arms):
+        for g, gen in enumerate(arm.generations[:n_gen]):
+            try:
+                out[s, g] = [estimate_pass_at_k(*gen.per_task[task], k) for task in tasks]
+            except BadInput as exc:
+                raise BadInput(f"arm {arm.arm_id} generation {gen.generation}: {exc}") from None
+    return out
+
+
+def _seed_mean(seed_counts: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Replicate means over drawn seeds, ignoring NaN. counts (B, S), values (S, ...)."""
+    present = ~np.isnan(values)
+    filled = np.where(present, values, 0.0)
+    total = np.tensordot(seed_counts, filled, axes=(1, 0))
+    weight = np.tensordot(seed_counts, present.astype(float), axes=(1, 0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(weight > 0, total / weight, np.nan)
+
+
+def _nanmean(values: np.ndarray, axis: int = 0) -> np.ndarray:
+    present = ~np.isnan(values)
+    count = present.sum(axis=axis)
+    total = np.where(present, values, 0.0).sum(axis=axis)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def group_stats(arms: Sequence[ArmResult], *, n_boot: int = DEFAULT_N_BOOT,
+                seed: int = DEFAULT_BOOT_SEED) -> GroupStats:
+    """Mean and bootstrap 95% interval across the seeds of one arm group.
+
+    `arms` are the group's arms (one per seed). Only generations that every arm
+    completed are used. See the module docstring for the resampling procedure.
+    """
+    if not arms:
+        raise BadInput("an arm group needs at least one arm")
+    if n_boot < 1:
+        raise BadInput(f"n_boot must be >= 1, got {n_boot}")
+    arms = sorted(arms, key=lambda a: (a.seed, a.arm_id))
+    generations = _common_prefix(arms)
+    n_gen, n_seed = len(generations), len(arms)
+    x = np.asarray(generations, dtype=float)
+    ks = sorted(set.intersection(*[set(g.pass_at_k) for a in arms
+                                   for g in a.generations[:n_gen]])) if n_gen else []
+
+    rng = np.random.default_rng(seed)
+    tasks = _common_tasks(arms, n_gen, "per_task")
+    resample_problems = len(tasks) >= 2
+    resample_seeds = n_seed >= 2
+    seed_counts = rng.multinomial(n_seed, np.full(n_seed, 1.0 / n_seed), size=n_boot)
+    problem_weights = (rng.multinomial(len(tasks), np.full(len(tasks), 1.0 / len(tasks)),
+                                       size=n_boot) / len(tasks)) if resample_problems else None
+
+    def reported(field: str) -> np.ndarray:  # (S, G) of reported values, NaN for None
+        return np.array([[_nan(getattr(g, field)) for g in a.generations[:n_gen]]
+                         for a in arms], dtype=float).reshape(n_seed, n_gen)
+
+    def seed_reps(values: np.ndarray) -> np.ndarray | None:  # (S, G) -> (B, G)
+        return _seed_mean(seed_counts, values) if resample_seeds else None
+
+    def problem_reps(per_problem: np.ndarray) -> np.ndarray:  # (S, G, P) -> (B, G)
+        assert problem_weights is not None
+        per_seed = np.einsum("bp,sgp->bsg", problem_weights, per_problem)
+        return np.einsum("bs,bsg->bg", seed_counts, per_seed) / n_seed
+
+    passk_mean: dict[int, np.ndarray] = {}
+    passk_reps: dict[int, np.ndarray | None] = {}
+    for k in ks:
+        values = np.array([[g.pass_at_k[k] for g in a.generations[:n_gen]] for a in arms],
+                          dtype=float).reshape(n_seed, n_gen)
+        passk_mean[k] = _clip01(values.mean(axis=0))
+        passk_reps[k] = _clip01(problem_reps(_per_problem_passk(arms, n_gen, tasks, k))
+                                if resample_problems else seed_reps(values))
+
+    scalar_mean: dict[str, np.ndarray] = {}
+    scalar_reps: dict[str, np.ndarray | None] = {}
+    for field in _SCALARS:
+        values = reported(field)
+        rate = field in _RATES
+        scalar_mean[field] = _clip01(_nanmean(values)) if rate else _nanmean(values)
+        scalar_reps[field] = _clip01(seed_reps(values)) if rate else seed_reps(values)
+    div_tasks = _common_tasks(arms, n_gen, "per_task_diversity")
+    div_by_problem = resample_problems and div_tasks == tasks
+    if div_by_problem:
+        per_problem = np.array([[[g.per_task_diversity[t] for t in tasks]
+                                 for g in a.generations[:n_gen]] for a in arms], dtype=float)
+        scalar_reps["diversity"] = problem_reps(per_problem)
+
+    gen_stats = [
+        GenerationStats(
+            generation=gen,
+            pass_at_k={k: _interval(passk_mean[k][i], _col(passk_reps[k], i)) for k in ks},
+            **{f: _interval(scalar_mean[f][i], _col(scalar_reps[f], i)) for f in _SCALARS},
+        )
+        for i, gen in enumerate(generations)
+    ]
+
+    pass1_mean = passk_mean.get(1, np.full(n_gen, np.nan))[None, :]
+    div_mean = scalar_mean["diversity"][None, :]
+    pass1_reps = passk_reps.get(1)
+    div_reps = scalar_reps["diversity"]
+    collapse = {
+        "pass1_slope": _interval(_slopes(x, pass1_mean)[0],
+                                 None if pass1_reps is None else _slopes(x, pass1_reps)),
+        "pass1_auc": _interval(_aucs(x, pass1_mean)[0] if n_gen else math.nan,
+                               None if pass1_reps is None or not n_gen else _aucs(x, pass1_reps)),
+        "first_gen_below_half": _generation_interval(
+            _first_below_half(x, pass1_mean)[0],
+            None if pass1_reps is None else _first_below_half(x, pass1_reps)),
+        "diversity_retention": _interval(_retentions(div_mean)[0],
+                                         None if div_reps is None else _retentions(div_reps)),
+    }
+    per_seed = [
+        collapse_summary([g.pass_at_k.get(1, math.nan) for g in a.generations[:n_gen]],
+                         [g.diversity for g in a.generations[:n_gen]], generations)
+        for a in arms
+    ]
+    return GroupStats(seeds=[a.seed for a in arms], generations=gen_stats, collapse=collapse,
+                      per_seed_collapse=per_seed, n_problems=len(tasks) if resample_problems
+                      else 0, problem_resampled_diversity=div_by_problem, n_boot=n_boot,
+                      boot_seed=seed)
+
+
+@overload
+def _clip01(values: np.ndarray) -> np.ndarray: ...
+
+
+@overload
+def _clip01(values: None) -> None: ...
+
+
+def _clip01(values: np.ndarray | None) -> np.ndarray | None:
+    """Rates are in [0, 1]; averaging can overshoot by one rounding step (1.0000000000000004)."""
+    return None if values is None else np.clip(values, 0.0, 1.0)
+
+
+def _nan(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _col(reps: np.ndarray | None, i: int) -> np.ndarray | None:
+    return None if reps is None else reps[:, i]
+
+
+def intervals_to_dict(intervals: Mapping[Any, Interval]) -> dict[str, dict[str, float | None]]:
+    """{name: Interval} -> JSON-ready {str(name): {"mean", "ci_low", "ci_high"}}."""
+    return {str(name): iv.to_dict() for name, iv in intervals.items()}

@@ -1,0 +1,77 @@
+"""The config tree: TOML round trip, overrides, and refusal of bad configs (exit 2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.arms import arms_of, check_no_overlap, validate
+from harness.commands._experiment import build_config
+from harness.config import RunConfig, from_dict, load_toml, save_toml, to_dict
+from harness.errors import BadInput
+
+
+def test_toml_round_trip_writes_every_default(tmp_path: Path) -> None:
+    cfg = RunConfig()
+    cfg.filters = ["partial:0.5", "noisy:0.1"]
+    cfg.training.epochs = 7
+    save_toml(cfg, tmp_path / "c.toml")
+    text = (tmp_path / "c.toml").read_text()
+    assert "lora_r = 16" in text and "[sandbox]" in text
+    assert from_dict(RunConfig, load_toml(tmp_path / "c.toml")) == cfg
+
+
+def test_file_then_overrides(tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text('generations = 2\nseeds = [4]\n[training]\nepochs = 1\n')
+    cfg = build_config({}, tmp_path / "c.toml", None, {"seeds": "0,1,2", "k": "1,5"})
+    assert cfg.generations == 2 and cfg.seeds == [0, 1, 2] and cfg.ks == [1, 5]
+    assert cfg.training.epochs == 1
+    assert len(arms_of(cfg)) == 2 * 3
+
+
+@pytest.mark.parametrize("toml, message", [
+    ("bogus = 1\n", "unknown key 'bogus'"),
+    ("generations = 'five'\n", "expected int"),
+    ("[training]\nlr = 1\n", "unknown key 'lr'"),
+    ("seeds = 3\n", "expected a list"),
+])
+def test_bad_config_files(tmp_path: Path, toml: str, message: str) -> None:
+    (tmp_path / "c.toml").write_text(toml)
+    with pytest.raises(BadInput, match=message):
+        build_config({}, tmp_path / "c.toml", None, {})
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"k": "1,20"}, "larger than n_eval"),
+    ({"filters": "tests,magic"}, "unknown filter 'magic'"),
+    ({"regime": "forget"}, "unknown regime"),
+    ({"real_fraction": "2"}, "real fraction"),
+    ({"restart": "sometimes"}, "restart policy"),
+    ({"executor": "ssh"}, "unknown executor"),
+    ({"seeds": "a,b"}, "comma-separated integers"),
+])
+def test_bad_overrides_are_refused(overrides: dict[str, str], message: str) -> None:
+    with pytest.raises(BadInput, match=message):
+        validate(build_config({}, None, None, overrides))
+
+
+def test_overlapping_train_and_eval_are_refused() -> None:
+    with pytest.raises(BadInput, match="overlap"):
+        check_no_overlap({"a/1": "def f(): pass"}, {"a/1": "def g(): pass"})
+    with pytest.raises(BadInput, match="same prompt"):
+        check_no_overlap({"t/1": "def f():\n  'x'"}, {"e/9": "def f():   'x'"})
+    check_no_overlap({"t/1": "def f(): 'a'"}, {"e/1": "def f(): 'b'"})
+
+
+def test_resume_refuses_other_options(tmp_path: Path) -> None:
+    save_toml(RunConfig(), tmp_path / "config.toml")
+    assert build_config({}, None, tmp_path, {}) == RunConfig()
+    with pytest.raises(BadInput, match="--resume"):
+        build_config({}, None, tmp_path, {"generations": "3"})
+
+
+def test_defaults_are_the_embedded_experiment() -> None:
+    d = to_dict(RunConfig())
+    assert d["model"]["name"] == "builtin:tiny" and d["filters"] == ["tests", "none"]
+    assert d["regimes"] == ["replace"] and d["generations"] == 5 and d["seeds"] == [0]

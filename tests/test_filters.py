@@ -1,0 +1,100 @@
+"""Each verification filter on small hand-made candidates, plus precision/recall."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harness.errors import BadInput
+from harness.filters import Candidate, apply_filter, parse_filter
+from sandbox.executor import ExecResult
+
+
+def cand(task: str, completion: str, status: str = "passed",
+         verdicts: tuple[bool, ...] | None = None, logprob: float = -1.0) -> Candidate:
+    return Candidate(task, "def f(x):\n", completion,
+                     ExecResult(request_id="r", status=status, assert_verdicts=verdicts),  # type: ignore[arg-type]
+                     logprob)
+
+
+CANDS = [
+    cand("a", "    return x\n", "passed", (True, True, True, True), -0.1),
+    cand("a", "    return x\n", "passed", (True, True, True, True), -0.1),
+    cand("a", "    return x +\n", "error", (False, False, False, False), -2.0),
+    cand("b", "    return x * 2\n", "failed", (True, True, False, False), -0.5),
+    cand("b", "    return 0\n", "failed", (True, False, False, False), -3.0),
+]
+RNG = np.random.default_rng(0)
+
+
+def keep(spec: str, cands: list[Candidate] = CANDS, seed: int = 0) -> list[bool]:
+    return apply_filter(parse_filter(spec), cands, np.random.default_rng(seed)).keep
+
+
+def test_none_keeps_everything() -> None:
+    assert keep("none") == [True] * 5
+
+
+def test_syntax_drops_unparsable_only() -> None:
+    assert keep("syntax") == [True, True, False, True, True]
+
+
+def test_tests_keeps_passing_only() -> None:
+    assert keep("tests") == [True, True, False, False, False]
+
+
+def test_partial_threshold_on_assert_fraction() -> None:
+    assert keep("partial:0.5") == [True, True, False, True, False]
+    assert keep("partial:0.25") == [True, True, False, True, True]
+    assert keep("partial:1.0") == keep("tests")
+
+
+def test_partial_without_asserts_falls_back_to_full_verdict() -> None:
+    cands = [cand("a", "x", "passed", None), cand("a", "y", "failed", None)]
+    assert keep("partial:0.5", cands) == [True, False]
+
+
+def test_noisy_zero_is_tests_and_one_is_its_negation() -> None:
+    assert keep("noisy:0") == keep("tests")
+    assert keep("noisy:1") == [not k for k in keep("tests")]
+
+
+def test_noisy_is_seeded_and_flips_about_p() -> None:
+    many = [cand("a", str(i), "passed") for i in range(2000)]
+    first, again = keep("noisy:0.3", many, seed=7), keep("noisy:0.3", many, seed=7)
+    assert first == again
+    flipped = sum(not k for k in first) / len(many)
+    assert 0.25 < flipped < 0.35
+    assert keep("noisy:0.3", many, seed=8) != first
+
+
+def test_perplexity_keeps_most_confident_fraction() -> None:
+    assert keep("perplexity:0.4") == [True, True, False, False, False]
+    assert keep("perplexity:0.6") == [True, True, False, True, False]
+
+
+def test_dedup_composes_and_drops_exact_duplicates_per_task() -> None:
+    assert keep("tests+dedup") == [True, False, False, False, False]
+    assert keep("dedup") == [True, False, True, True, True]
+
+
+def test_precision_recall_against_full_tests() -> None:
+    out = apply_filter(parse_filter("partial:0.5"), CANDS, RNG)
+    assert out.acceptance_rate == pytest.approx(3 / 5)
+    assert out.precision == pytest.approx(2 / 3)
+    assert out.recall == pytest.approx(1.0)
+    perfect = apply_filter(parse_filter("tests"), CANDS, RNG)
+    assert (perfect.precision, perfect.recall) == (1.0, 1.0)
+    assert perfect.to_json("tests")["n_kept"] == 2
+
+
+def test_precision_undefined_when_nothing_kept() -> None:
+    out = apply_filter(parse_filter("tests"), [cand("a", "x", "failed")], RNG)
+    assert out.precision is None and out.recall is None and out.acceptance_rate == 0.0
+
+
+@pytest.mark.parametrize("spec", ["bogus", "partial", "partial:x", "noisy:1.5",
+                                  "tests+other", "perplexity:-0.1"])
+def test_bad_filter_specs_are_bad_input(spec: str) -> None:
+    with pytest.raises(BadInput):
+        parse_filter(spec)

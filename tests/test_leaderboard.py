@@ -1,0 +1,247 @@
+"""Run directories -> leaderboard: reading, merging, ranking, schema, CSV and the CLI."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from harness.config import config_hash
+from harness.errors import BadInput
+from harness.leaderboard import (
+    build_leaderboard,
+    leaderboard_csv,
+    leaderboard_schema,
+    validate_leaderboard,
+)
+from harness.runs import load_run
+from tests.run_fixtures import UNVERIFIED, VERIFIED, RunSpec, read_json, write_run
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_run(tmp_path_factory.mktemp("results"))
+
+
+@pytest.fixture(scope="module")
+def doc(run_dir: Path) -> dict[str, Any]:
+    return build_leaderboard([run_dir], n_boot=300)
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """The real entry point in a fresh interpreter, as a user would run it."""
+    return subprocess.run([sys.executable, "-c", "import sys; from harness.cli import main; "
+                           "sys.exit(main())", *args], capture_output=True, text=True,
+                          cwd=REPO, timeout=120, check=False)
+
+
+# ---------------------------------------------------------------------- reading runs
+
+
+def test_reassembled_run_equals_the_summary(tmp_path: Path) -> None:
+    with_summary = load_run(write_run(tmp_path / "a"))
+    without = load_run(write_run(tmp_path / "b", RunSpec(write_summary=False)))
+    assert not (without.path / "summary.json").exists()
+    assert without.config_hash == with_summary.config_hash == config_hash(RunSpec().config())
+    assert (without.model, without.eval_suite, without.ks) == ("builtin:tiny", "synth", [1, 5])
+    assert set(without.arms) == set(with_summary.arms)
+    for arm_id, arm in with_summary.arms.items():
+        assert without.arms[arm_id] == arm
+        assert arm.complete
+
+
+def test_generations_without_done_marker_are_left_out(tmp_path: Path) -> None:
+    spec = RunSpec(write_summary=False, not_done={("none", 1, 3)})
+    run = load_run(write_run(tmp_path, spec))
+    arm = run.arms["f-none__r-replace__real-0.0__s-1"]
+    assert [g.generation for g in arm.generations] == [0, 1, 2]
+    assert not arm.complete
+    assert run.arms["f-none__r-replace__real-0.0__s-0"].complete
+
+
+def test_arm_groups_collect_the_seeds(run_dir: Path) -> None:
+    groups = load_run(run_dir).arm_groups()
+    assert [(k.filter, [a.seed for a in arms]) for k, arms in groups.items()] == [
+        ("none", [0, 1, 2]), ("tests", [0, 1, 2])]
+
+
+@pytest.mark.parametrize(("breakage", "message"), [
+    (lambda p: (p / "summary.json").write_text("{not json"), "not valid JSON"),
+    (lambda p: _edit_summary(p, lambda s: s.pop("model")), "missing key 'model'"),
+    (lambda p: _edit_summary(p, lambda s: _first_gen(s).update(pass_at_k={"p1": 0.5})),
+     "is not of the form 'pass@K'"),
+    (lambda p: _edit_summary(p, lambda s: _first_gen(s)["per_task"].update(
+        {"x": {"n": 3, "c": 4}})), "need 0 <= c <= n"),
+])
+def test_malformed_run_is_one_bad_input(tmp_path: Path, breakage: Any, message: str) -> None:
+    run_dir = write_run(tmp_path)
+    breakage(run_dir)
+    with pytest.raises(BadInput, match=message):
+        load_run(run_dir)
+
+
+def _edit_summary(run_dir: Path, edit: Any) -> None:
+    summary = read_json(run_dir / "summary.json")
+    edit(summary)
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+
+
+def _first_gen(summary: dict[str, Any]) -> dict[str, Any]:
+    return next(iter(summary["arms"].values()))["generations"][0]
+
+
+def test_not_a_run_directory(tmp_path: Path) -> None:
+    with pytest.raises(BadInput, match="not a run directory"):
+        load_run(tmp_path)
+    with pytest.raises(BadInput, match="not a directory"):
+        load_run(tmp_path / "missing")
+
+
+# ----------------------------------------------------------------------- leaderboard
+
+
+def test_export_validates_against_the_shipped_schema(doc: dict[str, Any]) -> None:
+    jsonschema.Draft202012Validator(leaderboard_schema()).validate(doc)
+    validate_leaderboard(json.loads(json.dumps(doc)))  # and after a JSON round trip
+    assert doc["schema_version"] == "1.0"
+    assert doc["harness_version"] == "0.1.0"
+    assert doc["created"].endswith("+00:00")
+
+
+def test_entries_are_ranked_by_pass1_auc(doc: dict[str, Any]) -> None:
+    entries = doc["entries"]
+    assert [e["filter"] for e in entries] == ["tests", "none"]  # verified holds up
+    assert [e["rank"] for e in entries] == [1, 2]
+    aucs = [e["collapse"]["pass1_auc"]["mean"] for e in entries]
+    assert aucs == sorted(aucs, reverse=True)
+
+
+def test_entry_holds_seeds_means_and_intervals(run_dir: Path, doc: dict[str, Any]) -> None:
+    summary = read_json(run_dir / "summary.json")
+    entry = doc["entries"][1]
+    assert (entry["model"], entry["train_suite"], entry["eval_suite"]) == (
+        "builtin:tiny", "synth", "synth")
+    assert (entry["regime"], entry["real_fraction"], entry["restart"]) == ("replace", 0.0, "merge")
+    assert entry["seeds"] == [0, 1, 2]
+    assert entry["run_ids"] == ["20260101-000000-aaaa"]
+    assert entry["config_hashes"] == [summary["config_hash"]]
+    assert len(entry["generations"]) == 4
+    # mean over seeds of what each seed's metrics.json reported
+    reported = [summary["arms"][f"f-none__r-replace__real-0.0__s-{s}"]["generations"][3]
+                ["pass_at_k"]["pass@1"] for s in (0, 1, 2)]
+    gen3 = entry["generations"][3]["pass_at_k"]["pass@1"]
+    assert gen3["mean"] == pytest.approx(sum(reported) / 3)
+    assert gen3["ci_low"] < gen3["mean"] < gen3["ci_high"]
+    assert entry["generations"][0]["filter_acceptance_rate"]["mean"] is None  # no filter at gen 0
+    assert [p["collapse"] for p in entry["per_seed"]] == [
+        summary["arms"][f"f-none__r-replace__real-0.0__s-{s}"]["collapse"] for s in (0, 1, 2)]
+
+
+def test_runs_with_other_seeds_are_pooled(tmp_path: Path) -> None:
+    a = write_run(tmp_path, RunSpec(run_id="run-a", seeds=(0, 1)))
+    b = write_run(tmp_path, RunSpec(run_id="run-b", seeds=(2,), arms=(UNVERIFIED,),
+                                    write_summary=False, rng_seed=5))
+    doc = build_leaderboard([a, b], n_boot=100)
+    validate_leaderboard(doc)
+    by_filter = {e["filter"]: e for e in doc["entries"]}
+    assert by_filter["none"]["seeds"] == [0, 1, 2]
+    assert by_filter["none"]["run_ids"] == ["run-a", "run-b"]
+    assert by_filter["tests"]["seeds"] == [0, 1]
+    assert [r["run_id"] for r in doc["runs"]] == ["run-a", "run-b"]
+
+
+def test_other_model_is_another_entry(tmp_path: Path) -> None:
+    a = write_run(tmp_path, RunSpec(run_id="run-a", arms=(VERIFIED,)))
+    b = write_run(tmp_path, RunSpec(run_id="run-b", arms=(VERIFIED,), model="org/other"))
+    doc = build_leaderboard([a, b], n_boot=50)
+    assert sorted(e["model"] for e in doc["entries"]) == ["builtin:tiny", "org/other"]
+
+
+def test_same_seed_in_two_runs_is_refused(tmp_path: Path) -> None:
+    a = write_run(tmp_path, RunSpec(run_id="run-a"))
+    b = write_run(tmp_path, RunSpec(run_id="run-b"))
+    with pytest.raises(BadInput, match=r"seed 0 of arm .* is in both run run-a and run run-b"):
+        build_leaderboard([a, b], n_boot=10)
+    with pytest.raises(BadInput, match="given twice"):
+        build_leaderboard([a, a], n_boot=10)
+
+
+def test_csv_has_one_row_per_entry_and_generation(doc: dict[str, Any]) -> None:
+    rows = list(csv.DictReader(io.StringIO(leaderboard_csv(doc))))
+    assert len(rows) == 2 * 4
+    assert [(r["rank"], r["filter"], r["generation"]) for r in rows[:2]] == [
+        ("1", "tests", "0"), ("1", "tests", "1")]
+    first = doc["entries"][0]
+    assert float(rows[1]["pass@1"]) == pytest.approx(
+        first["generations"][1]["pass_at_k"]["pass@1"]["mean"])
+    assert float(rows[1]["pass1_auc"]) == pytest.approx(first["collapse"]["pass1_auc"]["mean"])
+    assert {"pass@5_ci_low", "pass@5_ci_high", "seeds", "diversity_retention"} <= set(rows[0])
+
+
+# ------------------------------------------------------------------------ validation
+
+
+@pytest.mark.parametrize(("edit", "path"), [
+    (lambda d: d["entries"][0]["generations"][2].update(pass_at_k="high"),
+     "entries[0].generations[2].pass_at_k"),
+    (lambda d: d["entries"][1]["generations"][3]["pass_at_k"]["pass@1"].update(mean=1.7),
+     "entries[1].generations[3].pass_at_k.pass@1.mean"),
+    (lambda d: d["entries"][0]["collapse"].pop("pass1_auc"), "entries[0].collapse.pass1_auc"),
+    (lambda d: d.update(schema_version="0.9"), "schema_version"),
+    (lambda d: d["entries"].reverse(), "entries[0].rank"),
+])
+def test_broken_document_names_the_bad_field(doc: dict[str, Any], edit: Any, path: str) -> None:
+    broken = copy.deepcopy(doc)
+    edit(broken)
+    with pytest.raises(BadInput) as info:
+        validate_leaderboard(broken)
+    assert str(info.value).startswith(f"{path}: ")
+
+
+# ------------------------------------------------------------------------------- CLI
+
+
+def test_cli_export_validate_and_reject(run_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "board.json"
+    done = cli("export", str(run_dir), "--out", str(out), "--n-boot", "200")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"wrote {out} (json): 2 entries from 1 run(s)"
+    jsonschema.Draft202012Validator(leaderboard_schema()).validate(json.loads(out.read_text()))
+
+    checked = cli("export", "--validate", str(out))
+    assert checked.returncode == 0, checked.stderr
+    assert "valid leaderboard (schema 1.0, 2 entries)" in checked.stdout
+
+    broken = json.loads(out.read_text())
+    broken["entries"][0]["generations"][2]["pass_at_k"] = ["not", "an", "object"]
+    bad = tmp_path / "broken.json"
+    bad.write_text(json.dumps(broken))
+    rejected = cli("export", "--validate", str(bad))
+    assert rejected.returncode == 2
+    assert rejected.stdout == ""
+    assert rejected.stderr.count("\n") == 1  # one line, no traceback
+    assert rejected.stderr.startswith(f"error: {bad}: entries[0].generations[2].pass_at_k: ")
+
+
+def test_cli_csv_and_bad_run_dir(run_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "board.csv"
+    done = cli("export", str(run_dir), "--out", str(out), "--format", "csv", "--n-boot", "50")
+    assert done.returncode == 0, done.stderr
+    assert "2 entries from 1 run(s), 8 rows" in done.stdout
+    assert len(out.read_text().splitlines()) == 1 + 8
+
+    missing = cli("export", str(tmp_path / "nope"), "--out", str(tmp_path / "x.json"))
+    assert (missing.returncode, missing.stderr.count("\n")) == (2, 1)
+    assert "not a directory" in missing.stderr
+    no_out = cli("export", str(run_dir))
+    assert no_out.returncode == 2 and "--out" in no_out.stderr

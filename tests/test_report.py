@@ -1,0 +1,139 @@
+"""`report`: the markdown summary and its PNG plots, written from hand-made runs."""
+
+from __future__ import annotations
+
+import re
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.errors import BadInput
+from harness.plots import all_plots, make_canvas
+from harness.report import write_report
+from harness.runs import load_run
+from harness.stats import group_stats
+from tests.run_fixtures import UNVERIFIED, VERIFIED, ArmSpec, RunSpec, write_run
+
+REPO = Path(__file__).resolve().parent.parent
+PLOTS = {"pass_at_1.png", "pass_at_5.png", "diversity.png", "perplexity.png",
+         "filter_acceptance.png", "diversity_vs_pass1.png"}
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the PNG header; fails on anything that is not a PNG."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return struct.unpack(">II", data[16:24])
+
+
+@pytest.fixture(scope="module")
+def report_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = write_run(tmp_path_factory.mktemp("results"))
+    result = write_report(run, n_boot=200)
+    assert result.markdown == run / "report" / "report.md"
+    assert result.n_groups == 2
+    return run / "report"
+
+
+def test_all_plots_are_written_as_real_images(report_dir: Path) -> None:
+    assert {p.name for p in report_dir.glob("*.png")} == PLOTS
+    for name in PLOTS:
+        width, height = png_size(report_dir / name)
+        assert width >= 600 and height >= 400, name
+        assert (report_dir / name).stat().st_size > 15_000, name  # not an empty canvas
+
+
+def test_markdown_embeds_every_plot_and_ranks_groups(report_dir: Path) -> None:
+    text = (report_dir / "report.md").read_text()
+    embedded = set(re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text))
+    assert embedded == PLOTS
+    assert "model: `builtin:tiny`" in text
+    assert "`synth/train`" in text and "`synth/eval`" in text
+    ranking = text.split("## Ranking")[1].split("## Plots")[0]
+    assert ranking.index("| 1 | tests |") < ranking.index("| 2 | none |")
+
+
+def test_markdown_has_a_generation_table_per_arm_group(report_dir: Path) -> None:
+    text = (report_dir / "report.md").read_text()
+    section = text.split("### none / replace / real 0 / restart merge")[1]
+    header = "| gen | pass@1 | pass@5 | diversity | perplexity | filter acceptance | " \
+             "filter precision |"
+    assert header in section
+    rows = [line for line in section.splitlines() if re.match(r"\| [0-9]+ \| ", line)]
+    assert [r.split(" | ")[0] for r in rows[:4]] == ["| 0", "| 1", "| 2", "| 3"]
+    # cells are "mean [low, high]" with three seeds
+    assert re.search(r"\| 3 \| 0\.\d{3} \[0\.\d{3}, 0\.\d{3}\] \|", section)
+    assert "Collapse summary:" in section
+    assert "| pass@1 AUC | pass@1 slope / gen |" in section
+
+
+def test_single_seed_report_has_values_without_intervals(tmp_path: Path) -> None:
+    spec = RunSpec(seeds=(4,), ks=(1,), arms=(VERIFIED,))
+    result = write_report(write_run(tmp_path, spec), tmp_path / "out", n_boot=100)
+    assert result.markdown == tmp_path / "out" / "report.md"
+    # one k only: no pass@5 plot; everything else drawn
+    assert {p.name for p in result.plots.values()} == PLOTS - {"pass_at_5.png"}
+    text = result.markdown.read_text()
+    assert "seeds 4;" in text
+    gen_rows = [line for line in text.splitlines() if re.match(r"\| [0-9]+ \| ", line)]
+    assert gen_rows and all(" | " in r for r in gen_rows)
+
+
+def test_many_arm_groups_still_plot(tmp_path: Path) -> None:
+    arms = [ArmSpec(f, pass1=[0.5, 0.45, 0.4], diversity=[0.4, 0.35, 0.3], regime=r)
+            for f in ("none", "syntax", "tests", "partial:0.5") for r in ("replace", "accumulate")]
+    result = write_report(write_run(tmp_path, RunSpec(arms=arms, seeds=(0, 1))), n_boot=50)
+    assert result.n_groups == 8
+    assert len(result.plots) == 6
+    assert "### partial:0.5 / accumulate / real 0 / restart merge" in \
+        result.markdown.read_text()
+
+
+def test_a_big_grid_is_drawn_as_small_multiples(tmp_path: Path) -> None:
+    # 3 filters x 2 regimes x 2 real fractions = 12 groups: one panel per (regime,
+    # fraction), filters as colours, the same colour for a filter in every panel.
+    arms = [ArmSpec(f, pass1=[0.5, 0.4], diversity=[0.4, 0.3], regime=r, real_fraction=x)
+            for f in ("none", "syntax", "tests") for r in ("replace", "accumulate")
+            for x in (0.0, 0.5)]
+    run = load_run(write_run(tmp_path, RunSpec(arms=arms, seeds=(0,))))
+    stats = {k: group_stats(a, n_boot=20) for k, a in run.arm_groups().items()}
+    canvas = make_canvas(run, stats)
+    assert canvas.legend.title == "filter"
+    assert [p.title for p in canvas.panels] == [
+        "regime accumulate, real fraction 0", "regime accumulate, real fraction 0.5",
+        "regime replace, real fraction 0", "regime replace, real fraction 0.5"]
+    colours = {(s.label, s.color) for p in canvas.panels for s in p.series}
+    assert len(colours) == 3
+    plots = all_plots(run, stats, tmp_path)
+    width, height = png_size(plots["pass@1 vs generation"])
+    assert width > 1200 and height > 700  # a grid, not one crowded panel
+
+
+def test_interrupted_run_is_reported_as_incomplete(tmp_path: Path) -> None:
+    spec = RunSpec(arms=(UNVERIFIED,), seeds=(0,), write_summary=False,
+                   not_done={("none", 0, 2)})
+    text = write_report(write_run(tmp_path, spec), n_boot=50).markdown.read_text()
+    assert "2 generation(s) used; incomplete" in text
+
+
+def test_not_a_run_is_bad_input(tmp_path: Path) -> None:
+    with pytest.raises(BadInput, match="not a run directory"):
+        write_report(tmp_path)
+
+
+def test_cli_report_end_to_end(tmp_path: Path) -> None:
+    run = write_run(tmp_path, RunSpec(seeds=(0, 1)))
+    done = subprocess.run([sys.executable, "-c", "import sys; from harness.cli import main; "
+                           "sys.exit(main())", "report", str(run), "--n-boot", "100"],
+                          capture_output=True, text=True, cwd=REPO, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"wrote {run / 'report' / 'report.md'} (2 arm groups, 6 plots")
+    assert (run / "report" / "pass_at_1.png").is_file()
+    missing = subprocess.run([sys.executable, "-c", "import sys; from harness.cli import main; "
+                              "sys.exit(main())", "report", str(tmp_path / "nope")],
+                             capture_output=True, text=True, cwd=REPO, timeout=120, check=False)
+    assert missing.returncode == 2
+    assert missing.stderr.count("\n") == 1 and "not a directory" in missing.stderr
