@@ -334,5 +334,7 @@ def _log_generation(ctx: Context, m: dict[str, Any]) -> None:
     pk = "  ".join(f"{k}={v:.3f}" for k, v in m["pass_at_k"].items())
     filt = m.get("filter")
     kept = (f"  kept={filt['n_kept']}/{filt['n_candidates']}" if filt else "")
-    ctx.log(f"gen {m['generation']}: {pk}  diversity={m['diversity']['diversity']:.3f}  "
+    div = m["diversity"]["diversity"]
+    div_text = "-" if div is None else f"{div:.3f}"
+    ctx.log(f"gen {m['generation']}: {pk}  diversity={div_text}  "
             f"ppl={m['perplexity']:.2f}{kept}  train_n={m['n_train_examples']}")

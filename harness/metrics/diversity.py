@@ -1,0 +1,277 @@
+"""Code diversity of a model's samples, per problem, averaged over problems.
+
+Model collapse shows up as samples for the same problem becoming alike long before
+pass@1 moves, so these measure how different a problem's n samples are from each
+other. Inputs are *completions* (the prompt is shared by all samples of a problem
+and would only dilute the differences). Every metric is computed per problem and
+then averaged over the problems where it is defined; a metric defined for no
+problem is None (JSON null), never a made-up number.
+
+Tokens are Python tokens from `tokenize` (names, operators, numbers, strings;
+layout tokens - NEWLINE, NL, INDENT, DEDENT - and comments dropped). Text that
+`tokenize` rejects part-way is tokenized by a regex (``\\w+`` or one non-space
+character) from there on.
+
+Per problem with samples s_1..s_n:
+
+* ``distinct_k`` (k = 1..4): |distinct k-grams over all samples| / |k-grams over all
+  samples| (Li et al., 2016), k-grams taken within each sample. Undefined when no
+  sample has k tokens.
+* ``unique_ast_fraction``: |distinct canonical ASTs| / |parsable samples|. The
+  canonical AST drops docstrings (every bare string statement) and comments, and
+  renames every name bound in the sample (assignment targets, parameters, defs,
+  loop and comprehension variables, ...) to v0, v1, ... in order of first
+  appearance; free names (builtins, the prompt's parameters) are kept, so
+  ``sum(x)`` and ``len(x)`` stay different. A completion that does not parse on
+  its own is retried inside ``def _():`` (function bodies). Undefined when none parse.
+* ``unparsable_fraction``: samples that parse neither way / n.
+* ``mean_pairwise_dissimilarity`` (headline): mean over pairs i < j of
+  lev(t_i, t_j) / max(|t_i|, |t_j|), with lev the token-level Levenshtein distance
+  (0 for two empty samples). Undefined for n < 2. Identical samples are grouped so
+  each distinct pair is computed once; when a problem has more than
+  `MAX_PAIRS` distinct pairs, `MAX_PAIRS` sample pairs are drawn uniformly (seeded
+  by the problem id, so the value is reproducible) and their mean is used.
+* ``functional_diversity``: |distinct per-assert pass/fail signatures| / n, where a
+  sample without verdicts (None) counts as one more signature. Undefined when no
+  sample of the problem has verdicts (tests not separable).
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import itertools
+import random
+import re
+import tokenize
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+
+KEYS: tuple[str, ...] = ("distinct_1", "distinct_2", "distinct_3", "distinct_4",
+                         "unique_ast_fraction", "unparsable_fraction",
+                         "mean_pairwise_dissimilarity", "functional_diversity")
+HEADLINE = "mean_pairwise_dissimilarity"
+MAX_PAIRS = 2000
+
+Signature = tuple[bool, ...] | None
+Metrics = dict[str, float | None]
+
+_SKIP = {tokenize.NEWLINE, tokenize.NL, tokenize.INDENT, tokenize.DEDENT, tokenize.COMMENT,
+         tokenize.ENCODING, tokenize.ENDMARKER}
+_FALLBACK = re.compile(r"\w+|[^\w\s]")
+
+
+@lru_cache(maxsize=65536)
+def code_tokens(code: str) -> tuple[str, ...]:
+    """Significant Python tokens of `code` (see module docstring)."""
+    out: list[str] = []
+    consumed = 0  # offset of the end of the last token read
+    starts = [0]
+    starts.extend(i + 1 for i, ch in enumerate(code) if ch == "\n")
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(code).readline):
+            if tok.type not in _SKIP:
+                out.append(tok.string)
+            row, col = tok.end
+            if row - 1 < len(starts):
+                consumed = max(consumed, starts[row - 1] + col)
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        out.extend(_FALLBACK.findall(code[consumed:]))
+    return tuple(out)
+
+
+def levenshtein(a: Sequence[object], b: Sequence[object]) -> int:
+    """Edit distance between two sequences (Hyyrö's bit-parallel algorithm, O(|a|) big-int steps).
+
+    Python ints act as bit vectors of any width, so this stays exact for long
+    sequences and is ~10x faster than the textbook dynamic program.
+    """
+    if len(a) < len(b):
+        a, b = b, a
+    m = len(b)
+    if m == 0:
+        return len(a)
+    peq: dict[object, int] = {}
+    for i, sym in enumerate(b):
+        peq[sym] = peq.get(sym, 0) | (1 << i)
+    mask = (1 << m) - 1
+    last = 1 << (m - 1)
+    pv, mv, score = mask, 0, m
+    for sym in a:
+        eq = peq.get(sym, 0)
+        xv = eq | mv
+        xh = (((eq & pv) + pv) ^ pv) | eq
+        ph = mv | ~(xh | pv)
+        mh = pv & xh
+        if ph & last:
+            score += 1
+        elif mh & last:
+            score -= 1
+        ph = (ph << 1) | 1
+        mh <<= 1
+        pv = (mh | ~(xv | ph)) & mask
+        mv = ph & xv & mask
+    return score
+
+
+def dissimilarity(a: Sequence[object], b: Sequence[object]) -> float:
+    """lev(a, b) / max(|a|, |b|), 0 for two empty sequences."""
+    longest = max(len(a), len(b))
+    return levenshtein(a, b) / longest if longest else 0.0
+
+
+def _canonicalize(tree: ast.AST) -> None:
+    """Drop docstrings and rename bound names in place, in one walk over the tree."""
+    bound: set[str] = set()
+    seen: list[tuple[int, int, str, ast.AST, str]] = []  # (line, col, name, node, attr)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list):
+            kept = [s for s in body if not (isinstance(s, ast.Expr)
+                                            and isinstance(s.value, ast.Constant)
+                                            and isinstance(s.value.value, str))]
+            if len(kept) != len(body):
+                node.body = kept or [ast.Pass()]  # type: ignore[attr-defined]
+        if isinstance(node, ast.Name):
+            attr = "id"
+            if not isinstance(node.ctx, ast.Load):
+                bound.add(node.id)
+        elif isinstance(node, ast.arg):
+            attr = "arg"
+            bound.add(node.arg)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) or (
+                isinstance(node, ast.ExceptHandler) and node.name):
+            attr = "name"
+            bound.add(node.name)  # type: ignore[arg-type]
+        else:
+            continue
+        seen.append((getattr(node, "lineno", 0), getattr(node, "col_offset", 0),
+                     getattr(node, attr), node, attr))
+    seen.sort(key=lambda item: (item[0], item[1]))
+    names: dict[str, str] = {}
+    for _, _, name, node, attr in seen:
+        if name in bound:
+            setattr(node, attr, names.setdefault(name, f"v{len(names)}"))
+
+
+def parse_sample(code: str) -> ast.Module | None:
+    """`code` parsed as a module, or as the body of a function; None if neither works."""
+    for text in (code, "def _():\n" + code):
+        try:
+            return ast.parse(text)
+        except (SyntaxError, ValueError):
+            continue
+    return None
+
+
+@lru_cache(maxsize=65536)
+def canonical_ast(code: str) -> str | None:
+    """A string equal for samples that differ only in bound names, docstrings, comments."""
+    tree = parse_sample(code)
+    if tree is None:
+        return None
+    _canonicalize(tree)
+    return ast.dump(tree, annotate_fields=False)
+
+
+def distinct_n(token_seqs: Sequence[Sequence[str]], n: int) -> float | None:
+    """Distinct n-grams / all n-grams over the samples; None without any n-gram."""
+    grams: list[tuple[str, ...]] = []
+    for toks in token_seqs:
+        grams.extend(tuple(toks[i:i + n]) for i in range(len(toks) - n + 1))
+    return len(set(grams)) / len(grams) if grams else None
+
+
+def mean_pairwise_dissimilarity(token_seqs: Sequence[Sequence[str]],
+                                seed: str = "") -> float | None:
+    """Mean normalized token edit distance over sample pairs (capped; see module doc)."""
+    n = len(token_seqs)
+    if n < 2:
+        return None
+    counts = Counter(tuple(t) for t in token_seqs)
+    uniq = list(counts)
+    n_pairs = n * (n - 1) // 2
+    if len(uniq) * (len(uniq) - 1) // 2 <= MAX_PAIRS:
+        total = 0.0
+        for u, v in itertools.combinations(uniq, 2):
+            total += counts[u] * counts[v] * dissimilarity(u, v)
+        return total / n_pairs
+    rng = random.Random(f"pairs:{seed}")
+    cache: dict[tuple[int, int], float] = {}
+    index = {u: i for i, u in enumerate(uniq)}
+    total = 0.0
+    for _ in range(MAX_PAIRS):
+        i, j = rng.sample(range(n), 2)
+        a, b = tuple(token_seqs[i]), tuple(token_seqs[j])
+        key = tuple(sorted((index[a], index[b])))
+        if key not in cache:
+            cache[key] = dissimilarity(a, b)  # type: ignore[index]
+        total += cache[key]  # type: ignore[index]
+    return total / MAX_PAIRS
+
+
+def functional_diversity(signatures: Sequence[Signature]) -> float | None:
+    """Distinct per-assert signatures / n; None when no sample has verdicts."""
+    if not signatures or all(s is None for s in signatures):
+        return None
+    return len(set(signatures)) / len(signatures)
+
+
+def problem_metrics(samples: Sequence[str], signatures: Sequence[Signature] | None = None,
+                    problem_id: str = "") -> Metrics:
+    """All of `KEYS` for one problem's samples (None where undefined)."""
+    token_seqs = [code_tokens(s) for s in samples]
+    canon = [canonical_ast(s) for s in samples]
+    parsable = [c for c in canon if c is not None]
+    out: Metrics = {f"distinct_{k}": distinct_n(token_seqs, k) for k in (1, 2, 3, 4)}
+    out["unique_ast_fraction"] = len(set(parsable)) / len(parsable) if parsable else None
+    out["unparsable_fraction"] = (len(canon) - len(parsable)) / len(canon) if canon else None
+    out["mean_pairwise_dissimilarity"] = mean_pairwise_dissimilarity(token_seqs, problem_id)
+    out["functional_diversity"] = (functional_diversity(signatures)
+                                   if signatures is not None else None)
+    return out
+
+
+def diversity_metrics(groups: Mapping[str, Sequence[str]],
+                      signatures: Mapping[str, Sequence[Signature]] | None = None) -> Metrics:
+    """Each of `KEYS` averaged over the problems where it is defined (None if nowhere).
+
+    groups: problem id -> its samples' completions. signatures: problem id -> one
+    per-assert verdict tuple (or None) per sample, in the same order.
+    """
+    sums: dict[str, float] = dict.fromkeys(KEYS, 0.0)
+    counts: dict[str, int] = dict.fromkeys(KEYS, 0)
+    for pid, samples in groups.items():
+        if not samples:
+            continue
+        sigs = signatures.get(pid) if signatures is not None else None
+        if sigs is not None and len(sigs) != len(samples):
+            raise ValueError(f"{pid}: {len(sigs)} signatures for {len(samples)} samples")
+        for key, value in problem_metrics(samples, sigs, pid).items():
+            if value is not None:
+                sums[key] += value
+                counts[key] += 1
+    return {k: (sums[k] / counts[k] if counts[k] else None) for k in KEYS}
+
+
+def diversity_report(groups: Mapping[str, Sequence[str]],
+                     passed: Mapping[str, Sequence[bool]],
+                     signatures: Mapping[str, Sequence[Signature]] | None = None,
+                     ) -> dict[str, object]:
+    """The results/README.md block: {"diversity": headline, "all": {...}, "passing": {...}}.
+
+    "passing" uses only passing samples, over problems with at least 2 of them.
+    """
+    pass_groups: dict[str, list[str]] = {}
+    pass_sigs: dict[str, list[Signature]] = {}
+    for pid, samples in groups.items():
+        flags = passed.get(pid, [False] * len(samples))
+        keep = [i for i, ok in enumerate(flags) if ok]
+        if len(keep) >= 2:
+            pass_groups[pid] = [samples[i] for i in keep]
+            if signatures is not None and pid in signatures:
+                pass_sigs[pid] = [signatures[pid][i] for i in keep]
+    all_block = diversity_metrics(groups, signatures)
+    passing_block = diversity_metrics(pass_groups, pass_sigs if signatures is not None else None)
+    return {"diversity": all_block[HEADLINE], "all": all_block, "passing": passing_block}
