@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tasks.registry import load_suite, select_split
 
 from harness.arms import Arm, arms_of, check_no_overlap, validate
 from harness.config import RunConfig, save_toml
@@ -46,6 +45,7 @@ from harness.store import (
 )
 from harness.summary import write_summary
 from sandbox.executor import ExecResult, Executor
+from tasks.registry import load_suite, select_split
 from tasks.schema import Task
 
 Log = Callable[[str], None]
@@ -231,10 +231,8 @@ def model_after(ctx: Context, arm: Arm, g: int) -> Any:
     """M_g with its adapters merged, for sampling and evaluation (rebuilt from disk)."""
     from harness.training import load_adapter, merge_adapter
 
-    if g == 0:
-        return ctx.base_model
-    model = copy.deepcopy(ctx.base_model)
-    first = 1 if ctx.cfg.training.restart == "merge" else g
+    model = ctx.base_model  # never modified: load_adapter works on a copy
+    first = 1 if ctx.cfg.training.restart == "merge" else max(g, 1)
     for h in range(first, g + 1):
         model = merge_adapter(load_adapter(model, ctx.store.gen_dir(arm.arm_id, h) / "adapter"))
     return model
@@ -251,11 +249,10 @@ def model_to_train(ctx: Context, arm: Arm, g: int) -> Any:
     policy = ctx.cfg.training.restart
     if policy == "merge":
         return model_after(ctx, arm, g - 1) if g > 1 else copy.deepcopy(ctx.base_model)
-    model = copy.deepcopy(ctx.base_model)
     if policy == "continue" and g > 1:
-        return load_adapter(model, ctx.store.gen_dir(arm.arm_id, g - 1) / "adapter",
+        return load_adapter(ctx.base_model, ctx.store.gen_dir(arm.arm_id, g - 1) / "adapter",
                             trainable=True)
-    return model
+    return copy.deepcopy(ctx.base_model)  # fine-tuning attaches the adapter in place
 
 
 # ----------------------------------------------------------------------------- evaluate
