@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import BadInput
-from harness.metrics.diversity import Signature, diversity_report
+from harness.metrics.diversity import HEADLINE, Signature, diversity_report, per_problem_metrics
 from harness.metrics.passk import mean_pass_at_k
 from sandbox.executor import STATUSES, ExecResult, Executor, run_unique
 from tasks.programs import build_request
@@ -36,7 +36,7 @@ class EvalReport:
 
     pass_at_k: dict[str, float]
     diversity: dict[str, Any]
-    per_task: dict[str, dict[str, int]]
+    per_task: dict[str, dict[str, float | None]]  # n, c, and the problem's diversity
     status_counts: dict[str, int]
     n_samples: int = 0
 
@@ -130,9 +130,8 @@ def score(tasks: Mapping[str, Task], samples: Sequence[Sample], results: Sequenc
     if not samples:
         raise BadInput("no samples to score")
     groups = group_by_task(samples, results)
-    per_task = {tid: {"n": len(pairs), "c": sum(r.passed for _, r in pairs)}
-                for tid, pairs in groups.items()}
-    pass_at_k = mean_pass_at_k({t: (v["n"], v["c"]) for t, v in per_task.items()}, ks)
+    counts = {tid: (len(pairs), sum(r.passed for _, r in pairs)) for tid, pairs in groups.items()}
+    pass_at_k = mean_pass_at_k(counts, ks)
     completions = {tid: [s.completion for s, _ in pairs] for tid, pairs in groups.items()}
     passed = {tid: [r.passed for _, r in pairs] for tid, pairs in groups.items()}
     signatures: dict[str, list[Signature]] = {
@@ -140,8 +139,13 @@ def score(tasks: Mapping[str, Task], samples: Sequence[Sample], results: Sequenc
     status_counts = dict.fromkeys(STATUSES, 0)
     for r in results:
         status_counts[r.status] = status_counts.get(r.status, 0) + 1
+    # each problem's headline diversity too, so intervals can resample problems
+    per_problem = per_problem_metrics(completions, signatures)
+    per_task: dict[str, dict[str, float | None]] = {
+        tid: {"n": n, "c": c, "diversity": per_problem[tid][HEADLINE]}
+        for tid, (n, c) in counts.items()}
     return EvalReport(pass_at_k=pass_at_k,
-                      diversity=diversity_report(completions, passed, signatures),
+                      diversity=diversity_report(completions, passed, signatures, per_problem),
                       per_task=per_task, status_counts=status_counts, n_samples=len(samples))
 
 

@@ -181,7 +181,7 @@ def run_generation(ctx: Context, arm: Arm, g: int) -> None:
     spec = parse_filter(arm.filter)
     outcome = apply_filter(spec, candidates, np.random.default_rng(
         derive_seed(arm.seed, g, "filter")))
-    kept = [Example(c.task_id, c.prompt, c.completion, "self", g)
+    kept = [Example(c.task_id, c.prompt, as_function_body(c.completion), "self", g)
             for c, k in zip(candidates, outcome.keep, strict=True) if k]
     atomic_write_jsonl(gen_dir / "kept.jsonl", (e.to_json() for e in kept))
 
@@ -224,6 +224,16 @@ def run_generation(ctx: Context, arm: Arm, g: int) -> None:
     store.mark_done(arm.arm_id, g)
     store.record_step(f"{arm.arm_id}/gen-{g}", "done")
     _log_generation(ctx, metrics)
+
+
+def as_function_body(completion: str) -> str:
+    """A kept completion in the shape of the human references: ending in one newline.
+
+    Post-processing strips trailing whitespace, while reference solutions end with
+    "\n". Training on bodies without it would teach a formatting shift that alone
+    inflates perplexity on the references, a fake collapse signal.
+    """
+    return completion.rstrip() + "\n"
 
 
 # ----------------------------------------------------------------------------- models

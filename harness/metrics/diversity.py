@@ -233,35 +233,53 @@ def problem_metrics(samples: Sequence[str], signatures: Sequence[Signature] | No
     return out
 
 
-def diversity_metrics(groups: Mapping[str, Sequence[str]],
-                      signatures: Mapping[str, Sequence[Signature]] | None = None) -> Metrics:
-    """Each of `KEYS` averaged over the problems where it is defined (None if nowhere).
+def per_problem_metrics(groups: Mapping[str, Sequence[str]],
+                        signatures: Mapping[str, Sequence[Signature]] | None = None,
+                        ) -> dict[str, Metrics]:
+    """`problem_metrics` for every problem with samples.
 
     groups: problem id -> its samples' completions. signatures: problem id -> one
     per-assert verdict tuple (or None) per sample, in the same order.
     """
-    sums: dict[str, float] = dict.fromkeys(KEYS, 0.0)
-    counts: dict[str, int] = dict.fromkeys(KEYS, 0)
+    out: dict[str, Metrics] = {}
     for pid, samples in groups.items():
         if not samples:
             continue
         sigs = signatures.get(pid) if signatures is not None else None
         if sigs is not None and len(sigs) != len(samples):
             raise ValueError(f"{pid}: {len(sigs)} signatures for {len(samples)} samples")
-        for key, value in problem_metrics(samples, sigs, pid).items():
+        out[pid] = problem_metrics(samples, sigs, pid)
+    return out
+
+
+def average_metrics(per_problem: Mapping[str, Metrics]) -> Metrics:
+    """Each of `KEYS` averaged over the problems where it is defined (None if nowhere)."""
+    sums: dict[str, float] = dict.fromkeys(KEYS, 0.0)
+    counts: dict[str, int] = dict.fromkeys(KEYS, 0)
+    for metrics in per_problem.values():
+        for key, value in metrics.items():
             if value is not None:
                 sums[key] += value
                 counts[key] += 1
     return {k: (sums[k] / counts[k] if counts[k] else None) for k in KEYS}
 
 
+def diversity_metrics(groups: Mapping[str, Sequence[str]],
+                      signatures: Mapping[str, Sequence[Signature]] | None = None) -> Metrics:
+    """Each of `KEYS` averaged over the problems where it is defined (None if nowhere)."""
+    return average_metrics(per_problem_metrics(groups, signatures))
+
+
 def diversity_report(groups: Mapping[str, Sequence[str]],
                      passed: Mapping[str, Sequence[bool]],
                      signatures: Mapping[str, Sequence[Signature]] | None = None,
+                     all_per_problem: Mapping[str, Metrics] | None = None,
                      ) -> dict[str, object]:
     """The results/README.md block: {"diversity": headline, "all": {...}, "passing": {...}}.
 
     "passing" uses only passing samples, over problems with at least 2 of them.
+    all_per_problem: `per_problem_metrics(groups, signatures)` when the caller already
+    has it (it also wants the per-problem values), so it is not computed twice.
     """
     pass_groups: dict[str, list[str]] = {}
     pass_sigs: dict[str, list[Signature]] = {}
@@ -272,6 +290,8 @@ def diversity_report(groups: Mapping[str, Sequence[str]],
             pass_groups[pid] = [samples[i] for i in keep]
             if signatures is not None and pid in signatures:
                 pass_sigs[pid] = [signatures[pid][i] for i in keep]
-    all_block = diversity_metrics(groups, signatures)
+    if all_per_problem is None:
+        all_per_problem = per_problem_metrics(groups, signatures)
+    all_block = average_metrics(all_per_problem)
     passing_block = diversity_metrics(pass_groups, pass_sigs if signatures is not None else None)
     return {"diversity": all_block[HEADLINE], "all": all_block, "passing": passing_block}
