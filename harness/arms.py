@@ -11,13 +11,11 @@ import hashlib
 import itertools
 from dataclasses import dataclass
 
-from harness.config import RunConfig
+from harness.config import RESTART_POLICIES, RunConfig
 from harness.errors import BadInput
 from harness.filters import parse_filter
 from harness.regimes import check_real_fraction, check_regime
 from harness.store import safe_name
-
-RESTART_POLICIES = ("continue", "merge", "from-base")
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,10 @@ class SamplingConfig:
     batch_size: int = _f(256, "Sequences per forward pass while sampling.")
 
 
+RESTART_POLICIES = ("continue", "merge", "from-base")
+"""How each generation starts (harness.loop builds them from the saved adapters)."""
+
+
 @dataclass
 class TrainingConfig:
     """LoRA fine-tuning of one generation."""

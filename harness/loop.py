@@ -19,7 +19,6 @@ metrics identical. Each generation is complete only once its DONE marker exists;
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import shutil
 import time
@@ -258,11 +257,11 @@ def model_to_train(ctx: Context, arm: Arm, g: int) -> Any:
 
     policy = ctx.cfg.training.restart
     if policy == "merge":
-        return model_after(ctx, arm, g - 1) if g > 1 else copy.deepcopy(ctx.base_model)
+        return model_after(ctx, arm, g - 1)
     if policy == "continue" and g > 1:
         return load_adapter(ctx.base_model, ctx.store.gen_dir(arm.arm_id, g - 1) / "adapter",
                             trainable=True)
-    return copy.deepcopy(ctx.base_model)  # fine-tuning attaches the adapter in place
+    return ctx.base_model  # finetune_lora puts a fresh adapter on a copy
 
 
 # ----------------------------------------------------------------------------- evaluate

@@ -1,0 +1,111 @@
+"""`collapse-bench model`: build the built-in tiny model; describe any model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.group("model")
+def model() -> None:
+    """The model under test: build builtin:tiny, inspect a model."""
+
+
+@model.command("build")
+@click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Model cache (default: $COLLAPSE_BENCH_CACHE or ~/.cache/collapse-bench).")
+@click.option("--executor", type=click.Choice(["docker", "local"]), default="docker",
+              show_default=True,
+              help="Where the held-out check runs samples. local: host subprocesses "
+                   "(UNSAFE: runs model-written code on this machine).")
+@click.option("--force", is_flag=True, help="Rebuild even if a cached build exists.")
+@click.option("--eval/--no-eval", "do_eval", default=True, show_default=True,
+              help="Measure held-out pass@1/pass@10 on the synth eval split after building.")
+@click.option("--n", "n", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Samples per held-out task.")
+@click.option("--temperature", type=click.FloatRange(min=0.0), default=0.8, show_default=True,
+              help="Sampling temperature of the held-out check.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Sampling seed.")
+@click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True,
+              help="torch CPU threads (0 = all cores).")
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="Progress bars on stderr.")
+def build(cache_dir: Path | None, executor: str, force: bool, do_eval: bool, n: int,
+          temperature: float, seed: int, threads: int, progress: bool) -> None:
+    """Build builtin:tiny (tokenizer, model, pretraining; offline) and report pass@k."""
+    from harness.config import ModelConfig
+    from harness.models import set_threads
+    from harness.tiny_model import (
+        build_info,
+        ensure_tiny_model,
+        evaluate_heldout,
+        find_tiny_model,
+    )
+    from sandbox.executor import make_executor
+
+    set_threads(ModelConfig(threads=threads))
+    # Start the sandbox first: a missing Docker should fail now, not after the build.
+    pool = make_executor(executor) if do_eval else None
+    try:
+        root = str(cache_dir) if cache_dir else None
+        was_cached = not force and find_tiny_model(root) is not None
+        path = ensure_tiny_model(root, progress=progress, force=force)
+        info = build_info(path)
+        if not was_cached:
+            click.echo(f"builtin:tiny built in {info['build_seconds']:.1f} s "
+                       f"(training {info['train_seconds']:.1f} s): {path}")
+        else:
+            click.echo(f"builtin:tiny already cached (built in {info['build_seconds']:.1f} s; "
+                       f"--force rebuilds): {path}")
+        click.echo(f"  parameters {info['parameters']:,}, {info['train_examples']} train "
+                   f"examples, {info['train_tokens']:,} training tokens, final loss "
+                   f"{info['final_loss']:.3f}")
+        if pool is not None:
+            result = evaluate_heldout(path, pool, n=n, temperature=temperature, seed=seed,
+                                      progress=progress)
+            scores = "  ".join(f"{k}={v:.3f}" for k, v in result.pass_at_k.items())
+            click.echo(f"  held-out synth eval ({result.n_tasks} tasks, n={n}, "
+                       f"T={temperature}): {scores}")
+            click.echo(f"  sampling {result.sampling_seconds:.1f} s "
+                       f"({result.n_samples / max(result.sampling_seconds, 1e-9):.0f} "
+                       f"samples/s), execution {result.execution_seconds:.1f} s "
+                       f"({executor} executor)")
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+@model.command("info")
+@click.option("--model", "name", default="builtin:tiny", show_default=True,
+              help="HF id, local directory, or builtin:tiny.")
+@click.option("--device", default="auto", show_default=True,
+              help="auto | cpu | cuda | cuda:N | mps.")
+@click.option("--dtype", default="auto", show_default=True,
+              help="auto | float32 | bfloat16 | float16.")
+@click.option("--cache-dir", default="", help="Cache for builtin models.")
+def info(name: str, device: str, dtype: str, cache_dir: str) -> None:
+    """Print a model's architecture, size, context, tokenizer, device and dtype."""
+    from harness.config import ModelConfig
+    from harness.models import count_parameters, load_model, max_positions
+
+    cfg = ModelConfig(name=name, device=device, dtype=dtype, cache_dir=cache_dir)
+    loaded, tokenizer = load_model(cfg, progress=True)
+    c = loaded.config
+    rows = [
+        ("model", name),
+        ("architecture", ", ".join(getattr(c, "architectures", None) or
+                                   [type(loaded).__name__])),
+        ("model_type", c.model_type),
+        ("parameters", f"{count_parameters(loaded):,}"),
+        ("layers", str(getattr(c, "num_hidden_layers", getattr(c, "n_layer", "?")))),
+        ("hidden size", str(getattr(c, "hidden_size", getattr(c, "n_embd", "?")))),
+        ("vocab", f"{len(tokenizer):,}"),
+        ("max positions", str(max_positions(loaded) or "unknown")),
+        ("eos / pad", f"{tokenizer.eos_token!r} / {tokenizer.pad_token!r}"),
+        ("device", str(next(loaded.parameters()).device)),
+        ("dtype", str(next(loaded.parameters()).dtype).replace("torch.", "")),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        click.echo(f"{key:<{width}}  {value}")

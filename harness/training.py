@@ -1,0 +1,500 @@
+"""LoRA fine-tuning of one generation, adapter files, restart policies, perplexity.
+
+Training is the loop's other hot path, so it runs its own small loop instead of
+HF's Trainer: examples are tokenized once, batched by similar length (little
+padding), and the LM head only runs on positions whose next token is trained.
+Everything random (LoRA init, batch order, dropout) draws from `seed`, so the same
+data and seed give bit-identical adapters on the same machine.
+
+Prompt and completion are tokenized separately and concatenated, exactly as the
+sampler sees them (prompt ids, then generated ids), so training and generation
+agree on the token boundary between the two.
+
+The base model passed in is never modified: LoRA layers go into a copy, so one
+base model can serve every arm and the "from-base" policy stays exact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import os
+import shutil
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from harness.config import RESTART_POLICIES, TrainingConfig
+from harness.errors import BadInput
+from harness.models import max_positions, quiet_transformers
+
+if TYPE_CHECKING:
+    from peft import PeftModel
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+MAX_GRAD_NORM = 1.0
+
+_LLAMA_STYLE = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+_GPT2_STYLE = ["c_attn", "c_proj", "c_fc"]
+# model_type -> LoRA targets: every attention and MLP projection of the architecture.
+ARCH_TARGETS: dict[str, list[str]] = {
+    "llama": _LLAMA_STYLE, "qwen2": _LLAMA_STYLE, "qwen3": _LLAMA_STYLE,
+    "mistral": _LLAMA_STYLE, "gemma": _LLAMA_STYLE, "gemma2": _LLAMA_STYLE,
+    "gpt2": _GPT2_STYLE, "gpt_bigcode": _GPT2_STYLE,
+}
+
+Encoded = tuple[list[int], int]
+"""Token ids of prompt + completion, and how many of them are the prompt."""
+
+
+@dataclass
+class TrainStats:
+    """What one training run did. tokens: non-padding tokens processed (inputs);
+    loss_tokens: tokens the loss was computed on; losses: mean loss per optimizer step."""
+
+    steps: int = 0
+    tokens: int = 0
+    loss_tokens: int = 0
+    seconds: float = 0.0
+    losses: list[float] = field(default_factory=list)
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+# -- tokenization ------------------------------------------------------------------
+
+
+def encode_example(tokenizer: PreTrainedTokenizerBase, prompt: str, completion: str,
+                   max_length: int, add_eos: bool = True) -> Encoded:
+    """(prompt ids + completion ids [+ eos], number of prompt ids), at most max_length.
+
+    The prompt is encoded like the sampler encodes it (with the tokenizer's special
+    tokens, e.g. BOS); the completion without. EOS teaches the model to stop after
+    the body, which also makes sampling cheaper. Over-long examples lose the start
+    of the prompt first, then the end of the completion.
+    """
+    p = list(tokenizer(prompt)["input_ids"])
+    c = list(tokenizer(completion, add_special_tokens=False)["input_ids"])
+    if add_eos and tokenizer.eos_token_id is not None:
+        c.append(int(tokenizer.eos_token_id))
+    c = c[:max(max_length - 1, 1)]
+    room = max_length - len(c)
+    p = p[len(p) - room:] if room > 0 else []
+    return p + c, len(p)
+
+
+def _length_limit(model: PreTrainedModel, max_length: int) -> int:
+    limit = max_positions(model)
+    return min(max_length, limit) if limit else max_length
+
+
+# -- batching ------------------------------------------------------------------------
+
+
+def length_grouped_steps(lengths: Sequence[int], batch_size: int, grad_accum: int,
+                         generator: torch.Generator) -> list[list[list[int]]]:
+    """One epoch: optimizer steps, each a list of micro-batches of example indices.
+
+    Shuffle, then sort by length within chunks of 16 steps' worth of examples, so a
+    micro-batch holds similar lengths (little padding) while the data order stays
+    random; finally shuffle the steps themselves.
+    """
+    perm = torch.randperm(len(lengths), generator=generator).tolist()
+    per_step = batch_size * grad_accum
+    chunk = per_step * 16
+    micro: list[list[int]] = []
+    for start in range(0, len(perm), chunk):
+        part = sorted(perm[start:start + chunk], key=lambda i: lengths[i])
+        micro.extend(part[j:j + batch_size] for j in range(0, len(part), batch_size))
+    steps = [micro[j:j + grad_accum] for j in range(0, len(micro), grad_accum)]
+    order = torch.randperm(len(steps), generator=generator).tolist()
+    return [steps[i] for i in order]
+
+
+def lr_factor(step: int, total: int, warmup: int) -> float:
+    """Linear warmup to 1 over `warmup` steps, then cosine decay to 0 at `total`."""
+    if warmup > 0 and step < warmup:
+        return (step + 1) / warmup
+    span = max(total - warmup, 1)
+    return 0.5 * (1.0 + math.cos(math.pi * min(step - warmup, span) / span))
+
+
+def _collate(batch: list[Encoded], pad_id: int, completion_only: bool,
+             device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """Right-padded ids, attention mask, next-token labels (-100 = ignored), and the
+    first position whose prediction is trained (positions before it need no logits)."""
+    width = max(len(ids) for ids, _ in batch)
+    ids_t = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    labels = torch.full((len(batch), width), -100, dtype=torch.long)
+    first = width
+    for i, (ids, n_prompt) in enumerate(batch):
+        row = torch.tensor(ids, dtype=torch.long)
+        ids_t[i, :len(ids)] = row
+        mask[i, :len(ids)] = 1
+        start = max(n_prompt, 1) if completion_only else 1  # first trained target token
+        # position j predicts token j + 1
+        labels[i, start - 1:len(ids) - 1] = row[start:]
+        first = min(first, start - 1)
+    return ids_t.to(device), mask.to(device), labels.to(device), first
+
+
+def _logits_kwarg(model: torch.nn.Module) -> str | None:
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    params = inspect.signature(base.forward).parameters
+    return next((k for k in ("logits_to_keep", "num_logits_to_keep") if k in params), None)
+
+
+# -- the loop --------------------------------------------------------------------------
+
+
+@dataclass
+class LoopSettings:
+    """Optimizer and schedule of one `train_loop` call."""
+
+    lr: float
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    batch_size: int = 32
+    grad_accum: int = 1
+    epochs: int = 1
+    max_steps: int | None = None  # overrides epochs: stop after this many steps
+    warmup_ratio: float = 0.1
+    warmup_steps: int | None = None  # overrides warmup_ratio
+    max_grad_norm: float = MAX_GRAD_NORM
+    completion_only: bool = True
+
+
+def train_loop(model: torch.nn.Module, examples: Sequence[Encoded], settings: LoopSettings,
+               seed: int, pad_id: int, progress: bool | str = False,
+               on_step: Callable[[int, float], None] | None = None) -> TrainStats:
+    """Train `model`'s trainable parameters on `examples`; returns what it did.
+
+    Loss is the mean over all trained tokens of an optimizer step (micro-batches of
+    one step are weighted by their token counts, so accumulation changes nothing but
+    memory). The caller seeds global torch RNG state for anything the model draws
+    (dropout); batch order comes from its own generator seeded with `seed`.
+    """
+    from tqdm.auto import tqdm
+
+    stats = TrainStats()
+    if not examples:
+        return stats
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("model has no trainable parameters")
+    decay = [p for p in params if p.ndim >= 2]
+    no_decay = [p for p in params if p.ndim < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": settings.weight_decay},
+         {"params": no_decay, "weight_decay": 0.0}],
+        lr=settings.lr, betas=settings.betas)
+    generator = torch.Generator().manual_seed(seed)
+    lengths = [len(ids) for ids, _ in examples]
+    per_epoch = math.ceil(len(examples) / (settings.batch_size * settings.grad_accum))
+    total = settings.max_steps if settings.max_steps is not None else per_epoch * settings.epochs
+    warmup = (settings.warmup_steps if settings.warmup_steps is not None
+              else int(settings.warmup_ratio * total))
+    device = next(model.parameters()).device
+    keep_kw = _logits_kwarg(model)
+
+    model.train()
+    started = time.perf_counter()
+    desc = progress if isinstance(progress, str) else "training"
+    with tqdm(total=total, desc=desc, unit="step", disable=not progress, leave=False) as bar:
+        while stats.steps < total:
+            for step_batches in length_grouped_steps(lengths, settings.batch_size,
+                                                     settings.grad_accum, generator):
+                if stats.steps >= total:
+                    break
+                loss = _optimizer_step(model, optimizer, params, examples, step_batches,
+                                       settings, lr_factor(stats.steps, total, warmup),
+                                       pad_id, device, keep_kw, stats)
+                stats.steps += 1
+                stats.losses.append(loss)
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+                if on_step is not None:
+                    on_step(stats.steps, loss)
+    stats.seconds = time.perf_counter() - started
+    model.eval()
+    return stats
+
+
+def _optimizer_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                    params: list[torch.nn.Parameter], examples: Sequence[Encoded],
+                    step_batches: list[list[int]], settings: LoopSettings, factor: float,
+                    pad_id: int, device: torch.device, keep_kw: str | None,
+                    stats: TrainStats) -> float:
+    collated = [_collate([examples[i] for i in b], pad_id, settings.completion_only, device)
+                for b in step_batches]
+    n_target = sum(int((labels != -100).sum()) for _, _, labels, _ in collated)
+    if n_target == 0:  # nothing to learn from (all completions empty)
+        return 0.0
+    total_loss = 0.0
+    for ids, mask, labels, first in collated:
+        kwargs: dict[str, Any] = {"input_ids": ids, "attention_mask": mask, "use_cache": False}
+        if keep_kw and first > 0:
+            kwargs[keep_kw] = ids.shape[1] - first
+        else:
+            first = 0
+        logits = model(**kwargs).logits
+        target = labels[:, first:first + logits.shape[1]]
+        loss_sum = torch.nn.functional.cross_entropy(
+            logits.float().reshape(-1, logits.shape[-1]), target.reshape(-1),
+            ignore_index=-100, reduction="sum")
+        (loss_sum / n_target).backward()
+        total_loss += float(loss_sum.detach())
+        stats.tokens += int(mask.sum())
+    stats.loss_tokens += n_target
+    for group in optimizer.param_groups:
+        group["lr"] = settings.lr * factor
+    if settings.max_grad_norm > 0:
+        torch.nn.utils.clip_grad_norm_(params, settings.max_grad_norm)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return total_loss / n_target
+
+
+# -- LoRA ------------------------------------------------------------------------------
+
+
+def _projection_names(model: torch.nn.Module) -> set[str]:
+    from transformers.pytorch_utils import Conv1D
+
+    return {name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+            if isinstance(module, (torch.nn.Linear, Conv1D))}
+
+
+def target_modules_for(model: PreTrainedModel, spec: str) -> list[str] | str:
+    """LoRA target modules: `auto` (per architecture, see ARCH_TARGETS; all-linear for
+    unknown ones), `all-linear`, or comma-separated module names (checked to exist)."""
+    spec = spec.strip()
+    present = _projection_names(model)
+    if spec in ("", "auto"):
+        targets = ARCH_TARGETS.get(getattr(model.config, "model_type", ""))
+        if targets and set(targets) <= present:
+            return list(targets)
+        return "all-linear"
+    if spec == "all-linear":
+        return spec
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    missing = [n for n in names if n not in present]
+    if missing or not names:
+        raise BadInput(f"LoRA target module(s) {', '.join(missing) or spec!r} not in this model; "
+                       f"its linear layers are: {', '.join(sorted(present))}")
+    return names
+
+
+def _check_training_config(cfg: TrainingConfig) -> None:
+    checks = [(cfg.lora_r >= 1, f"lora_r must be >= 1, got {cfg.lora_r}"),
+              (cfg.lora_alpha > 0, f"lora_alpha must be > 0, got {cfg.lora_alpha}"),
+              (0 <= cfg.lora_dropout < 1,
+               f"lora_dropout must be in [0, 1), got {cfg.lora_dropout}"),
+              (cfg.learning_rate > 0, f"learning_rate must be > 0, got {cfg.learning_rate}"),
+              (cfg.weight_decay >= 0, f"weight_decay must be >= 0, got {cfg.weight_decay}"),
+              (0 <= cfg.warmup_ratio < 1,
+               f"warmup_ratio must be in [0, 1), got {cfg.warmup_ratio}"),
+              (cfg.epochs >= 0, f"epochs must be >= 0, got {cfg.epochs}"),
+              (cfg.batch_size >= 1, f"training batch_size must be >= 1, got {cfg.batch_size}"),
+              (cfg.grad_accum >= 1, f"grad_accum must be >= 1, got {cfg.grad_accum}"),
+              (cfg.max_length >= 2, f"max_length must be >= 2, got {cfg.max_length}"),
+              (cfg.restart in RESTART_POLICIES,
+               f"unknown restart policy {cfg.restart!r}; known: {', '.join(RESTART_POLICIES)}")]
+    for ok, message in checks:
+        if not ok:
+            raise BadInput(message)
+
+
+def lora_config(model: PreTrainedModel, cfg: TrainingConfig) -> Any:
+    """The peft LoraConfig for `model` under `cfg`."""
+    from peft import LoraConfig, TaskType
+    from transformers.pytorch_utils import Conv1D
+
+    targets = target_modules_for(model, cfg.target_modules)
+    named = targets if isinstance(targets, list) else []
+    conv1d = any(isinstance(m, Conv1D) and name.rsplit(".", 1)[-1] in named
+                 for name, m in model.named_modules())
+    return LoraConfig(task_type=TaskType.CAUSAL_LM, r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
+                      lora_dropout=cfg.lora_dropout, target_modules=targets,
+                      fan_in_fan_out=conv1d, bias="none")
+
+
+@contextlib.contextmanager
+def _quiet_peft() -> Iterator[None]:
+    """peft 0.21 calls a transformers-5 deprecated property on every wrap; the
+    FutureWarning is theirs to fix and would otherwise repeat every generation."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing",
+                                category=FutureWarning)
+        yield
+
+
+def _rng_scope(device: torch.device) -> Any:
+    """Fork torch's RNG so seeding for training leaves the caller's RNG untouched."""
+    devices = [device.index or 0] if device.type == "cuda" else []
+    return torch.random.fork_rng(devices=devices)
+
+
+def finetune_lora(model: PreTrainedModel | PeftModel, tokenizer: PreTrainedTokenizerBase,
+                  examples: Sequence[tuple[str, str]], cfg: TrainingConfig, seed: int,
+                  progress: bool | str = False) -> tuple[PeftModel, TrainStats]:
+    """LoRA-train on (prompt, completion) pairs; returns the adapted model and stats.
+
+    A plain model gets a fresh adapter on a copy (the argument is untouched); a
+    PeftModel keeps training its own adapter, in place (the "continue" policy). No
+    examples: the model is returned with an untrained adapter (an identity: LoRA's
+    B starts at zero), so a generation whose filter kept nothing still goes on.
+    """
+    from peft import PeftModel
+
+    _check_training_config(cfg)
+    device = next(model.parameters()).device
+    with _rng_scope(device):
+        torch.manual_seed(seed)
+        if isinstance(model, PeftModel):
+            peft_model = model
+            for name, p in peft_model.named_parameters():
+                p.requires_grad_("lora_" in name)
+        else:
+            from peft import get_peft_model
+
+            with _quiet_peft():
+                peft_model = get_peft_model(copy.deepcopy(model), lora_config(model, cfg))
+        limit = _length_limit(peft_model, cfg.max_length)
+        encoded = [encode_example(tokenizer, p, c, limit) for p, c in examples]
+        settings = LoopSettings(lr=cfg.learning_rate, weight_decay=cfg.weight_decay,
+                                batch_size=cfg.batch_size, grad_accum=cfg.grad_accum,
+                                epochs=cfg.epochs, warmup_ratio=cfg.warmup_ratio,
+                                completion_only=cfg.completion_only_loss)
+        stats = train_loop(peft_model, encoded, settings, seed, _pad_id(tokenizer), progress)
+    peft_model.eval()
+    return peft_model, stats
+
+
+def _pad_id(tokenizer: PreTrainedTokenizerBase) -> int:
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    return int(pad) if pad is not None else 0
+
+
+# -- restart policies and adapter files --------------------------------------------------
+
+
+def merge_adapter(model: PeftModel) -> PreTrainedModel:
+    """The adapter folded into the weights; consumes `model` (merges in place)."""
+    return model.merge_and_unload()
+
+
+def _replace_dir(build: Callable[[Path], None], directory: str | Path) -> Path:
+    """Write a directory atomically: build it beside the target, then rename."""
+    target = Path(directory)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        build(tmp)
+        if target.exists():
+            old = target.parent / f".{target.name}.old-{os.getpid()}"
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def save_adapter(model: PeftModel, directory: str | Path) -> Path:
+    """Save the LoRA adapter (weights + config) to `directory`, atomically."""
+    def build(d: Path) -> None:
+        with quiet_transformers():
+            model.save_pretrained(str(d))
+
+    return _replace_dir(build, directory)
+
+
+def load_adapter(base_model: PreTrainedModel, directory: str | Path,
+                 trainable: bool = False) -> PeftModel:
+    """A saved adapter on a copy of `base_model` (eval mode; trainable for "continue")."""
+    from peft import PeftModel
+
+    path = Path(directory)
+    if not (path / "adapter_config.json").is_file():
+        raise BadInput(f"{path}: no LoRA adapter here (adapter_config.json missing)")
+    with quiet_transformers(), _quiet_peft():
+        model = PeftModel.from_pretrained(copy.deepcopy(base_model), str(path),
+                                          is_trainable=trainable)
+    model.eval()
+    return model
+
+
+def export_merged(model: PeftModel | PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
+                  directory: str | Path) -> Path:
+    """Save a standalone model (adapter merged, `model` untouched) plus its tokenizer."""
+    from peft import PeftModel
+
+    merged = copy.deepcopy(model).merge_and_unload() if isinstance(model, PeftModel) else model
+
+    def build(d: Path) -> None:
+        with quiet_transformers():
+            merged.save_pretrained(str(d))
+            tokenizer.save_pretrained(str(d))
+
+    return _replace_dir(build, directory)
+
+
+# -- perplexity --------------------------------------------------------------------------
+
+
+def perplexity(model: PreTrainedModel | PeftModel, tokenizer: PreTrainedTokenizerBase,
+               pairs: Sequence[tuple[str, str]], batch_size: int = 64,
+               max_length: int = 1024) -> float:
+    """exp(mean negative log-likelihood) of the completions given their prompts.
+
+    Only completion tokens count (no EOS: this measures the code, not where a model
+    thinks files end, which differs between base models). Lower is better.
+    """
+    if batch_size < 1:
+        raise BadInput(f"batch_size must be >= 1, got {batch_size}")
+    limit = _length_limit(model, max_length)
+    encoded = [encode_example(tokenizer, p, c, limit, add_eos=False) for p, c in pairs]
+    encoded = [e for e in encoded if len(e[0]) > e[1]]
+    if not encoded:
+        raise BadInput("perplexity needs at least one non-empty completion")
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
+    device = next(model.parameters()).device
+    keep_kw = _logits_kwarg(model)
+    nll, count = 0.0, 0
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                batch = [encoded[i] for i in order[start:start + batch_size]]
+                ids, mask, labels, first = _collate(batch, _pad_id(tokenizer), True, device)
+                kwargs: dict[str, Any] = {"input_ids": ids, "attention_mask": mask,
+                                          "use_cache": False}
+                if keep_kw and first > 0:
+                    kwargs[keep_kw] = ids.shape[1] - first
+                else:
+                    first = 0
+                logits = model(**kwargs).logits
+                target = labels[:, first:first + logits.shape[1]]
+                nll += float(torch.nn.functional.cross_entropy(
+                    logits.float().reshape(-1, logits.shape[-1]), target.reshape(-1),
+                    ignore_index=-100, reduction="sum"))
+                count += int((target != -100).sum())
+    finally:
+        model.train(was_training)
+    return math.exp(nll / count)

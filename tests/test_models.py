@@ -1,0 +1,132 @@
+"""Model loading: device/dtype choice, local directories, hub failures, `model info`."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from harness.cli import main
+from harness.config import ModelConfig
+from harness.errors import BadInput, EnvironmentProblem
+from harness.models import (
+    count_parameters,
+    cpu_count,
+    load_model,
+    max_positions,
+    resolve_device,
+    resolve_dtype,
+    set_threads,
+)
+from tests.model_helpers import random_model, tokenizer
+
+NO_SUCH_HUB_MODEL = "collapse-bench-nobody/no-such-model-4f1c"
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A saved random GPT-2 whose tokenizer has no pad token and pads on the right."""
+    path = tmp_path_factory.mktemp("gpt2")
+    tok = tokenizer()
+    tok.pad_token = None
+    tok.padding_side = "right"
+    model = random_model("gpt2", len(tok))
+    model.config.pad_token_id = None
+    model.save_pretrained(str(path))
+    tok.save_pretrained(str(path))
+    return path
+
+
+def test_auto_device_and_dtype_on_this_machine() -> None:
+    cfg = ModelConfig()
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device(cfg).type == expected
+    if expected == "cpu":
+        assert resolve_dtype(cfg) == torch.float32
+    for name, dtype in (("float32", torch.float32), ("bf16", torch.bfloat16),
+                        ("float16", torch.float16)):
+        assert resolve_dtype(ModelConfig(dtype=name)) == dtype
+    assert resolve_device(ModelConfig(device="cpu")) == torch.device("cpu")
+
+
+def test_bad_device_and_dtype() -> None:
+    with pytest.raises(BadInput, match="dtype"):
+        resolve_dtype(ModelConfig(dtype="fp8"))
+    with pytest.raises(BadInput, match="device"):
+        resolve_device(ModelConfig(device="tpu"))
+    if not torch.cuda.is_available():
+        with pytest.raises(EnvironmentProblem, match="CUDA is not available"):
+            resolve_device(ModelConfig(device="cuda:0"))
+
+
+def test_threads_default_to_the_cores() -> None:
+    before = torch.get_num_threads()
+    try:
+        assert set_threads(ModelConfig(threads=0)) == cpu_count() == torch.get_num_threads()
+        assert set_threads(ModelConfig(threads=1)) == 1 == torch.get_num_threads()
+        with pytest.raises(BadInput):
+            set_threads(ModelConfig(threads=-1))
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_local_directory_loads_ready_for_batched_sampling(model_dir: Path) -> None:
+    model, tok = load_model(ModelConfig(name=str(model_dir)), progress=False)
+    assert tok.padding_side == "left"
+    assert tok.pad_token == tok.eos_token and model.config.pad_token_id == tok.eos_token_id
+    assert not model.training
+    assert next(model.parameters()).dtype == torch.float32
+    assert max_positions(model) == 192
+    # tied input/output embeddings are counted once
+    assert count_parameters(model) == sum(p.numel() for p in model.parameters())
+    assert count_parameters(model) < sum(p.numel() for p in model.state_dict().values())
+
+    half, _ = load_model(ModelConfig(name=str(model_dir), dtype="bfloat16"), progress=False)
+    assert next(half.parameters()).dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("offline", [True, False])
+def test_unreachable_hub_model_is_an_environment_problem(
+        offline: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    if offline:
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    started = time.perf_counter()
+    with pytest.raises(EnvironmentProblem) as info:
+        load_model(ModelConfig(name=NO_SUCH_HUB_MODEL), progress=False)
+    message = str(info.value)
+    assert "could not download" in message and "--model DIR" in message
+    assert "\n" not in message
+    assert time.perf_counter() - started < 20
+
+
+def test_bad_model_names(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "file.bin").write_text("x")
+    cases = {str(tmp_path / "empty"): "no config.json", str(tmp_path / "file.bin"): "is a file",
+             "./no/such/dir": "no such model directory", "builtin:huge": "unknown builtin",
+             "": "empty"}
+    for name, match in cases.items():
+        with pytest.raises(BadInput, match=match):
+            load_model(ModelConfig(name=name), progress=False)
+
+
+def test_model_info_command(model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["model", "info", "--model", str(model_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "GPT2LMHeadModel" in out and "max positions  192" in out
+    params = count_parameters(load_model(ModelConfig(name=str(model_dir)), progress=False)[0])
+    assert f"{params:,}" in out
+
+    assert main(["model", "info", "--model", NO_SUCH_HUB_MODEL]) == 3
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: could not download") and "\n" not in err
+    assert main(["model", "info", "--model", str(model_dir), "--dtype", "fp8"]) == 2
+
+
+def test_model_build_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["model", "build", "--help"]) == 0
+    out = capsys.readouterr().out
+    for option in ("--cache-dir", "--executor", "--force", "--no-eval"):
+        assert option in out

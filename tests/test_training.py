@@ -1,0 +1,189 @@
+"""LoRA training loop: determinism, accumulation, loss masking, restart policies,
+adapter files, merged export, perplexity. Real peft on a random-init Llama."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from harness.config import ModelConfig, TrainingConfig
+from harness.errors import BadInput
+from harness.models import load_model
+from harness.training import (
+    encode_example,
+    export_merged,
+    finetune_lora,
+    load_adapter,
+    lr_factor,
+    merge_adapter,
+    perplexity,
+    save_adapter,
+    target_modules_for,
+)
+from tests.model_helpers import pairs, random_model, state_copy, tokenizer, train_split
+
+CFG = TrainingConfig(lora_r=4, lora_alpha=8, learning_rate=1e-2, epochs=2, batch_size=8,
+                     warmup_ratio=0.25)
+
+
+@pytest.fixture(scope="module")
+def tok():  # type: ignore[no-untyped-def]
+    return tokenizer()
+
+
+@pytest.fixture(scope="module")
+def base(tok):  # type: ignore[no-untyped-def]
+    return random_model("llama", len(tok), seed=0)
+
+
+@pytest.fixture(scope="module")
+def data() -> list[tuple[str, str]]:
+    return pairs(train_split()[:24])
+
+
+def _lora_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v for k, v in state_copy(model).items() if "lora_" in k}
+
+
+def _logits(model: torch.nn.Module, tok, text: str = "def f(x):\n    return x") -> torch.Tensor:  # type: ignore[no-untyped-def]
+    with torch.inference_mode():
+        return model(**tok([text], return_tensors="pt")).logits
+
+
+def test_same_seed_same_weights_other_seed_other_weights(base, tok, data) -> None:  # type: ignore[no-untyped-def]
+    a, stats_a = finetune_lora(base, tok, data, CFG, seed=1)
+    b, stats_b = finetune_lora(base, tok, data, CFG, seed=1)
+    c, _ = finetune_lora(base, tok, data, CFG, seed=2)
+    wa, wb, wc = _lora_state(a), _lora_state(b), _lora_state(c)
+    assert wa.keys() == wb.keys() and wa
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert stats_a.losses == stats_b.losses
+    assert any(not torch.equal(wa[k], wc[k]) for k in wa)
+    # caller's global RNG is not consumed or reseeded by training
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    finetune_lora(base, tok, data[:4], CFG, seed=5)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_gradient_accumulation_matches_a_big_batch(base, tok, data) -> None:  # type: ignore[no-untyped-def]
+    big, s_big = finetune_lora(base, tok, data, CFG, seed=3)
+    acc_cfg = TrainingConfig(**{**CFG.__dict__, "batch_size": 4, "grad_accum": 2})
+    acc, s_acc = finetune_lora(base, tok, data, acc_cfg, seed=3)
+    assert s_big.steps == s_acc.steps == 6  # 24 examples / 8 per step * 2 epochs
+    assert s_acc.losses == pytest.approx(s_big.losses, rel=1e-4)
+    w_big, w_acc = _lora_state(big), _lora_state(acc)
+    assert all(torch.allclose(w_big[k], w_acc[k], atol=1e-5) for k in w_big)
+
+
+def test_completion_only_loss_counts_only_completion_tokens(base, tok, data) -> None:  # type: ignore[no-untyped-def]
+    _, only = finetune_lora(base, tok, data, CFG, seed=0)
+    full_cfg = TrainingConfig(**{**CFG.__dict__, "completion_only_loss": False})
+    _, full = finetune_lora(base, tok, data, full_cfg, seed=0)
+    per_epoch_completion = sum(len(tok(c, add_special_tokens=False)["input_ids"]) + 1
+                               for _, c in data)  # + EOS
+    per_epoch_all = sum(len(encode_example(tok, p, c, 256)[0]) - 1 for p, c in data)
+    assert only.loss_tokens == CFG.epochs * per_epoch_completion
+    assert full.loss_tokens == CFG.epochs * per_epoch_all
+    assert only.tokens == full.tokens == CFG.epochs * (per_epoch_all + len(data))
+
+
+def test_training_lowers_perplexity_and_leaves_the_base_alone(base, tok, data) -> None:  # type: ignore[no-untyped-def]
+    before = state_copy(base)
+    ppl0 = perplexity(base, tok, data)
+    model, stats = finetune_lora(base, tok, data, CFG, seed=0)
+    assert perplexity(model, tok, data) < 0.9 * ppl0
+    assert all(torch.equal(before[k], v) for k, v in base.state_dict().items())
+    assert stats.seconds > 0 and stats.tokens_per_s > 0
+
+
+def test_no_examples_gives_an_identity_adapter(base, tok) -> None:  # type: ignore[no-untyped-def]
+    model, stats = finetune_lora(base, tok, [], CFG, seed=0)
+    assert stats.steps == 0 and stats.losses == []
+    assert torch.equal(_logits(model, tok), _logits(base, tok))
+
+
+def test_restart_primitives(base, tok, data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """What the loop's restart policies are built from: continue an adapter loaded from
+    disk, and merge an adapter into (a copy of) the weights."""
+    first, _ = finetune_lora(base, tok, data, CFG, seed=0)
+    path = save_adapter(first, tmp_path / "gen-1")
+
+    # continue: the reloaded adapter keeps training, in place
+    reloaded = load_adapter(base, path, trainable=True)
+    cont, _ = finetune_lora(reloaded, tok, data[:8], CFG, seed=1)
+    assert cont is reloaded
+    assert not torch.allclose(_logits(cont, tok), _logits(first, tok))
+
+    # merge: same function as the adapted model, no adapter left, base untouched
+    before = state_copy(base)
+    adapted_logits = _logits(cont, tok)
+    merged = merge_adapter(cont)
+    assert not hasattr(merged, "peft_config")
+    assert torch.allclose(_logits(merged, tok), adapted_logits, atol=1e-5)
+    assert all(torch.equal(before[k], v) for k, v in base.state_dict().items())
+    second, _ = finetune_lora(merged, tok, data[:8], CFG, seed=2)
+    assert not torch.allclose(_logits(second, tok), _logits(base, tok))
+
+
+def test_adapter_files_and_merged_export(base, tok, data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    model, _ = finetune_lora(base, tok, data, CFG, seed=0)
+    logits = _logits(model, tok)
+    path = save_adapter(model, tmp_path / "gen-1" / "adapter")
+    save_adapter(model, path)  # overwriting is atomic and leaves no temp dirs
+    assert sorted(p.name for p in path.parent.iterdir()) == ["adapter"]
+    assert torch.equal(_logits(load_adapter(base, path), tok), logits)
+
+    # a trainable reload continues training
+    again = load_adapter(base, path, trainable=True)
+    assert any(p.requires_grad for p in again.parameters())
+
+    exported = export_merged(model, tok, tmp_path / "merged")
+    assert torch.equal(_logits(model, tok), logits)  # export leaves the adapter model alone
+    loaded, loaded_tok = load_model(ModelConfig(name=str(exported)), progress=False)
+    assert torch.allclose(_logits(loaded, loaded_tok), logits, atol=1e-5)
+    assert torch.allclose(_logits(merge_adapter(model), tok), logits, atol=1e-5)
+
+    with pytest.raises(BadInput, match="no LoRA adapter"):
+        load_adapter(base, tmp_path / "nothing")
+
+
+def test_perplexity_is_exp_mean_completion_nll(base, tok, data) -> None:  # type: ignore[no-untyped-def]
+    prompt, completion = data[0]
+    ids_p = tok(prompt)["input_ids"]
+    ids_c = tok(completion, add_special_tokens=False)["input_ids"]
+    with torch.inference_mode():
+        logp = torch.log_softmax(base(input_ids=torch.tensor([ids_p + ids_c])).logits[0], -1)
+    nll = -sum(float(logp[len(ids_p) - 1 + i, t]) for i, t in enumerate(ids_c))
+    assert perplexity(base, tok, [data[0]]) == pytest.approx(math.exp(nll / len(ids_c)),
+                                                             rel=1e-5)
+    # batching and ordering do not change the value
+    assert perplexity(base, tok, data, batch_size=1) == pytest.approx(
+        perplexity(base, tok, data[::-1], batch_size=64), rel=1e-5)
+    with pytest.raises(BadInput):
+        perplexity(base, tok, [("def f(x):", "")])
+
+
+def test_target_modules_and_bad_config(base, tok, data) -> None:  # type: ignore[no-untyped-def]
+    assert target_modules_for(base, "all-linear") == "all-linear"
+    assert target_modules_for(base, "q_proj, v_proj") == ["q_proj", "v_proj"]
+    with pytest.raises(BadInput, match="not in this model"):
+        target_modules_for(base, "c_attn")
+    for bad in ({"lora_r": 0}, {"learning_rate": 0.0}, {"grad_accum": 0},
+                {"restart": "sometimes"}, {"lora_dropout": 1.0}):
+        with pytest.raises(BadInput):
+            finetune_lora(base, tok, data, TrainingConfig(**{**CFG.__dict__, **bad}), seed=0)
+
+
+def test_schedule_and_truncation(tok) -> None:  # type: ignore[no-untyped-def]
+    factors = [lr_factor(s, 10, 2) for s in range(10)]
+    assert factors[:3] == [0.5, 1.0, 1.0]
+    assert factors[2:] == sorted(factors[2:], reverse=True) and factors[-1] > 0
+    ids, n_prompt = encode_example(tok, "def f(x):\n" * 50, "    return x\n", 20)
+    assert len(ids) == 20 and ids[-1] == tok.eos_token_id
+    completion = tok("    return x\n", add_special_tokens=False)["input_ids"]
+    assert ids[n_prompt:-1] == completion
