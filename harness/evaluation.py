@@ -17,6 +17,7 @@ from typing import Any
 from harness.errors import BadInput
 from harness.metrics.diversity import HEADLINE, Signature, diversity_report, per_problem_metrics
 from harness.metrics.passk import mean_pass_at_k
+from harness.progress import progress_bar
 from sandbox.executor import STATUSES, ExecResult, Executor, run_unique
 from tasks.programs import build_request
 from tasks.schema import Task
@@ -99,13 +100,8 @@ def execute_samples(tasks: Mapping[str, Task], samples: Sequence[Sample], execut
     check_known(tasks, samples)
     requests = [build_request(tasks[s.task_id], s.completion, str(i), timeout_s=timeout_s)
                 for i, s in enumerate(samples)]
-    if not progress:
-        return run_unique(executor, requests)
-    from tqdm import tqdm
-
-    label = progress if isinstance(progress, str) else "execute"
     n_unique = len({r.content_key() for r in requests})
-    with tqdm(total=n_unique, desc=label, unit="prog", leave=False, dynamic_ncols=True) as bar:
+    with progress_bar(n_unique, progress, "execute", "prog") as bar:
         return run_unique(executor, requests, bar.update)
 
 

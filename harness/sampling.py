@@ -162,19 +162,18 @@ class _Sampler:
 
     def run(self, prompts: list[str], n: int, seed: int,
             progress: bool | str) -> list[list[Completion]]:
-        from tqdm.auto import tqdm
+        from harness.progress import progress_bar
 
         encoded = self._encode(prompts)
         # Rows of one prompt stay together (one prefill); similar lengths share a wave.
         jobs = sorted(((p, s) for p in range(len(prompts)) for s in range(n)),
                       key=lambda j: (len(encoded[prompts[j[0]]]), prompts[j[0]], j))
         out: list[list[Completion | None]] = [[None] * n for _ in prompts]
-        desc = progress if isinstance(progress, str) else "sampling"
         was_training = self.model.training
         self.model.eval()
         try:
-            with torch.inference_mode(), tqdm(total=len(jobs), desc=desc, unit="sample",
-                                              disable=not progress, leave=False) as bar:
+            with torch.inference_mode(), progress_bar(len(jobs), progress, "sampling",
+                                                      "sample") as bar:
                 for start in range(0, len(jobs), self.cfg.batch_size):
                     wave = jobs[start:start + self.cfg.batch_size]
                     for row in self._decode_wave(wave, prompts, encoded, seed, bar.update):

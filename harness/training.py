@@ -185,7 +185,7 @@ def train_loop(model: torch.nn.Module, examples: Sequence[Encoded], settings: Lo
     memory). The caller seeds global torch RNG state for anything the model draws
     (dropout); batch order comes from its own generator seeded with `seed`.
     """
-    from tqdm.auto import tqdm
+    from harness.progress import progress_bar
 
     stats = TrainStats()
     if not examples:
@@ -210,8 +210,7 @@ def train_loop(model: torch.nn.Module, examples: Sequence[Encoded], settings: Lo
 
     model.train()
     started = time.perf_counter()
-    desc = progress if isinstance(progress, str) else "training"
-    with tqdm(total=total, desc=desc, unit="step", disable=not progress, leave=False) as bar:
+    with progress_bar(total, progress, "training", "step") as bar:
         while stats.steps < total:
             for step_batches in length_grouped_steps(lengths, settings.batch_size,
                                                      settings.grad_accum, generator):
