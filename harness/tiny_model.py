@@ -21,7 +21,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import shutil
 import sys
 import sysconfig
 import time
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.errors import EnvironmentProblem
+from harness.store import atomic_replace_dir
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast
@@ -146,31 +146,16 @@ def ensure_tiny_model(cache_dir: str | None = None, progress: bool = True,
     with _locked(root / f"{target.name}.lock"):
         if not force and _complete(target):  # built by another process meanwhile
             return target
-        tmp = root / f".{target.name}.tmp-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        try:
-            if progress:
-                print(f"building builtin:tiny into {target} (one-off; a few minutes on CPU)",
-                      file=sys.stderr)
-            build_tiny_model(spec, tasks, tmp, progress=progress)
-            _swap_in(tmp, target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        if progress:
+            print(f"building builtin:tiny into {target} (one-off; a few minutes on CPU)",
+                  file=sys.stderr)
+        atomic_replace_dir(lambda tmp: build_tiny_model(spec, tasks, tmp, progress=progress),
+                           target)
     return target
 
 
 def _complete(path: Path) -> bool:
     return (path / "build_info.json").is_file()
-
-
-def _swap_in(tmp: Path, target: Path) -> None:
-    if target.exists():
-        old = target.parent / f".{target.name}.old-{os.getpid()}"
-        os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, target)
 
 
 @contextlib.contextmanager

@@ -19,8 +19,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-import os
-import shutil
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -33,6 +31,7 @@ import torch
 from harness.config import RESTART_POLICIES, TrainingConfig
 from harness.errors import BadInput
 from harness.models import max_positions, quiet_transformers
+from harness.store import atomic_replace_dir
 
 if TYPE_CHECKING:
     from peft import PeftModel
@@ -230,6 +229,26 @@ def train_loop(model: torch.nn.Module, examples: Sequence[Encoded], settings: Lo
     return stats
 
 
+def _summed_loss(model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor,
+                 labels: torch.Tensor, first: int, keep_kw: str | None) -> torch.Tensor:
+    """Summed token cross-entropy over the labelled positions of one batch.
+
+    Labels before `first` are all -100, so when the model supports it only the last
+    `len - first` positions' logits are computed (`keep_kw`): the prompt's logits
+    would be discarded anyway.
+    """
+    kwargs: dict[str, Any] = {"input_ids": ids, "attention_mask": mask, "use_cache": False}
+    if keep_kw and first > 0:
+        kwargs[keep_kw] = ids.shape[1] - first
+    else:
+        first = 0
+    logits = model(**kwargs).logits
+    target = labels[:, first:first + logits.shape[1]]
+    return torch.nn.functional.cross_entropy(
+        logits.float().reshape(-1, logits.shape[-1]), target.reshape(-1),
+        ignore_index=-100, reduction="sum")
+
+
 def _optimizer_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     params: list[torch.nn.Parameter], examples: Sequence[Encoded],
                     step_batches: list[list[int]], settings: LoopSettings, factor: float,
@@ -242,16 +261,7 @@ def _optimizer_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
         return 0.0
     total_loss = 0.0
     for ids, mask, labels, first in collated:
-        kwargs: dict[str, Any] = {"input_ids": ids, "attention_mask": mask, "use_cache": False}
-        if keep_kw and first > 0:
-            kwargs[keep_kw] = ids.shape[1] - first
-        else:
-            first = 0
-        logits = model(**kwargs).logits
-        target = labels[:, first:first + logits.shape[1]]
-        loss_sum = torch.nn.functional.cross_entropy(
-            logits.float().reshape(-1, logits.shape[-1]), target.reshape(-1),
-            ignore_index=-100, reduction="sum")
+        loss_sum = _summed_loss(model, ids, mask, labels, first, keep_kw)
         (loss_sum / n_target).backward()
         total_loss += float(loss_sum.detach())
         stats.tokens += int(mask.sum())
@@ -394,33 +404,13 @@ def merge_adapter(model: PeftModel) -> PreTrainedModel:
     return model.merge_and_unload()
 
 
-def _replace_dir(build: Callable[[Path], None], directory: str | Path) -> Path:
-    """Write a directory atomically: build it beside the target, then rename."""
-    target = Path(directory)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        build(tmp)
-        if target.exists():
-            old = target.parent / f".{target.name}.old-{os.getpid()}"
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
-
-
 def save_adapter(model: PeftModel, directory: str | Path) -> Path:
     """Save the LoRA adapter (weights + config) to `directory`, atomically."""
     def build(d: Path) -> None:
         with quiet_transformers():
             model.save_pretrained(str(d))
 
-    return _replace_dir(build, directory)
+    return atomic_replace_dir(build, directory)
 
 
 def load_adapter(base_model: PreTrainedModel, directory: str | Path,
@@ -450,7 +440,7 @@ def export_merged(model: PeftModel | PreTrainedModel, tokenizer: PreTrainedToken
             merged.save_pretrained(str(d))
             tokenizer.save_pretrained(str(d))
 
-    return _replace_dir(build, directory)
+    return atomic_replace_dir(build, directory)
 
 
 # -- perplexity --------------------------------------------------------------------------
@@ -482,18 +472,8 @@ def perplexity(model: PreTrainedModel | PeftModel, tokenizer: PreTrainedTokenize
             for start in range(0, len(order), batch_size):
                 batch = [encoded[i] for i in order[start:start + batch_size]]
                 ids, mask, labels, first = _collate(batch, _pad_id(tokenizer), True, device)
-                kwargs: dict[str, Any] = {"input_ids": ids, "attention_mask": mask,
-                                          "use_cache": False}
-                if keep_kw and first > 0:
-                    kwargs[keep_kw] = ids.shape[1] - first
-                else:
-                    first = 0
-                logits = model(**kwargs).logits
-                target = labels[:, first:first + logits.shape[1]]
-                nll += float(torch.nn.functional.cross_entropy(
-                    logits.float().reshape(-1, logits.shape[-1]), target.reshape(-1),
-                    ignore_index=-100, reduction="sum"))
-                count += int((target != -100).sum())
+                nll += float(_summed_loss(model, ids, mask, labels, first, keep_kw))
+                count += int((labels != -100).sum())
     finally:
         model.train(was_training)
     return math.exp(nll / count)

@@ -9,11 +9,11 @@ is a user error: BadInput names the file, the line and the field at fault.
 from __future__ import annotations
 
 import ast
-import json
 from pathlib import Path
 
 from harness.errors import BadInput
 from tasks.humaneval import task_from_problem
+from tasks.jsonlines import read_json_objects
 from tasks.schema import Task
 
 REQUIRED_FIELDS = ("task_id", "prompt", "entry_point", "test", "canonical_solution")
@@ -34,24 +34,9 @@ def load_problems_file(path: str | Path, suite: str | None = None) -> list[Task]
     """Tasks from a HumanEval-format JSONL file; `suite` defaults to the file's stem."""
     path = Path(path)
     suite = suite or path.stem
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise BadInput(f"{path}: no such problems file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInput(f"{path}: cannot read problems file ({exc})") from None
     tasks: list[Task] = []
-    seen: dict[str, int] = {}
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{lineno}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise BadInput(f"{where}: not valid JSON ({exc.msg})") from None
-        if not isinstance(row, dict):
-            raise BadInput(f"{where}: expected a JSON object, got {type(row).__name__}")
+    seen: dict[str, str] = {}
+    for where, row in read_json_objects(path, "problems file"):
         for field in (*REQUIRED_FIELDS, "split"):
             if field not in row:
                 if field == "split":
@@ -64,7 +49,7 @@ def load_problems_file(path: str | Path, suite: str | None = None) -> list[Task]
         if row["task_id"] in seen:
             raise BadInput(f"{where}: field 'task_id' repeats {row['task_id']!r} "
                            f"(first on line {seen[row['task_id']]})")
-        seen[row["task_id"]] = lineno
+        seen[row["task_id"]] = where.rsplit(":", 1)[1]
         tasks.append(task_from_problem(row, suite, row.get("split", "test")))
     if not tasks:
         raise BadInput(f"{path}: no problems in file")

@@ -18,7 +18,6 @@ Conventions follow the original release and common practice:
 
 from __future__ import annotations
 
-import json
 import re
 import socket
 from collections.abc import Iterable, Mapping
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import BadInput, EnvironmentProblem
+from tasks.jsonlines import read_json_objects
 from tasks.schema import Task
 
 SUITE = "mbpp"
@@ -103,23 +103,11 @@ def _hub_reachable(timeout_s: float = 3.0) -> bool:
 
 def _prescan(path: Path) -> None:
     """Name the line of a malformed row (datasets' own errors do not)."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInput(f"{path}: cannot read MBPP file ({exc})") from None
     rows = 0
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise BadInput(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-        if not isinstance(row, dict):
-            raise BadInput(f"{path}:{lineno}: expected a JSON object")
+    for where, row in read_json_objects(path, "MBPP file"):
         for field in FIELDS:
             if field not in row:
-                raise BadInput(f"{path}:{lineno}: missing field {field!r}")
+                raise BadInput(f"{where}: missing field {field!r}")
         rows += 1
     if rows == 0:
         raise BadInput(f"{path}: no MBPP problems in file")
