@@ -78,6 +78,7 @@ def run_experiment(cfg: RunConfig, executor: Executor, log: Log,
 
     validate(cfg)
     train_tasks, eval_tasks = load_tasks(cfg)
+    model, tokenizer = load_model(cfg.model)  # before the run directory: fail without litter
     if resume_dir is None:
         store = RunStore.create(Path(cfg.out))
         save_toml(cfg, store.root / "config.toml")
@@ -85,7 +86,6 @@ def run_experiment(cfg: RunConfig, executor: Executor, log: Log,
         store = RunStore.open(resume_dir)
         store.update_manifest(status="running", resumed=True)
     log(f"run directory: {store.root}")
-    model, tokenizer = load_model(cfg.model)
     ctx = Context(cfg, store, train_tasks, eval_tasks, model, tokenizer, executor, log)
     try:
         for arm in arms_of(cfg):
