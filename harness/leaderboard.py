@@ -140,7 +140,7 @@ def build_leaderboard(run_dirs: Sequence[str | Path], *, n_boot: int = DEFAULT_N
     return {
         "schema_version": SCHEMA_VERSION,
         "harness_version": __version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "rank_by": RANK_BY,
         "statistics": {
             "ci_level": CI_LEVEL,

@@ -17,12 +17,11 @@ import hashlib
 import json
 import math
 import re
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
-
-import tomllib
 
 from harness.errors import BadInput
 from harness.store import DONE
