@@ -13,6 +13,7 @@ import argparse
 import sys
 
 from harness.errors import CollapseBenchError
+from sandbox.executor import SandboxSettings
 from sandbox.throughput import measure
 
 
@@ -20,11 +21,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=164, help="programs per side (default 164)")
     parser.add_argument("--executor", choices=("docker", "local"), default="docker")
+    parser.add_argument("--pool-size", type=int, default=0,
+                        help="runners (containers); 0 = one per CPU core (the default)")
     args = parser.parse_args(argv)
     if args.n < 1:
         parser.error("--n must be at least 1")
     try:
-        report = measure(args.executor, args.n, log=lambda s: print(s, file=sys.stderr))
+        report = measure(args.executor, args.n, SandboxSettings(pool_size=args.pool_size),
+                         log=lambda s: print(s, file=sys.stderr))
     except CollapseBenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

