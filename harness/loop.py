@@ -158,7 +158,8 @@ def run_generation(ctx: Context, arm: Arm, g: int) -> None:
     picked = rng.choice(len(ctx.train_tasks), size=min(cfg.train_prompts, len(ctx.train_tasks)),
                         replace=False)
     tasks = [ctx.train_tasks[i] for i in sorted(picked)]
-    previous = model_after(ctx, arm, g - 1)
+    restart = cfg.training.restart
+    previous = model_after(ctx.base_model, store, arm.arm_id, restart, g - 1)
     drawn = sample_completions(previous, ctx.tokenizer, [t.prompt for t in tasks], cfg.n_train,
                                cfg.sampling, seed=derive_seed(arm.seed, g, "train-samples"),
                                temperature=cfg.sampling.train_temperature,
@@ -198,7 +199,7 @@ def run_generation(ctx: Context, arm: Arm, g: int) -> None:
 
     # 5. fine-tune from the restart policy's starting point; save the adapter
     t0 = time.perf_counter()
-    model = model_to_train(ctx, arm, g)
+    model = model_to_train(ctx.base_model, store, arm.arm_id, restart, g)
     trained, stats = finetune_lora(model, ctx.tokenizer,
                                    [(e.prompt, e.completion) for e in dataset], cfg.training,
                                    seed=derive_seed(arm.seed, g, "train"),
@@ -208,7 +209,8 @@ def run_generation(ctx: Context, arm: Arm, g: int) -> None:
     t_training = time.perf_counter() - t0
 
     # 6. evaluate M_g, rebuilt from disk exactly as a resumed run would
-    eval_rows, verdict_rows, metrics = evaluate(ctx, model_after(ctx, arm, g), arm, g)
+    eval_rows, verdict_rows, metrics = evaluate(
+        ctx, model_after(ctx.base_model, store, arm.arm_id, restart, g), arm, g)
     train_rows = [{"task_id": t.task_id, "completion": c.text, "split": "train",
                    "seed": arm.seed, "index": i, "mean_logprob": c.mean_logprob}
                   for i, (t, c) in enumerate(flat)]
@@ -236,32 +238,35 @@ def as_function_body(completion: str) -> str:
 
 
 # ----------------------------------------------------------------------------- models
-def model_after(ctx: Context, arm: Arm, g: int) -> Any:
-    """M_g with its adapters merged, for sampling and evaluation (rebuilt from disk)."""
+def model_after(base: Any, store: RunStore, arm_id: str, restart: str, g: int) -> Any:
+    """M_g with its adapters merged, for sampling and evaluation (rebuilt from disk).
+
+    merge: base + adapters 1..g merged in order; continue / from-base: base + adapter g.
+    `base` is never modified (load_adapter works on a copy).
+    """
     from harness.training import load_adapter, merge_adapter
 
-    model = ctx.base_model  # never modified: load_adapter works on a copy
-    first = 1 if ctx.cfg.training.restart == "merge" else max(g, 1)
+    model = base
+    first = 1 if restart == "merge" else max(g, 1)
     for h in range(first, g + 1):
-        model = merge_adapter(load_adapter(model, ctx.store.gen_dir(arm.arm_id, h) / "adapter"))
+        model = merge_adapter(load_adapter(model, store.gen_dir(arm_id, h) / "adapter"))
     return model
 
 
-def model_to_train(ctx: Context, arm: Arm, g: int) -> Any:
+def model_to_train(base: Any, store: RunStore, arm_id: str, restart: str, g: int) -> Any:
     """The model generation g fine-tunes, per restart policy.
 
     merge: M_{g-1} merged, fresh adapter. continue: base + the previous adapter,
-    trained further. from-base: the base weights, fresh adapter.
+    trained further. from-base: the base weights, fresh adapter. (finetune_lora puts
+    a fresh adapter on a copy, so `base` is never modified.)
     """
     from harness.training import load_adapter
 
-    policy = ctx.cfg.training.restart
-    if policy == "merge":
-        return model_after(ctx, arm, g - 1)
-    if policy == "continue" and g > 1:
-        return load_adapter(ctx.base_model, ctx.store.gen_dir(arm.arm_id, g - 1) / "adapter",
-                            trainable=True)
-    return ctx.base_model  # finetune_lora puts a fresh adapter on a copy
+    if restart == "merge":
+        return model_after(base, store, arm_id, restart, g - 1)
+    if restart == "continue" and g > 1:
+        return load_adapter(base, store.gen_dir(arm_id, g - 1) / "adapter", trainable=True)
+    return base
 
 
 # ----------------------------------------------------------------------------- evaluate

@@ -7,7 +7,6 @@ after a resume.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from harness import __version__
@@ -90,6 +89,3 @@ def render_tables(summary: dict[str, Any]) -> str:
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 
-
-def load_summary(run_dir: Path) -> dict[str, Any]:
-    return read_json(run_dir / "summary.json")

@@ -16,10 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import RunConfig, save_toml
+from harness.cli import main
+from harness.config import ModelConfig, RunConfig, save_toml
 from harness.loop import run_experiment
+from harness.models import load_model
 from harness.store import read_json
 from harness.tiny_model import ensure_tiny_model
+from harness.training import perplexity
+from tasks.registry import load_suite, select_split
 from tests.model_helpers import SMALL_SPEC
 
 SUITE = f"synth:n_train={SMALL_SPEC.n_train},n_eval={SMALL_SPEC.n_eval},seed=0"
@@ -139,5 +143,15 @@ def test_grid_with_accumulate_real_data_and_continue_policy(
     assert {**gens0[0], "arm_id": ""} == {**gens0[1], "arm_id": ""}
     manifest = read_json(store.root / "manifest.json")
     assert manifest["status"] == "complete"
+
+    # `model export` rebuilds generation 2 exactly as the loop scored it
+    arm_id = "f-none__r-accumulate__real-0.5__s-0"
+    assert main(["model", "export", str(store.root), "--arm", arm_id, "--generation", "2",
+                 "--out", str(tmp_path / "exported")]) == 0
+    exported, tok = load_model(ModelConfig(name=str(tmp_path / "exported")))
+    refs = [(t.prompt, t.canonical_solution)
+            for t in select_split(load_suite(SUITE), "eval")[: cfg.eval_tasks]]
+    assert perplexity(exported, tok, refs) == pytest.approx(
+        summary["arms"][arm_id]["generations"][2]["perplexity"], rel=1e-5)
     assert any(k.endswith("gen-2/train.jsonl") for k in manifest["datasets"])
     assert any(line.startswith("gen 2:") for line in lines)

@@ -9,7 +9,7 @@ import click
 
 @click.group("model")
 def model() -> None:
-    """The model under test: build builtin:tiny, inspect a model."""
+    """The model under test: build builtin:tiny, inspect a model, export a generation."""
 
 
 @model.command("build")
@@ -109,3 +109,36 @@ def info(name: str, device: str, dtype: str, cache_dir: str) -> None:
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         click.echo(f"{key:<{width}}  {value}")
+
+
+@model.command("export")
+@click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--arm", "arm_id", required=True, help="Arm id (a folder under RUN_DIR/arms).")
+@click.option("--generation", type=click.IntRange(min=0), required=True,
+              help="Generation whose model to export (0 = the base model).")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="Directory to write; loads with from_pretrained, or as --model.")
+def export(run_dir: Path, arm_id: str, generation: int, out: Path) -> None:
+    """Save generation G of an arm as a standalone merged model plus tokenizer.
+
+    The model is rebuilt exactly as the loop used it: the run's base model with the
+    arm's saved adapters applied under the run's restart policy.
+    """
+    from harness.config import RunConfig, from_dict, load_toml
+    from harness.errors import BadInput
+    from harness.loop import model_after
+    from harness.models import load_model
+    from harness.store import RunStore
+    from harness.training import export_merged
+
+    store = RunStore.open(run_dir)
+    if not store.arm_dir(arm_id).is_dir():
+        known = ", ".join(sorted(p.name for p in (run_dir / "arms").glob("*"))) or "(none)"
+        raise BadInput(f"no arm {arm_id!r} in {run_dir}; arms: {known}")
+    if not store.is_done(arm_id, generation):
+        raise BadInput(f"generation {generation} of {arm_id} is not complete in {run_dir}")
+    cfg = from_dict(RunConfig, load_toml(run_dir / "config.toml"), str(run_dir))
+    base, tokenizer = load_model(cfg.model)
+    merged = model_after(base, store, arm_id, cfg.training.restart, generation)
+    path = export_merged(merged, tokenizer, out)
+    click.echo(f"wrote {path} ({arm_id}, generation {generation})")
