@@ -22,6 +22,7 @@ Exit codes:
   0  success
   2  bad usage or bad input (one-line message)
   3  environment problem (no Docker daemon, image or model missing); the message says the fix
+  130  interrupted (Ctrl-C); `run --resume RUN_DIR` continues a run
 """
 
 
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cli.main(args=argv, prog_name="collapse-bench", standalone_mode=False)
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+        click.echo("interrupted", err=True)
         return 130
     except click.ClickException as exc:
         exc.show()
