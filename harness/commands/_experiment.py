@@ -20,21 +20,15 @@ def _split(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def _ints(name: str) -> Callable[[str], list[int]]:
-    def parse(text: str) -> list[int]:
-        try:
-            return [int(p) for p in _split(text)]
-        except ValueError:
-            raise BadInput(f"--{name} takes comma-separated integers, got {text!r}") from None
-    return parse
+def _number_list(name: str, kind: type[int] | type[float]) -> Callable[[str], list[Any]]:
+    """Parser for a comma-separated list of ints or floats (e.g. --seeds 0,1,2)."""
+    noun = "integers" if kind is int else "numbers"
 
-
-def _floats(name: str) -> Callable[[str], list[float]]:
-    def parse(text: str) -> list[float]:
+    def parse(text: str) -> list[Any]:
         try:
-            return [float(p) for p in _split(text)]
+            return [kind(p) for p in _split(text)]
         except ValueError:
-            raise BadInput(f"--{name} takes comma-separated numbers, got {text!r}") from None
+            raise BadInput(f"--{name} takes comma-separated {noun}, got {text!r}") from None
     return parse
 
 
@@ -51,13 +45,13 @@ OVERRIDES: dict[str, tuple[str, Callable[[str], Any], str]] = {
                 "(none, syntax, tests, partial:P, noisy:P, perplexity:Q, X+dedup)."),
     "regime": ("regimes", _split, "Comma-separated data regimes "
                "(replace, accumulate, accumulate-subsample)."),
-    "real_fraction": ("real_fractions", _floats("real-fraction"),
+    "real_fraction": ("real_fractions", _number_list("real-fraction", float),
                       "Comma-separated fractions of human data mixed into each generation."),
-    "seeds": ("seeds", _ints("seeds"), "Comma-separated seeds, e.g. 0,1,2."),
+    "seeds": ("seeds", _number_list("seeds", int), "Comma-separated seeds, e.g. 0,1,2."),
     "train_prompts": ("train_prompts", int, "Train prompts per generation."),
     "n_train": ("n_train", int, "Completions sampled per train prompt."),
     "n_eval": ("n_eval", int, "Completions sampled per eval problem (n of pass@k)."),
-    "k": ("ks", _ints("k"), "Comma-separated k values for pass@k, e.g. 1,10."),
+    "k": ("ks", _number_list("k", int), "Comma-separated k values for pass@k, e.g. 1,10."),
     "temperature": ("sampling.temperature", float, "Eval sampling temperature."),
     "train_temperature": ("sampling.train_temperature", float,
                           "Sampling temperature of the self-generated train data."),
