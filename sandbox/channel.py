@@ -14,6 +14,8 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 READY_TIMEOUT_S = 30.0
+MAX_ANSWER_BYTES = 16 << 20
+"""Longest answer line accepted; a longer one is malformed (the runner caps values)."""
 
 Event = tuple["Channel", "dict[str, Any] | None"]
 """(channel, answer) from a channel's reader thread; answer None means it died."""
@@ -27,7 +29,9 @@ class Channel(ABC):
     """One live runner. Subclasses move bytes; this class turns them into messages.
 
     A reader thread splits the runner's stdout into JSON lines and posts each answer
-    to the pool's event queue; end of stream posts `(channel, None)`.
+    to the pool's event queue; end of stream posts `(channel, None)`. A line that is
+    too long, not JSON, nested too deeply or not an object is posted as
+    ``{"malformed": why}``: the reader itself never dies of what it reads.
     """
 
     def __init__(self, name: str, events: queue.Queue[Event]) -> None:
@@ -79,29 +83,49 @@ class Channel(ABC):
         self._destroy()
 
     def _read_loop(self) -> None:
-        buf = b""
+        buf = bytearray()
+        skipping = False  # inside an over-long line: drop bytes up to its newline
         try:
             while True:
                 chunk = self._recv()
                 if not chunk:
                     break
                 buf += chunk
-                *lines, buf = buf.split(b"\n")
-                for line in lines:
+                while True:
+                    nl = buf.find(b"\n")
+                    if nl < 0:
+                        if len(buf) > MAX_ANSWER_BYTES:
+                            if not skipping:
+                                self._post_malformed("answer line too long")
+                            skipping = True
+                            buf.clear()
+                        break
+                    line = bytes(buf[:nl])
+                    del buf[:nl + 1]
+                    if skipping:
+                        skipping = False
+                        continue
                     self._handle(line)
-        except (OSError, ValueError):
+        except Exception:
             pass  # a closed or reset stream is the same as its end
         finally:
             self._dead = True
             self._ready.set()
             self._events.put((self, None))
 
+    def _post_malformed(self, why: str) -> None:
+        self._events.put((self, {"malformed": why}))
+
     def _handle(self, line: bytes) -> None:
+        if not line.strip():
+            return
         try:
             msg = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError, MemoryError) as exc:
+            self._post_malformed(f"answer is not JSON ({type(exc).__name__})")
             return
         if not isinstance(msg, dict):
+            self._post_malformed("answer is not a JSON object")
             return
         if msg.get("ready"):
             self.ready_info = msg

@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from sandbox.executor import ExecResult, Executor
-from sandbox.hostile import CASES, HostileCase, honest_request
+from sandbox.executor import ExecRequest, ExecResult, Executor
+from sandbox.hostile import CASES, HostileCase, honest_request, wrong_request
 
 MARGIN_S = 1.5
 """How far past its timeout the harness may get an attack's answer and still call it contained."""
@@ -22,14 +22,14 @@ MARGIN_S = 1.5
 
 @dataclass(frozen=True)
 class CheckRow:
-    """The outcome of one attack."""
+    """The outcome of one attack and of the controls around it."""
 
     case: str
     what: str
     status: str
     seconds: float
     follow_up: str
-    honest_after: str
+    controls: str
     contained: bool
     note: str
 
@@ -88,33 +88,54 @@ def docker_host_address() -> str:
 
 def run_case(executor: Executor, case: HostileCase, timeout_s: float, host: str,
              listener: Listener, output_limit: int) -> CheckRow:
-    """The attack, then its follow-up (if any), then an honest program, on one runner."""
+    """Controls, the attack, its follow-up and controls again, on one runner.
+
+    Before: a wrong and an honest program (the runner works). Then, in one batch, so
+    that the programs after the attack wait in the runner's queue while it runs: the
+    attack, its follow-up (if any), an honest and a wrong program. The honest ones
+    must pass and the wrong ones fail: an attack that forged answers for later
+    requests, or broke the runner, shows there.
+    """
     before = listener.connections
-    t0 = time.monotonic()
-    [result] = executor.run([case.request(f"{case.name}", timeout_s, host, listener.port)])
-    seconds = time.monotonic() - t0
+    controls = executor.run([wrong_request(f"{case.name}-wrong-before"),
+                             honest_request(f"{case.name}-honest-before")])
+    batch: list[ExecRequest] = [case.request(case.name, timeout_s, host, listener.port)]
     follow = case.follow_up_request(f"{case.name}-follow-up", timeout_s)
-    follow_result = executor.run([follow])[0] if follow else None
-    [honest] = executor.run([honest_request(f"{case.name}-honest")])
-    problems = _problems(case, result, seconds, timeout_s, follow_result, honest,
+    if follow is not None:
+        batch.append(follow)
+    batch += [honest_request(f"{case.name}-honest-after"),
+              wrong_request(f"{case.name}-wrong-after")]
+    t0 = time.monotonic()
+    results = executor.run(batch)
+    seconds = time.monotonic() - t0
+    result, follow_result = results[0], (results[1] if follow is not None else None)
+    controls += results[-2:]
+    allowed = timeout_s * len(batch) + MARGIN_S if follow is None else \
+        timeout_s * 2 + MARGIN_S + 2.0
+    problems = _problems(case, result, seconds, allowed, follow_result, controls,
                          listener.connections - before, output_limit)
     return CheckRow(case.name, case.what, result.status, round(seconds, 2),
-                    follow_result.status if follow_result else "-", honest.status,
-                    not problems, "; ".join(problems))
+                    follow_result.status if follow_result else "-",
+                    " ".join(r.status for r in controls), not problems, "; ".join(problems))
 
 
-def _problems(case: HostileCase, result: ExecResult, seconds: float, timeout_s: float,
-              follow: ExecResult | None, honest: ExecResult, connections: int,
+def _problems(case: HostileCase, result: ExecResult, seconds: float, allowed_s: float,
+              follow: ExecResult | None, controls: list[ExecResult], connections: int,
               output_limit: int) -> list[str]:
     out: list[str] = []
     if result.passed:
         out.append("the attack PASSED")
-    if seconds > timeout_s + MARGIN_S:
-        out.append(f"answer took {seconds:.1f}s (timeout {timeout_s}s)")
+    elif result.status not in case.expect:
+        out.append(f"status {result.status}, expected {'/'.join(case.expect)}: "
+                   f"{result.error[:80]}")
+    if seconds > allowed_s:
+        out.append(f"answers took {seconds:.1f}s (allowed {allowed_s:.1f}s)")
     if follow is not None and follow.passed:
         out.append("a later program found what it left behind")
-    if not honest.passed:
-        out.append(f"an honest program then got {honest.status}: {honest.error[:80]}")
+    for r in controls:
+        honest = "honest" in r.request_id
+        if r.passed != honest:
+            out.append(f"control {r.request_id} got {r.status}: {r.error[:80]}")
     if connections:
         out.append(f"{connections} connection(s) reached the host")
     cap = output_limit + 64
@@ -140,8 +161,8 @@ def run_check(executor: Executor, *, docker: bool, timeout_s: float = 2.0,
 
 
 def format_table(rows: Sequence[CheckRow]) -> str:
-    header = ("attack", "status", "seconds", "follow-up", "honest after", "contained")
-    body = [(r.case, r.status, f"{r.seconds:.2f}", r.follow_up, r.honest_after,
+    header = ("attack", "verdict", "seconds", "follow-up", "controls", "contained")
+    body = [(r.case, r.status, f"{r.seconds:.2f}", r.follow_up, r.controls,
              "yes" if r.contained else f"NO: {r.note}") for r in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *body, strict=False)]
     lines = ["  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=False)).rstrip()

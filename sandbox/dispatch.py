@@ -6,10 +6,15 @@ destroyed. Each runner executes one program at a time, so requests are pipelined
 few deep per runner (the next program is already waiting when one finishes) and
 spread over runners by least load.
 
-Failure policy (DESIGN.md, "Sandbox contract"): a runner that dies (EOF) or stops
-answering (its oldest request is `unresponsive_after_s` past its timeout) is
-destroyed and replaced; requests it held are retried once on another runner, then
-reported as `sandbox_error`. Nothing here raises because of a program.
+Failure policy (docs/sandbox.md): a runner that dies (EOF), stops answering (its
+oldest request is `unresponsive_after_s` past its timeout) or reports itself unclean
+(`fatal`) is destroyed and replaced. The request it was running - the oldest in
+flight, since a runner works in order - is retried once, at the back of the queue,
+so a runner-killer is never replayed ahead of the programs queued behind it; a
+second failure is its `sandbox_error`. Requests that were only queued on that runner
+are innocent: they go back to the front without using up their retry. A malformed
+answer is the running request's `sandbox_error`. Nothing here raises because of a
+program.
 """
 
 from __future__ import annotations
@@ -146,7 +151,7 @@ class RunnerPool:
             if att.run_id != self._run_id:
                 return
             if att.attempt == 0:
-                pending.appendleft((att.index, 1))
+                pending.append((att.index, 1))
             else:
                 settle(att.index, sandbox_error(att.req, f"{why} (after one retry)"))
 
@@ -155,8 +160,12 @@ class RunnerPool:
             if slot in self._slots:
                 self._slots.remove(slot)
             slot.channel.destroy()
-            for att in reversed(slot.inflight):
-                retry_or_fail(att, why + (f"; runner said: {detail}" if detail else ""))
+            running, *queued = slot.inflight or [None]
+            for att in reversed(queued):
+                if att is not None and att.run_id == self._run_id:
+                    pending.appendleft((att.index, att.attempt))
+            if running is not None:
+                retry_or_fail(running, why + (f"; runner said: {detail}" if detail else ""))
             self.replacements += 1
             self._top_up()
 
@@ -200,6 +209,8 @@ class RunnerPool:
             elif slot is not None and msg is not None:
                 if "fatal" in msg:
                     fail_slot(slot, f"runner {slot.channel.name} gave up: {msg['fatal']}")
+                elif "malformed" in msg:
+                    self._malformed(slot, str(msg["malformed"]), settle)
                 else:
                     self._answer(slot, msg, settle, retry_or_fail)
             for slot in list(self._slots):
@@ -225,6 +236,16 @@ class RunnerPool:
             retry_or_fail(att, result.error)
         else:
             settle(att.index, result)
+
+    def _malformed(self, slot: _Slot, why: str,
+                   settle: Callable[[int, ExecResult], None]) -> None:
+        """A malformed answer: the running (oldest) request's sandbox_error."""
+        if not slot.inflight:
+            return
+        att = slot.inflight.popleft()
+        slot.last_answer = time.monotonic()
+        if att.run_id == self._run_id:
+            settle(att.index, sandbox_error(att.req, f"malformed answer from the runner: {why}"))
 
     def _deadline(self, slot: _Slot) -> float:
         head = slot.inflight[0]

@@ -6,9 +6,12 @@ requests over each container's attached stdin/stdout, and the runner forks per
 program (see `sandbox/runner.py`).
 
 Each container: no network, read-only root, a size-limited tmpfs /tmp, memory limit
-with memory+swap equal to it, pids limit, CPU quota, all capabilities dropped,
-no-new-privileges, a random non-root uid, and labels naming the pool and the owning
-process. Containers are removed on `close()`, at interpreter exit and on SIGTERM/SIGHUP
+with memory+swap equal to it, pids limit, CPU quota, no-new-privileges, labels naming
+the pool and the owning process. The runner (PID 1) starts as root holding only
+CAP_SETUID, CAP_SETGID and CAP_KILL - every other capability is dropped - so it can
+run programs under a random non-root uid of their own that cannot touch it (see
+`sandbox/runner.py`); the programs have no capabilities at all.
+Containers are removed on `close()`, at interpreter exit and on SIGTERM/SIGHUP
 (Ctrl-C unwinds into those). After a `kill -9` of the harness their stdin closes, so
 each runner exits once its queued programs are done and the auto-removed container
 goes; whatever is still there at the next start-up is swept then - but never the
@@ -44,6 +47,9 @@ OWNER_LABEL = "collapse-bench.owner"
 """host:pid:start-time of the owning process; its death makes the container stale."""
 
 UID_RANGE = (20000, 60000)
+"""Programs run under a random uid from here (never the runner's)."""
+RUNNER_CAPABILITIES = ("SETUID", "SETGID", "KILL")
+"""All the runner keeps: switch a child to the program uid, and kill its processes."""
 
 
 def _start_time(pid: int) -> str | None:
@@ -110,18 +116,20 @@ class DockerChannel(Channel):
             pids_limit=settings.pids_limit,
             nano_cpus=int(settings.cpus * 1e9),
             cap_drop=["ALL"],
+            cap_add=list(RUNNER_CAPABILITIES),
             security_opt=["no-new-privileges"],
             auto_remove=True,
             log_config=docker.types.LogConfig(type="none"),
         )
-        command = ["--scratch", "/tmp", "--wipe", "/dev/shm",
+        command = ["--scratch", "/tmp", "--wipe", "/dev/shm", "--wipe", "/dev/mqueue",
+                   "--program-uid", str(uid),
                    "--output-limit", str(settings.output_limit_bytes),
                    "--fsize-mb", str(settings.tmpfs_mb),
                    "--max-procs", str(max(4, settings.pids_limit - 4))]
         try:
             self.id: str = client.api.create_container(
                 settings.image, command=command, name=name, hostname="sandbox",
-                user=f"{uid}:{uid}", stdin_open=True, tty=False, network_disabled=True,
+                user="0:0", stdin_open=True, tty=False, network_disabled=True,
                 labels=labels, host_config=host)["Id"]
             attached = client.api.attach_socket(
                 self.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
@@ -207,6 +215,10 @@ class DockerPool(RunnerPool):
         channel = DockerChannel(self.client, name, self.settings, self.labels, events)
         channel.begin()
         self.start_latencies.append(time.monotonic() - t0)
+        if channel.ready_info.get("uid_separated") is not True:
+            channel.destroy()
+            raise EnvironmentProblem("the sandbox runner did not separate program and runner "
+                                     f"uids: {BUILD_HINT}")
         if channel.ready_info.get("sha256") != runner_digest():
             channel.destroy()
             raise EnvironmentProblem(
@@ -224,4 +236,5 @@ class DockerPool(RunnerPool):
         return {"executor": "docker", "image": s.image, "containers": len(self.channels),
                 "memory_mb": s.memory_mb, "cpus": s.cpus, "pids_limit": s.pids_limit,
                 "tmpfs_mb": s.tmpfs_mb, "network": "none", "read_only_root": True,
-                "capabilities": "none", "no_new_privileges": True}
+                "runner_capabilities": list(RUNNER_CAPABILITIES), "program_capabilities": "none",
+                "program_uid": "random non-root, not the runner's", "no_new_privileges": True}

@@ -5,16 +5,22 @@ Everything that runs generated code goes through an `Executor`. Two exist:
 `sandbox.local.LocalExecutor` (a host subprocess, explicitly unsafe, opt-in).
 Both drive the same stdlib-only fork server, `sandbox/runner.py`.
 
-A request carries the program in three parts so the runner can give per-assert
-verdicts and still keep the suite's own check authoritative:
+A request carries the program in parts, each compiled on its own so that nothing in
+a completion (a dangling decorator, an unclosed bracket) can become part of a test:
 
-* ``program``: prompt + completion + any test preamble (helper defs, `check`).
-* ``asserts``: separable test statements, each run on its own in the program's
-  namespace after ``program``; their pass/fail list is the per-assert verdict.
-* ``final``: the authoritative test call (e.g. ``check(add)``). The request passes
-  only if ``program`` ran, ``final`` (when given) returned, and - when ``final`` is
-  empty - every assert passed. Success is reported through a per-request random
-  token that only the runner's own epilogue emits, so ``exit(0)`` never passes.
+* ``program``: prompt + completion.
+* ``preamble``: the test code that is not a separable assert (helper defs, `check`),
+  run after the program in its namespace.
+* ``asserts``: separable test statements, one verdict each. ``checks`` (aligned with
+  ``asserts``, or empty) says how each is judged: a `sandbox.values.CallCheck` is
+  sent as a bare call whose returned value the harness compares with an expected
+  value the sandbox never sees; a `ConstCheck` needs no execution; None runs the
+  assert in the program's process (gameable in principle: see docs/sandbox.md).
+* ``final``: the authoritative test call (e.g. ``check(add)``). It runs, in-process,
+  only when some assert is not a call check; when every assert is one, the calls
+  are the whole test and the final call adds nothing a program could not fake.
+
+``ExecResult.verdict_path`` records which of these decided the verdict.
 """
 
 from __future__ import annotations
@@ -22,10 +28,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    from sandbox.values import Check
 
 Status = Literal["passed", "failed", "timeout", "error", "oom", "sandbox_error"]
 STATUSES: tuple[Status, ...] = ("passed", "failed", "timeout", "error", "oom", "sandbox_error")
+VerdictPath = Literal["values", "in_process", "mixed"]
+"""values: every assert was a trusted comparison of returned values; in_process: the
+verdict came from test code run inside the program's process; mixed: both."""
 
 
 @dataclass(frozen=True)
@@ -38,12 +50,25 @@ class ExecRequest:
     final: str = ""
     timeout_s: float = 5.0
     memory_mb: int = 512
+    preamble: str = ""
+    checks: tuple[Check | None, ...] = ()
+
+    def check_of(self, index: int) -> Check | None:
+        """How assert `index` is judged (None: in-process)."""
+        return self.checks[index] if index < len(self.checks) else None
+
+    @property
+    def verdict_path(self) -> VerdictPath:
+        trusted = sum(self.check_of(i) is not None for i in range(len(self.asserts)))
+        if self.asserts and trusted == len(self.asserts):
+            return "values"
+        return "mixed" if trusted else "in_process"
 
     def content_key(self) -> str:
         """Hash of what determines the outcome: identical keys need one execution."""
         h = hashlib.sha256()
-        for part in (self.program, "\x00".join(self.asserts), self.final,
-                     repr(self.timeout_s), repr(self.memory_mb)):
+        for part in (self.program, self.preamble, "\x00".join(self.asserts), self.final,
+                     repr(self.checks), repr(self.timeout_s), repr(self.memory_mb)):
             h.update(part.encode("utf-8", "surrogatepass"))
             h.update(b"\x01")
         return h.hexdigest()
@@ -58,6 +83,7 @@ class ExecResult:
     sandbox_error (the sandbox itself failed twice; not the program's fault).
     assert_verdicts: one bool per request assert, in order, or None when the request
     had none. Asserts that never ran (timeout, crash) are False.
+    verdict_path: values | in_process | mixed (see `VerdictPath`).
     """
 
     request_id: str
@@ -68,6 +94,7 @@ class ExecResult:
     stdout_tail: str = ""
     stderr_tail: str = ""
     error: str = ""
+    verdict_path: VerdictPath = "in_process"
 
     @property
     def passed(self) -> bool:

@@ -2,51 +2,105 @@
 
 Kept apart from transport so the Docker pool and the local executor speak it the same
 way: one `ExecRequest` becomes one request line; one answer line becomes an `ExecResult`.
+
+Answers are validated field by field: anything malformed is that request's
+`sandbox_error`, never an exception. Call checks are judged here, with expected
+values that were never sent (`sandbox.values`).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from sandbox.executor import STATUSES, ExecRequest, ExecResult, Status
+from sandbox.values import CallCheck, ConstCheck, call_verdict
+
+
+def request_steps(req: ExecRequest) -> list[dict[str, Any]]:
+    """One step per assert: a bare call, a skip (constant) or in-process source."""
+    steps: list[dict[str, Any]] = []
+    for i, source in enumerate(req.asserts):
+        check = req.check_of(i)
+        if isinstance(check, CallCheck):
+            steps.append(check.step())
+        elif isinstance(check, ConstCheck):
+            steps.append({"skip": True})
+        else:
+            steps.append({"source": source})
+    return steps
 
 
 def encode_request(req: ExecRequest, key: str, output_limit: int) -> bytes:
     """The request line for `req`; `key` is the pool's id for this attempt."""
+    final = "" if req.verdict_path == "values" else req.final
     return (json.dumps({
         "id": key,
         "program": req.program,
-        "asserts": list(req.asserts),
-        "final": req.final,
+        "preamble": req.preamble,
+        "steps": request_steps(req),
+        "final": final,
         "timeout_s": req.timeout_s,
         "memory_mb": req.memory_mb,
         "output_limit": output_limit,
     }) + "\n").encode("utf-8", "surrogatepass")
 
 
+def _number(value: Any) -> float | None:
+    if type(value) in (int, float) and math.isfinite(value) and value >= 0:
+        return float(value)
+    return None
+
+
 def decode_result(msg: dict[str, Any], req: ExecRequest) -> ExecResult:
-    """The ExecResult for an answer line, tolerant of a runner from another version."""
+    """The ExecResult for an answer line; sandbox_error if any field is malformed."""
     status = msg.get("status")
     if status not in STATUSES:
         return sandbox_error(req, f"runner answered an unknown status {status!r}")
-    verdicts = msg.get("assert_verdicts")
-    if req.asserts:
-        got = [bool(v) for v in verdicts] if isinstance(verdicts, list) else []
-        got = (got + [False] * len(req.asserts))[:len(req.asserts)]
-        assert_verdicts: tuple[bool, ...] | None = tuple(got)
-    else:
-        assert_verdicts = None
     code = msg.get("exit_code")
+    duration = _number(msg.get("duration_s", 0.0))
+    tails = [msg.get(k, "") for k in ("stdout_tail", "stderr_tail", "error")]
+    if (code is not None and type(code) is not int) or duration is None \
+            or not all(isinstance(t, str) for t in tails):
+        return sandbox_error(req, "runner answered malformed fields")
+    n = len(req.asserts)
+    verdicts, values = msg.get("assert_verdicts"), msg.get("values")
+    if n and not (isinstance(verdicts, list) and isinstance(values, list)
+                  and len(verdicts) == n and len(values) == n
+                  and all(v is None or type(v) is bool for v in verdicts)):
+        return sandbox_error(req, "runner answered malformed verdicts")
+
+    assert_verdicts: tuple[bool, ...] | None = None
+    error = tails[2]
+    if n:
+        judged: list[bool] = []
+        why_not = ""
+        for i in range(n):
+            check = req.check_of(i)
+            if isinstance(check, CallCheck):
+                ok, why = call_verdict(check, values[i])
+            elif isinstance(check, ConstCheck):
+                ok, why = check.holds_always, "constant assert is false"
+            else:
+                ok, why = verdicts[i] is True, "assert failed"
+            judged.append(ok)
+            if not ok and not why_not:
+                why_not = f"assert {i}: {why}"
+        assert_verdicts = tuple(judged)
+        trusted_fail = any(not ok for i, ok in enumerate(judged) if req.check_of(i))
+        if status == "passed" and (trusted_fail or (not req.final and not all(judged))):
+            status, error = "failed", why_not
     return ExecResult(
         request_id=req.request_id,
         status=status,
-        exit_code=code if isinstance(code, int) else None,
-        duration_s=float(msg.get("duration_s") or 0.0),
+        exit_code=code,
+        duration_s=duration,
         assert_verdicts=assert_verdicts,
-        stdout_tail=str(msg.get("stdout_tail", "")),
-        stderr_tail=str(msg.get("stderr_tail", "")),
-        error=str(msg.get("error", "")),
+        stdout_tail=tails[0],
+        stderr_tail=tails[1],
+        error=error,
+        verdict_path=req.verdict_path,
     )
 
 
@@ -55,4 +109,4 @@ def sandbox_error(req: ExecRequest, error: str) -> ExecResult:
     status: Status = "sandbox_error"
     verdicts = (False,) * len(req.asserts) if req.asserts else None
     return ExecResult(request_id=req.request_id, status=status, assert_verdicts=verdicts,
-                      error=error)
+                      error=error, verdict_path=req.verdict_path)

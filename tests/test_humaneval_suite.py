@@ -67,7 +67,14 @@ def test_split_check_rules() -> None:
 def test_program_keeps_the_test_code_as_preamble(humaneval: dict[str, Task]) -> None:
     task = humaneval["HumanEval/0"]
     req = build_request(task, task.canonical_solution, "r1", timeout_s=3.0)
-    assert req.program == task.prompt + task.canonical_solution + "\n\n" + task.test
+    assert req.program == task.prompt + task.canonical_solution
+    # Compiled on its own, after the program; every assert is a trusted call here, so
+    # `check` (whose code holds the expected values) stays out of the sandbox.
+    assert req.verdict_path == "values"
+    assert "def check" not in req.preamble and "METADATA" in req.preamble
+    assert "0.3" not in req.preamble
+    untrusted = humaneval["HumanEval/32"]  # check() loops: runs in-process, whole test
+    assert build_request(untrusted, "", "r2").preamble == untrusted.test
     assert req.asserts == task.asserts and req.final == "check(has_close_elements)"
     assert req.timeout_s == 3.0 and req.request_id == "r1"
 

@@ -83,7 +83,8 @@ def test_splits_prompts_and_entry_points(mbpp_file: Path) -> None:
 def test_setup_code_is_the_preamble_and_asserts_stay_separate(mbpp_file: Path) -> None:
     task = tasks_by_id(load_suite(f"mbpp:{mbpp_file}"))["mbpp/520"]
     req = build_request(task, task.canonical_solution, "0")
-    assert req.program == task.prompt + task.canonical_solution + "\n\nFACTOR = 3\n"
+    assert req.program == task.prompt + task.canonical_solution
+    assert req.preamble == "FACTOR = 3\n"
     assert req.asserts == ("assert scale(2) == 6", "assert scale(1.5) == 4")
     assert "challenge" not in task.test and "scale(0)" not in task.test
 

@@ -26,8 +26,8 @@ CHECK = "def check(f):\n    assert f(1, 2) == 3\n"
 
 def req(rid: str, program: str, final: str = "", asserts: tuple[str, ...] = (),
         timeout_s: float = 3.0, **extra: Any) -> dict[str, Any]:
-    return {"id": rid, "program": program, "final": final, "asserts": list(asserts),
-            "timeout_s": timeout_s, **extra}
+    return {"id": rid, "program": program, "final": final,
+            "steps": [{"source": a} for a in asserts], "timeout_s": timeout_s, **extra}
 
 
 def serve(requests: list[dict[str, Any]], scratch: Path, *args: str,

@@ -59,24 +59,30 @@ def _settings(pool_size: int | None = None) -> SandboxSettings:
 def check(executor: str, timeout: float, only: tuple[str, ...]) -> None:
     """Run hostile programs through the executor and print what was contained.
 
-    Each attack runs on a single runner, followed by a program that looks for what it
-    left behind and by an honest program that must still pass. Exit 1 if anything
-    was not contained.
+    Each attack is a wrong program with a trick; it runs on a single runner between
+    honest and wrong control programs, followed by a program that looks for what it
+    left behind. Contained: the attack does not pass (its verdict is the expected
+    failure), nothing is left, and every control gets its own verdict. Exit 1 if
+    anything was not contained.
     """
     from harness.errors import BadInput
+    from harness.progress import progress_bar
     from sandbox.check import format_table, run_check
     from sandbox.executor import make_executor
-    from sandbox.hostile import BY_NAME
+    from sandbox.hostile import BY_NAME, CASES
 
     unknown = [n for n in only if n not in BY_NAME]
     if unknown:
         raise BadInput(f"unknown attack {unknown[0]!r}; known: {', '.join(BY_NAME)}")
     settings = _settings(pool_size=1)
     click.echo(f"attacking the {executor} executor ({timeout}s timeout per program)", err=True)
-    with make_executor(executor, settings) as ex:
+    total = sum(1 for c in CASES if (not only or c.name in only)
+                and (executor == "docker" or not c.docker_only))
+    with make_executor(executor, settings) as ex, \
+            progress_bar(total, True, "attacks", "attack") as bar:
         rows = run_check(ex, docker=executor == "docker", timeout_s=timeout, names=only,
                          output_limit=settings.output_limit_bytes,
-                         on_row=lambda r: click.echo(f"  {r.case}: {r.status}", err=True))
+                         on_row=lambda _row: bar.update(1))
     click.echo(format_table(rows))
     leaks = [r for r in rows if not r.contained]
     skipped = "" if executor == "docker" else " (docker-only attacks skipped)"
