@@ -11,7 +11,15 @@ import hashlib
 import itertools
 from dataclasses import dataclass
 
-from harness.config import RESTART_POLICIES, RunConfig
+from harness.config import (
+    RunConfig,
+    check_model,
+    check_sampling,
+    check_sandbox,
+    check_sizes,
+    check_training,
+    flag_of,
+)
 from harness.errors import BadInput
 from harness.filters import parse_filter
 from harness.regimes import check_real_fraction, check_regime
@@ -42,37 +50,57 @@ def arms_of(cfg: RunConfig) -> list[Arm]:
 
 
 def validate(cfg: RunConfig) -> None:
-    """Refuse configs that cannot give meaningful numbers (BadInput, exit 2).
+    """Every check of a config, in one place, before any model or container is touched.
 
-    Suite overlap is checked separately (`check_no_overlap`) once suites are loaded.
+    One check per config section (harness.config), then the grid: a bad value fails
+    in well under a second with one line (BadInput, exit 2) instead of after the
+    model loads or a generation is spent. Suite sizes and train/eval overlap need
+    the suites and are checked by `harness.loop.load_tasks`, still before the model.
     """
-    if not cfg.filters or not cfg.regimes or not cfg.real_fractions or not cfg.seeds:
-        raise BadInput("filters, regimes, real fractions and seeds must each be non-empty")
+    check_model(cfg.model)
+    check_sampling(cfg.sampling)
+    check_training(cfg.training)
+    check_sandbox(cfg.sandbox)
+    check_sizes(cfg)
+    check_grid(cfg)
+
+
+def check_grid(cfg: RunConfig) -> None:
+    """Filters, regimes, real fractions and seeds: known, and no arm twice.
+
+    A repeated value (`--filters tests,tests`, `--seeds 0,0`) would run the same arm
+    twice into the same directory and count it twice in the statistics.
+    `perplexity:0` keeps no completion, so it trains on nothing: it is refused in
+    favour of the explicit no-training control, `--epochs 0`.
+    """
+    lists = {"filters": cfg.filters, "regimes": cfg.regimes,
+             "real_fractions": cfg.real_fractions, "seeds": cfg.seeds}
+    for name, values in lists.items():
+        if not values:
+            raise BadInput(f"{name} must not be empty ({flag_of(name)})")
     for f in cfg.filters:
-        parse_filter(f)
+        spec = parse_filter(f)
+        if spec.name == "perplexity" and spec.param == 0:
+            raise BadInput(f"filter {f!r} keeps no completion, so every generation would train "
+                           "on nothing; for a no-training control use --epochs 0")
     for r in cfg.regimes:
         check_regime(r)
     for x in cfg.real_fractions:
         check_real_fraction(x)
-    if cfg.training.restart not in RESTART_POLICIES:
-        raise BadInput(f"unknown restart policy {cfg.training.restart!r}; "
-                       f"known: {', '.join(RESTART_POLICIES)}")
-    if cfg.executor not in ("docker", "local"):
-        raise BadInput(f"unknown executor {cfg.executor!r}; known: docker, local")
-    if not cfg.ks:
-        raise BadInput("at least one k is needed")
-    for k in cfg.ks:
-        if k < 1:
-            raise BadInput(f"k must be >= 1, got {k}")
-        if k > cfg.n_eval:
-            raise BadInput(f"k={k} is larger than n_eval={cfg.n_eval}: pass@{k} needs at "
-                           f"least {k} samples per problem")
-    positive = {"generations": cfg.generations >= 0, "train_prompts": cfg.train_prompts >= 1,
-                "n_train": cfg.n_train >= 1, "n_eval": cfg.n_eval >= 1,
-                "eval_tasks": cfg.eval_tasks >= 0}
-    for name, ok in positive.items():
-        if not ok:
-            raise BadInput(f"{name} must be positive, got {getattr(cfg, name)}")
+    normalised = {"filters": [parse_filter(f).text for f in cfg.filters],
+                  "regimes": [r.strip() for r in cfg.regimes],
+                  "real_fractions": [float(x) for x in cfg.real_fractions],
+                  "seeds": list(cfg.seeds)}
+    for name, values in normalised.items():
+        repeated = sorted({str(v) for v in values if values.count(v) > 1})
+        if repeated:
+            raise BadInput(f"{name} lists {', '.join(repeated)} more than once: the same arm "
+                           f"would run twice ({flag_of(name)})")
+    ids = [a.arm_id for a in arms_of(cfg)]
+    clash = sorted({i for i in ids if ids.count(i) > 1})
+    if clash:
+        raise BadInput(f"two arms would share the directory {clash[0]}; make the filters, "
+                       "regimes and fractions distinct")
 
 
 def check_no_overlap(train_prompts: dict[str, str], eval_prompts: dict[str, str]) -> None:

@@ -15,14 +15,14 @@ import click
 
 from harness import __version__
 from harness.commands import COMMANDS
-from harness.errors import CollapseBenchError
+from harness.errors import CollapseBenchError, Interrupted
 
 EXIT_CODES_HELP = """\b
 Exit codes:
   0  success
   2  bad usage or bad input (one-line message)
   3  environment problem (no Docker daemon, image or model missing); the message says the fix
-  130  interrupted (Ctrl-C); `run --resume RUN_DIR` continues a run
+  130  interrupted (Ctrl-C); the message gives the `run --resume RUN_DIR` that continues
 """
 
 
@@ -43,10 +43,16 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("interrupted", err=True)
         return 130
+    except click.UsageError as exc:  # one line, like every other bad input (exit 2)
+        click.echo(f"error: {exc.format_message()}", err=True)
+        return exc.exit_code
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
     except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except Interrupted as exc:
+        click.echo(str(exc), err=True)
         return exc.exit_code
     except CollapseBenchError as exc:
         click.echo(f"error: {exc}", err=True)

@@ -1,8 +1,15 @@
 """Typed configuration: one dataclass tree that round-trips through TOML.
 
-Every field carries help text in its metadata; `config.toml` in a run directory is
-this tree with every default written out, so a run is reproducible from it alone.
-Components (sampler, trainer, sandbox) each take their own section, trl-style.
+Every field carries its help text (and, where it has one, its legacy short flag)
+in its metadata; this tree is the one place that says what the settings are
+called, their types, defaults and help. `run`/`ablate` generate their command-line
+options from it (`cli_fields`), the way trl's HfArgumentParser does, so the flags,
+`--help` and the TOML keys can never drift apart. `config.toml` in a run directory
+is this tree with every default written out, so a run is reproducible from it alone.
+
+Each section has its own check (`check_model`, `check_sampling`, ...), and
+`harness.arms.validate` calls them all from one place, before any model or
+container is touched: a bad value costs a second, not a model load or a generation.
 """
 
 from __future__ import annotations
@@ -10,7 +17,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, get_args, get_origin, get_type_hints
@@ -19,21 +28,32 @@ from harness.errors import BadInput
 from sandbox.executor import SandboxSettings
 
 
-def _f(default: Any, help: str) -> Any:
-    """A dataclass field with help text (lists get a default_factory)."""
+def _f(default: Any, help: str, *, aliases: tuple[str, ...] = (),
+       choices: tuple[str, ...] = ()) -> Any:
+    """A dataclass field with help text (lists get a default_factory).
+
+    aliases: older short flags that keep working (e.g. `--lr` for
+    training.learning_rate); choices: the closed set of allowed strings.
+    """
+    metadata = {"help": help, "aliases": aliases, "choices": choices}
     if isinstance(default, list):
-        return field(default_factory=lambda d=default: list(d), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
+        return field(default_factory=lambda d=default: list(d), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+DEVICES_HELP = "auto | cpu | cuda | cuda:N | mps"
+DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
 @dataclass
 class ModelConfig:
     """Which model to start from and where it runs."""
 
-    name: str = _f("builtin:tiny", "HF id, local directory, or builtin:tiny (built offline).")
-    device: str = _f("auto", "auto | cpu | cuda | cuda:N | mps.")
+    name: str = _f("builtin:tiny", "HF id, local directory, or builtin:tiny (built offline).",
+                   aliases=("model",))
+    device: str = _f("auto", f"{DEVICES_HELP}.", aliases=("device",))
     dtype: str = _f("auto", "auto (bf16 on capable CUDA, else float32) | float32 | "
-                            "bfloat16 | float16.")
+                            "bfloat16 | float16.", aliases=("dtype",), choices=DTYPES)
     cache_dir: str = _f("", "Where builtin models are cached; empty = $COLLAPSE_BENCH_CACHE "
                             "or ~/.cache/collapse-bench.")
     threads: int = _f(0, "torch CPU threads; 0 = number of cores.")
@@ -43,9 +63,11 @@ class ModelConfig:
 class SamplingConfig:
     """How completions are drawn from a model."""
 
-    temperature: float = _f(0.8, "Sampling temperature for evaluation samples.")
-    train_temperature: float = _f(0.8, "Sampling temperature for the self-generated train data.")
-    top_p: float = _f(1.0, "Nucleus sampling threshold (1.0 = off).")
+    temperature: float = _f(0.8, "Sampling temperature for evaluation samples (0 = greedy).",
+                            aliases=("temperature",))
+    train_temperature: float = _f(0.8, "Sampling temperature for the self-generated train "
+                                       "data (0 = greedy).", aliases=("train-temperature",))
+    top_p: float = _f(1.0, "Nucleus sampling threshold in (0, 1] (1.0 = off).")
     max_new_tokens: int = _f(64, "Max tokens generated per completion.")
     batch_size: int = _f(256, "Sequences per forward pass while sampling.")
 
@@ -60,19 +82,23 @@ class TrainingConfig:
 
     lora_r: int = _f(16, "LoRA rank.")
     lora_alpha: int = _f(32, "LoRA alpha (scaling = alpha / r).")
-    lora_dropout: float = _f(0.0, "LoRA dropout.")
+    lora_dropout: float = _f(0.0, "LoRA dropout, in [0, 1).")
     target_modules: str = _f("auto", "auto (per architecture) | all-linear | "
                                      "comma-separated module names.")
-    learning_rate: float = _f(2e-3, "Peak learning rate (AdamW, warmup then cosine decay).")
+    learning_rate: float = _f(2e-3, "Peak learning rate (AdamW, warmup then cosine decay).",
+                              aliases=("lr",))
     weight_decay: float = _f(0.0, "AdamW weight decay.")
-    warmup_ratio: float = _f(0.1, "Fraction of steps spent warming up.")
-    epochs: int = _f(3, "Passes over the generation's training data.")
+    warmup_ratio: float = _f(0.1, "Fraction of steps spent warming up, in [0, 1).")
+    epochs: int = _f(3, "Passes over the generation's training data. 0 = no training: the "
+                        "no-training control, whose generations differ from generation 0 "
+                        "only by noise.", aliases=("epochs",))
     batch_size: int = _f(32, "Examples per optimizer micro-batch.")
     grad_accum: int = _f(1, "Micro-batches per optimizer step.")
     max_length: int = _f(256, "Examples are truncated to this many tokens.")
     completion_only_loss: bool = _f(True, "Loss on completion tokens only (False: prompt too).")
     restart: str = _f("merge", "continue (keep training the previous adapter) | merge (merge it "
-                               "into the weights, fresh adapter) | from-base (always from gen-0).")
+                               "into the weights, fresh adapter) | from-base (always from gen-0).",
+                      aliases=("restart",), choices=RESTART_POLICIES)
 
 
 @dataclass
@@ -84,27 +110,33 @@ class RunConfig:
     """
 
     model: ModelConfig = field(default_factory=ModelConfig, metadata={"help": "Base model."})
-    train_suite: str = _f("synth", "Suite whose prompts the model self-trains on.")
+    train_suite: str = _f("synth", "Suite whose prompts the model self-trains on "
+                                   "(e.g. synth, mbpp:/path.jsonl).")
     train_split: str = _f("train", "Split of train_suite used for self-training.")
-    eval_suite: str = _f("synth", "Suite every generation is scored on.")
+    eval_suite: str = _f("synth", "Suite every generation is scored on (e.g. synth, humaneval).")
     eval_split: str = _f("eval", "Split of eval_suite used for scoring.")
-    eval_tasks: int = _f(200, "Eval problems used (first N of the split); 0 = all.")
+    eval_tasks: int = _f(200, "Eval problems used (first N of the split); 0 = all. More than "
+                              "the split has is refused.")
     generations: int = _f(5, "Self-training generations after generation 0.")
-    train_prompts: int = _f(512, "Train prompts sampled (without replacement) per generation.")
+    train_prompts: int = _f(512, "Train prompts sampled (without replacement) per generation; "
+                                 "more than the split has is refused.")
     n_train: int = _f(4, "Completions sampled per train prompt.")
     n_eval: int = _f(10, "Completions sampled per eval problem (n of pass@k).")
-    ks: list[int] = _f([1, 10], "k values for pass@k; each must be <= n_eval.")
+    ks: list[int] = _f([1, 10], "k values for pass@k; each must be <= n_eval. Default: those "
+                                "of 1, 10, 100 that n_eval allows.", aliases=("k",))
     greedy: bool = _f(False, "Also report greedy (temperature 0) pass@1.")
     filters: list[str] = _f(["tests", "none"], "Verification filters, one arm each (none, "
                             "syntax, tests, partial:P, noisy:P, perplexity:Q; add +dedup).")
     regimes: list[str] = _f(["replace"], "Data regimes: replace | accumulate | "
-                            "accumulate-subsample.")
+                            "accumulate-subsample.", aliases=("regime",))
     real_fractions: list[float] = _f([0.0], "Fraction of each generation's data that is human "
-                                     "reference solutions from the train split.")
+                                     "reference solutions from the train split.",
+                                     aliases=("real-fraction",))
     seeds: list[int] = _f([0], "Seeds; each seed is a separate arm.")
     subsample_size: int = _f(0, "accumulate-subsample: examples per generation; "
                                 "0 = train_prompts.")
-    executor: str = _f("docker", "docker (isolated) | local (host subprocess, NOT isolated).")
+    executor: str = _f("docker", "docker (isolated) | local (host subprocess, NOT isolated).",
+                       choices=("docker", "local"))
     out: str = _f("results", "Root directory for run directories.")
     sampling: SamplingConfig = field(default_factory=SamplingConfig,
                                      metadata={"help": "Sampling settings."})
@@ -115,6 +147,202 @@ class RunConfig:
 
 
 T = TypeVar("T")
+
+
+# ------------------------------------------------------------------ fields as flags
+
+
+@dataclass(frozen=True)
+class CliField:
+    """One leaf of the config tree as the command line sees it.
+
+    `path` is the dotted config name (`training.learning_rate`); the primary flag is
+    that name with dashes (`--training.learning-rate`), top-level fields drop the
+    section (`--eval-tasks`), and `aliases` are older short flags (`--lr`).
+    """
+
+    path: str
+    type: Any            # int | float | str | bool | list[int] | list[float] | list[str]
+    default: Any
+    help: str
+    aliases: tuple[str, ...]
+    choices: tuple[str, ...]
+
+    @property
+    def dest(self) -> str:
+        """The Python identifier click passes the value under."""
+        return self.path.replace(".", "__")
+
+    @property
+    def flags(self) -> list[str]:
+        return ["--" + self.path.replace("_", "-"), *("--" + a for a in self.aliases)]
+
+    @property
+    def item_type(self) -> Any:
+        return get_args(self.type)[0] if get_origin(self.type) is list else self.type
+
+    @property
+    def is_list(self) -> bool:
+        return get_origin(self.type) is list
+
+    @property
+    def metavar(self) -> str:
+        if self.choices:
+            return "[" + "|".join(self.choices) + "]"
+        name = {int: "INT", float: "FLOAT", str: "TEXT", bool: "BOOL"}[self.item_type]
+        return f"{name},..." if self.is_list else name
+
+    def show(self, value: Any) -> str:
+        """A value as it is typed on the command line (lists comma-separated)."""
+        if self.is_list:
+            return ",".join(str(v) for v in value)
+        return str(value)
+
+    def parse(self, raw: Any) -> Any:
+        """A command-line string -> a typed value (BadInput saying what was expected)."""
+        if not isinstance(raw, str):
+            return raw
+        kind = self.item_type
+        if self.is_list:
+            parts = [p.strip() for p in raw.split(",") if p.strip()]
+            try:
+                return [kind(p) for p in parts]
+            except ValueError:
+                noun = {int: "integers", float: "numbers"}.get(kind, "values")
+                raise BadInput(f"expected comma-separated {noun}, got {raw!r}") from None
+        if kind is bool:
+            lowered = raw.strip().lower()
+            if lowered not in ("true", "false", "1", "0", "yes", "no"):
+                raise BadInput(f"expected true or false, got {raw!r}")
+            return lowered in ("true", "1", "yes")
+        try:
+            value = kind(raw)
+        except ValueError:
+            noun = {int: "an integer", float: "a number"}.get(kind, "a value")
+            raise BadInput(f"expected {noun}, got {raw!r}") from None
+        if self.choices and value not in self.choices:
+            raise BadInput(f"unknown {self.path} {value!r}; known: {', '.join(self.choices)}")
+        return value
+
+
+def cli_fields(cls: type = RunConfig, prefix: str = "") -> list[CliField]:
+    """Every leaf field of the tree, in declaration order, ready to become a flag."""
+    hints = get_type_hints(cls)
+    out: list[CliField] = []
+    instance = cls()
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        path = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(tp):
+            out += cli_fields(tp, f"{path}.")  # type: ignore[arg-type]
+            continue
+        out.append(CliField(path=path, type=tp, default=getattr(instance, f.name),
+                            help=f.metadata.get("help", ""),
+                            aliases=tuple(f.metadata.get("aliases", ())),
+                            choices=tuple(f.metadata.get("choices", ()))))
+    return out
+
+
+def flag_of(path: str) -> str:
+    """How to set a config field from the command line, for error messages."""
+    for f in cli_fields():
+        if f.path == path:
+            return " / ".join(f.flags)
+    return path
+
+
+# --------------------------------------------------------------------- section checks
+
+
+def _require(ok: bool, path: str, rule: str, value: Any) -> None:
+    """BadInput naming the config key, its flags and the rule, e.g.
+    `training.learning_rate must be > 0, got 0.0 (--training.learning-rate / --lr)`."""
+    if not ok:
+        raise BadInput(f"{path} must be {rule}, got {value!r} ({flag_of(path)})")
+
+
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:[0-9]+)?)$")
+
+
+def check_model(cfg: ModelConfig) -> None:
+    """Device, dtype and threads. The model *name* is left to harness.models: it
+    knows which `builtin:*` specs exist, and a local path or hub id can only be
+    checked by loading it."""
+    _require(bool(cfg.name.strip()), "model.name", "non-empty", cfg.name)
+    _require(bool(_DEVICE.match(cfg.device.strip().lower())), "model.device",
+             f"one of {DEVICES_HELP}", cfg.device)
+    _require(cfg.dtype.strip().lower() in DTYPES, "model.dtype", f"one of {', '.join(DTYPES)}",
+             cfg.dtype)
+    _require(cfg.threads >= 0, "model.threads", ">= 0", cfg.threads)
+
+
+def check_sampling(cfg: SamplingConfig) -> None:
+    _require(cfg.temperature >= 0, "sampling.temperature", ">= 0 (0 = greedy)", cfg.temperature)
+    _require(cfg.train_temperature >= 0, "sampling.train_temperature", ">= 0 (0 = greedy)",
+             cfg.train_temperature)
+    _require(0 < cfg.top_p <= 1, "sampling.top_p", "in (0, 1]", cfg.top_p)
+    _require(cfg.max_new_tokens >= 1, "sampling.max_new_tokens", ">= 1", cfg.max_new_tokens)
+    _require(cfg.batch_size >= 1, "sampling.batch_size", ">= 1", cfg.batch_size)
+
+
+def check_training(cfg: TrainingConfig) -> None:
+    """Everything finetune_lora would refuse, refused before any model loads.
+
+    `epochs = 0` is allowed on purpose: it is the no-training control (each
+    generation then scores the unchanged model: the noise floor of the curves).
+    """
+    _require(cfg.lora_r >= 1, "training.lora_r", ">= 1", cfg.lora_r)
+    _require(cfg.lora_alpha > 0, "training.lora_alpha", "> 0", cfg.lora_alpha)
+    _require(0 <= cfg.lora_dropout < 1, "training.lora_dropout", "in [0, 1)", cfg.lora_dropout)
+    _require(cfg.learning_rate > 0, "training.learning_rate", "> 0", cfg.learning_rate)
+    _require(cfg.weight_decay >= 0, "training.weight_decay", ">= 0", cfg.weight_decay)
+    _require(0 <= cfg.warmup_ratio < 1, "training.warmup_ratio", "in [0, 1)", cfg.warmup_ratio)
+    _require(cfg.epochs >= 0, "training.epochs", ">= 0 (0 = no training)", cfg.epochs)
+    _require(cfg.batch_size >= 1, "training.batch_size", ">= 1", cfg.batch_size)
+    _require(cfg.grad_accum >= 1, "training.grad_accum", ">= 1", cfg.grad_accum)
+    _require(cfg.max_length >= 2, "training.max_length", ">= 2", cfg.max_length)
+    _require(bool(cfg.target_modules.strip()), "training.target_modules",
+             "auto, all-linear or module names", cfg.target_modules)
+    _require(cfg.restart in RESTART_POLICIES, "training.restart",
+             f"one of {', '.join(RESTART_POLICIES)}", cfg.restart)
+
+
+def check_sandbox(cfg: SandboxSettings) -> None:
+    _require(bool(cfg.image.strip()), "sandbox.image", "non-empty", cfg.image)
+    _require(cfg.pool_size >= 0, "sandbox.pool_size", ">= 0 (0 = one per core)", cfg.pool_size)
+    _require(cfg.memory_mb >= 16, "sandbox.memory_mb", ">= 16", cfg.memory_mb)
+    _require(cfg.cpus > 0, "sandbox.cpus", "> 0", cfg.cpus)
+    _require(cfg.pids_limit >= 1, "sandbox.pids_limit", ">= 1", cfg.pids_limit)
+    _require(cfg.tmpfs_mb >= 1, "sandbox.tmpfs_mb", ">= 1", cfg.tmpfs_mb)
+    _require(cfg.timeout_s > 0, "sandbox.timeout_s", "> 0", cfg.timeout_s)
+    _require(cfg.output_limit_bytes >= 0, "sandbox.output_limit_bytes", ">= 0",
+             cfg.output_limit_bytes)
+
+
+def check_sizes(cfg: RunConfig) -> None:
+    """The run's counts and the k list (suite sizes are checked once suites load)."""
+    _require(cfg.generations >= 0, "generations", ">= 0", cfg.generations)
+    _require(cfg.train_prompts >= 1, "train_prompts", ">= 1", cfg.train_prompts)
+    _require(cfg.n_train >= 1, "n_train", ">= 1", cfg.n_train)
+    _require(cfg.n_eval >= 1, "n_eval", ">= 1", cfg.n_eval)
+    _require(cfg.eval_tasks >= 0, "eval_tasks", ">= 0 (0 = all)", cfg.eval_tasks)
+    _require(cfg.subsample_size >= 0, "subsample_size", ">= 0", cfg.subsample_size)
+    _require(bool(cfg.ks), "ks", "a non-empty list", cfg.ks)
+    for k in cfg.ks:
+        _require(k >= 1, "ks", "integers >= 1", cfg.ks)
+        if k > cfg.n_eval:
+            raise BadInput(f"k={k} is larger than n_eval={cfg.n_eval}: pass@{k} needs at "
+                           f"least {k} samples per problem (--ks / --k)")
+    _require(len(set(cfg.ks)) == len(cfg.ks), "ks", "distinct", cfg.ks)
+    _require(cfg.executor in ("docker", "local"), "executor", "docker or local", cfg.executor)
+
+
+def default_ks(n: int, candidates: tuple[int, ...] = (1, 10, 100)) -> list[int]:
+    """The k list a run uses when none is given: the candidates n samples allow."""
+    return [k for k in candidates if k <= n] or [1]
+
+
+# ------------------------------------------------------------------------ TOML in/out
 
 
 def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
@@ -154,12 +382,23 @@ def to_dict(obj: Any) -> dict[str, Any]:
     return dataclasses.asdict(obj)
 
 
+def flatten(tree: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(dotted key, leaf value) pairs of a nested dict, e.g. ('training.epochs', 3)."""
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            yield from flatten(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
 def load_toml(path: str | Path) -> dict[str, Any]:
     try:
         with open(path, "rb") as fh:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise BadInput(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise BadInput(f"config file is a directory: {path}") from None
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(f"{path}: invalid TOML: {exc}") from None
 
@@ -179,13 +418,23 @@ def config_hash(obj: Any) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+
 __all__ = [
+    "CliField",
     "ModelConfig",
     "RunConfig",
     "SamplingConfig",
     "SandboxSettings",
     "TrainingConfig",
+    "check_model",
+    "check_sampling",
+    "check_sandbox",
+    "check_sizes",
+    "check_training",
+    "cli_fields",
     "config_hash",
+    "default_ks",
+    "flatten",
     "from_dict",
     "load_toml",
     "save_toml",

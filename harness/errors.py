@@ -27,3 +27,13 @@ class EnvironmentProblem(CollapseBenchError):
     """
 
     exit_code = 3
+
+
+class Interrupted(CollapseBenchError):
+    """Ctrl-C during a run. Exit 130; the message says how to continue."""
+
+    exit_code = 130
+
+    def __init__(self, run_dir: object) -> None:
+        super().__init__(f"interrupted; continue with: collapse-bench run --resume {run_dir}")
+        self.run_dir = run_dir

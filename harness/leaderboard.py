@@ -8,6 +8,17 @@ would mix two experiments.) The same seed of the same entry in two runs is
 refused: equal config and seed give identical metrics, so it would count one
 measurement twice.
 
+Runs are pooled only when their settings (config.toml) are identical apart from
+the seed and the arm grid (`harness.runs.POOL_IGNORED`); otherwise export stops
+with the differing fields named, since an entry that silently mixed learning
+rates, problem sets or generation counts would report a number nobody measured.
+`pool_different_settings=True` pools them anyway and records, per entry, what
+differed (`pooled_settings`).
+
+Incomplete arms (fewer generations than planned) are included and marked:
+`complete: false` on the entry, and listed in `incomplete_arms` at the top;
+`skip_incomplete=True` leaves them out (still listed, with `included: false`).
+
 Rank: entries are sorted by the area under the pass@1 curve (`collapse.pass1_auc`
 mean: trapezoid over generations / number of self-training generations, i.e. the
 mean pass@1 over the run), highest first; rank 1 is the best. Ties and missing
@@ -70,8 +81,33 @@ def _generation_dict(stats: GroupStats, index: int) -> dict[str, Any]:
     }
 
 
+def _differences(runs: Sequence[RunResult]) -> dict[str, list[Any]]:
+    """{setting: its distinct values} for settings that differ between `runs`."""
+    keys = sorted({k for r in runs for k in (r.settings or {})})
+    out: dict[str, list[Any]] = {}
+    for key in keys:
+        values = [(r.settings or {}).get(key) for r in runs]
+        distinct = list(dict.fromkeys(json.dumps(v, sort_keys=True) for v in values))
+        if len(distinct) > 1:
+            out[key] = [json.loads(v) for v in distinct]
+    return out
+
+
+def _check_poolable(members: list[tuple[RunResult, ArmResult]]) -> dict[str, list[Any]]:
+    """What differs between the runs of one entry; BadInput when it cannot be checked."""
+    runs = list({run.run_id: run for run, _ in members}.values())
+    if len(runs) < 2:
+        return {}
+    unknown = [r.run_id for r in runs if r.settings is None]
+    if unknown:
+        raise BadInput(f"run {unknown[0]} has no readable config.toml, so it cannot be checked "
+                       "to have the same settings as the runs it would be pooled with; export "
+                       "it separately or pass --pool-different-settings")
+    return _differences(runs)
+
+
 def _entry(key: tuple[Any, ...], members: list[tuple[RunResult, ArmResult]],
-           n_boot: int, boot_seed: int) -> dict[str, Any]:
+           n_boot: int, boot_seed: int, pooled: dict[str, list[Any]]) -> dict[str, Any]:
     arms = [arm for _, arm in members]
     stats = group_stats(arms, n_boot=n_boot, seed=boot_seed)
     by_seed = {arm.seed: run for run, arm in members}
@@ -83,6 +119,7 @@ def _entry(key: tuple[Any, ...], members: list[tuple[RunResult, ArmResult]],
         "run_ids": sorted({run.run_id for run, _ in members}),
         "config_hashes": sorted({run.config_hash for run, _ in members}),
         "complete": all(arm.complete for arm in arms),
+        "pooled_settings": pooled,
         "ks": stats.ks,
         "n_generations": len(stats.generations),
         "n_problems_resampled": stats.n_problems,
@@ -118,14 +155,37 @@ def _load_all(run_dirs: Sequence[str | Path]) -> list[RunResult]:
     return runs
 
 
+def incomplete_arms(runs: Sequence[RunResult], skip_incomplete: bool) -> list[dict[str, Any]]:
+    """Every arm without all its planned generations, and whether it is in the entries."""
+    out: list[dict[str, Any]] = []
+    planned = {r.run_id: r.planned_generations for r in runs}
+    for run in runs:
+        for arm in sorted(run.arms.values(), key=lambda a: a.arm_id):
+            if not arm.complete:
+                out.append({"run_id": run.run_id, "arm_id": arm.arm_id,
+                            "generations_done": len(arm.generations),
+                            "generations_planned": None if planned[run.run_id] is None
+                            else planned[run.run_id] + 1,
+                            "included": bool(arm.generations) and not skip_incomplete})
+        for arm_id in run.not_started:
+            out.append({"run_id": run.run_id, "arm_id": arm_id, "generations_done": 0,
+                        "generations_planned": None if planned[run.run_id] is None
+                        else planned[run.run_id] + 1, "included": False})
+    return out
+
+
 def build_leaderboard(run_dirs: Sequence[str | Path], *, n_boot: int = DEFAULT_N_BOOT,
-                      boot_seed: int = DEFAULT_BOOT_SEED) -> dict[str, Any]:
-    """Merge run directories into a leaderboard document (valid against the schema)."""
+                      boot_seed: int = DEFAULT_BOOT_SEED, skip_incomplete: bool = False,
+                      pool_different_settings: bool = False) -> dict[str, Any]:
+    """Merge run directories into a leaderboard document (valid against the schema).
+
+    See the module docstring for what may be pooled and how incomplete arms show.
+    """
     runs = _load_all(run_dirs)
     grouped: dict[tuple[Any, ...], list[tuple[RunResult, ArmResult]]] = {}
     for run in runs:
         for arm in run.arms.values():
-            if not arm.generations:
+            if not arm.generations or (skip_incomplete and not arm.complete):
                 continue
             members = grouped.setdefault(_entry_key(run, arm), [])
             clash = next((r for r, a in members if a.seed == arm.seed), None)
@@ -133,7 +193,23 @@ def build_leaderboard(run_dirs: Sequence[str | Path], *, n_boot: int = DEFAULT_N
                 raise BadInput(f"seed {arm.seed} of arm {arm.arm_id} is in both run "
                                f"{clash.run_id} and run {run.run_id}; export them separately")
             members.append((run, arm))
-    entries = [_entry(key, members, n_boot, boot_seed) for key, members in grouped.items()]
+    pooled: dict[tuple[Any, ...], dict[str, list[Any]]] = {}
+    for key, members in grouped.items():
+        pooled[key] = _check_poolable(members)
+        if pooled[key] and not pool_different_settings:
+            ids = sorted({run.run_id for run, _ in members})
+            shown = "; ".join(f"{k}: {' vs '.join(map(str, v))}"
+                              for k, v in list(pooled[key].items())[:6])
+            more = f" (and {len(pooled[key]) - 6} more)" if len(pooled[key]) > 6 else ""
+            raise BadInput(f"runs {', '.join(ids)} differ in more than the seed ({shown}{more}); "
+                           "pooling them would mix experiments: export them separately, or "
+                           "pass --pool-different-settings to pool anyway (the entry then "
+                           "records what differed)")
+    if not grouped:
+        raise BadInput("no arm left to export" + (" (all incomplete: drop --skip-incomplete)"
+                                                 if skip_incomplete else ""))
+    entries = [_entry(key, members, n_boot, boot_seed, pooled[key])
+               for key, members in grouped.items()]
     entries.sort(key=_rank_key)
     for rank, entry in enumerate(entries, start=1):
         entry["rank"] = rank
@@ -155,6 +231,7 @@ def build_leaderboard(run_dirs: Sequence[str | Path], *, n_boot: int = DEFAULT_N
              "train_suite": r.train_suite, "eval_suite": r.eval_suite, "n_arms": len(r.arms)}
             for r in runs
         ],
+        "incomplete_arms": incomplete_arms(runs, skip_incomplete),
         "entries": entries,
     }
 
@@ -229,6 +306,7 @@ def leaderboard_csv(doc: dict[str, Any]) -> str:
         ident = {k: entry[k] for k in ("rank", *_ENTRY_KEY)}
         ident["seeds"] = ";".join(str(s) for s in entry["seeds"])
         ident["run_ids"] = ";".join(entry["run_ids"])
+        ident["complete"] = entry["complete"]
         collapse: dict[str, Any] = {}
         for name in COLLAPSE_KEYS:
             collapse.update(_flat(name, entry["collapse"][name]))
@@ -249,17 +327,36 @@ def leaderboard_csv(doc: dict[str, Any]) -> str:
     return out.getvalue()
 
 
+FORMATS = {".json": "json", ".csv": "csv"}
+
+
+def format_for(path: Path, fmt: str | None) -> str:
+    """The output format: the one asked for, else the file's suffix (`-`: JSON)."""
+    if fmt is not None:
+        return fmt
+    if str(path) == "-":
+        return "json"
+    if path.suffix.lower() in FORMATS:
+        return FORMATS[path.suffix.lower()]
+    raise BadInput(f"cannot tell the format of {path} from its suffix; name it .json or .csv, "
+                   "or pass --format json|csv")
+
+
+def leaderboard_text(doc: dict[str, Any], fmt: str) -> str:
+    """Validate `doc` and render it as JSON or CSV."""
+    validate_leaderboard(doc)
+    if fmt == "json":
+        return json.dumps(doc, indent=2, allow_nan=False) + "\n"
+    if fmt == "csv":
+        return leaderboard_csv(doc)
+    raise BadInput(f"unknown format {fmt!r}; use json or csv")
+
+
 def write_leaderboard(doc: dict[str, Any], path: str | Path, fmt: str = "json") -> Path:
     """Validate `doc`, then write it atomically as JSON or CSV."""
     from harness.store import atomic_write_text
 
-    validate_leaderboard(doc)
-    if fmt == "json":
-        text = json.dumps(doc, indent=2, allow_nan=False) + "\n"
-    elif fmt == "csv":
-        text = leaderboard_csv(doc)
-    else:
-        raise BadInput(f"unknown format {fmt!r}; use json or csv")
+    text = leaderboard_text(doc, fmt)
     path = Path(path)
     try:
         atomic_write_text(path, text)

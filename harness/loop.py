@@ -31,8 +31,10 @@ import numpy as np
 
 from harness.arms import Arm, arms_of, check_no_overlap, validate
 from harness.config import RunConfig, save_toml
+from harness.errors import BadInput, Interrupted
 from harness.evaluation import Sample, execute_samples, score
 from harness.filters import Candidate, apply_filter, parse_filter
+from harness.outputs import check_output_dir
 from harness.regimes import Example, build_dataset
 from harness.store import (
     RunStore,
@@ -91,6 +93,9 @@ def run_experiment(cfg: RunConfig, executor: Executor, log: Log,
         for arm in arms_of(cfg):
             run_arm(ctx, arm)
             write_summary(store, cfg)
+    except KeyboardInterrupt:
+        store.update_manifest(status="interrupted")
+        raise Interrupted(store.root) from None  # the message says how to resume
     except BaseException:
         store.update_manifest(status="interrupted")
         raise
@@ -99,13 +104,30 @@ def run_experiment(cfg: RunConfig, executor: Executor, log: Log,
 
 
 def load_tasks(cfg: RunConfig) -> tuple[list[Task], list[Task]]:
-    """Train and eval problems, refusing any overlap between them."""
+    """Train and eval problems, refusing any overlap between them.
+
+    Asking for more eval problems or train prompts than the split has is refused
+    rather than cut: a cut would leave config.toml recording a size that was never
+    used, and the numbers would be read as measured on it.
+    """
     train = select_split(load_suite(cfg.train_suite), cfg.train_split)
     evals = select_split(load_suite(cfg.eval_suite), cfg.eval_split)
+    if cfg.eval_tasks > len(evals):
+        raise BadInput(f"eval_tasks={cfg.eval_tasks} but {cfg.eval_suite}/{cfg.eval_split} has "
+                       f"{len(evals)} problems; use --eval-tasks {len(evals)} or 0 for all")
+    if cfg.train_prompts > len(train):
+        raise BadInput(f"train_prompts={cfg.train_prompts} but {cfg.train_suite}/"
+                       f"{cfg.train_split} has {len(train)} problems; use --train-prompts "
+                       f"{len(train)} or fewer")
     if cfg.eval_tasks:
         evals = evals[: cfg.eval_tasks]
     check_no_overlap({t.task_id: t.prompt for t in train}, {t.task_id: t.prompt for t in evals})
     return train, evals
+
+
+def check_output_root(cfg: RunConfig) -> None:
+    """`out` must be a writable directory before anything is loaded."""
+    check_output_dir(Path(cfg.out), "--out")
 
 
 # ----------------------------------------------------------------------------- one arm
@@ -136,7 +158,7 @@ def run_generation_zero(ctx: Context, arm: Arm) -> None:
         atomic_write_json(gen_dir / "metrics.json", metrics)
     else:
         eval_rows, verdict_rows, metrics = evaluate(ctx, ctx.base_model, arm, 0)
-        metrics.update(filter=None, n_train_examples=0)
+        metrics.update(filter=None, n_train_examples=0, train_loss=None)
         metrics["timings_s"].update(sampling=0.0, execution=0.0, training=0.0)
         _write_generation(gen_dir, eval_rows, verdict_rows, metrics)
     store.mark_done(arm.arm_id, 0)
@@ -155,8 +177,7 @@ def run_generation(ctx: Context, arm: Arm, g: int) -> None:
     # 1. sample the previous model on a fresh draw of train prompts
     t0 = time.perf_counter()
     rng = np.random.default_rng(derive_seed(arm.seed, g, "prompts"))
-    picked = rng.choice(len(ctx.train_tasks), size=min(cfg.train_prompts, len(ctx.train_tasks)),
-                        replace=False)
+    picked = rng.choice(len(ctx.train_tasks), size=cfg.train_prompts, replace=False)
     tasks = [ctx.train_tasks[i] for i in sorted(picked)]
     restart = cfg.training.restart
     previous = model_after(ctx.base_model, store, arm.arm_id, restart, g - 1)
@@ -272,7 +293,16 @@ def model_to_train(base: Any, store: RunStore, arm_id: str, restart: str, g: int
 # ----------------------------------------------------------------------------- evaluate
 def evaluate(ctx: Context, model: Any, arm: Arm, g: int
              ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
-    """Sample the eval problems, execute, and score: pass@k, diversity, perplexity."""
+    """Sample the eval problems, execute, and score: pass@k, diversity, perplexity.
+
+    The eval sampling seed is the same in every generation (common random numbers):
+    sample i of a problem uses the same random draws whatever the generation, so
+    the difference between two generations' scores is the models' difference, not
+    a fresh draw's. A model that did not change scores exactly the same (with
+    `--epochs 0` every generation equals generation 0), so the curves' noise floor
+    is zero between generations; what remains is the sampling noise of the level,
+    which the bootstrap intervals over problems and seeds report.
+    """
     from harness.sampling import sample_completions
     from harness.training import perplexity
 
@@ -281,11 +311,11 @@ def evaluate(ctx: Context, model: Any, arm: Arm, g: int
     prompts = [t.prompt for t in ctx.eval_tasks]
     t0 = time.perf_counter()
     drawn = sample_completions(model, ctx.tokenizer, prompts, cfg.n_eval, cfg.sampling,
-                               seed=derive_seed(arm.seed, g, "eval-samples"),
+                               seed=derive_seed(arm.seed, "eval-samples"),
                                temperature=cfg.sampling.temperature,
                                progress=f"gen {g} sample eval")
-    samples = [Sample(t.task_id, c.text) for t, comps in zip(ctx.eval_tasks, drawn, strict=True)
-               for c in comps]
+    flat = [(t, c) for t, comps in zip(ctx.eval_tasks, drawn, strict=True) for c in comps]
+    samples = [Sample(t.task_id, c.text) for t, c in flat]
     results = execute_samples(tasks, samples, ctx.executor, timeout_s=cfg.sandbox.timeout_s,
                               progress=f"gen {g} execute eval")
     report = score(tasks, samples, results, cfg.ks)
@@ -294,7 +324,7 @@ def evaluate(ctx: Context, model: Any, arm: Arm, g: int
     metrics["greedy_pass_at_1"] = None
     if cfg.greedy:
         greedy = sample_completions(model, ctx.tokenizer, prompts, 1, cfg.sampling,
-                                    seed=derive_seed(arm.seed, g, "greedy"), temperature=0.0)
+                                    seed=derive_seed(arm.seed, "greedy"), temperature=0.0)
         greedy_samples = [Sample(t.task_id, c[0].text) for t, c in zip(ctx.eval_tasks, greedy,
                                                                        strict=True)]
         greedy_results = execute_samples(tasks, greedy_samples, ctx.executor,
@@ -305,8 +335,9 @@ def evaluate(ctx: Context, model: Any, arm: Arm, g: int
                                        [(t.prompt, t.canonical_solution) for t in ctx.eval_tasks])
     metrics["timings_s"] = {"evaluation": time.perf_counter() - t0}
 
-    eval_rows = [{"task_id": s.task_id, "completion": s.completion, "split": "eval",
-                  "seed": arm.seed, "index": i} for i, s in enumerate(samples)]
+    eval_rows = [{"task_id": t.task_id, "completion": c.text, "split": "eval",
+                  "seed": arm.seed, "index": i, "mean_logprob": c.mean_logprob}
+                 for i, (t, c) in enumerate(flat)]
     verdict_rows = [_verdict_row(s.task_id, "eval", i, r)
                     for i, (s, r) in enumerate(zip(samples, results, strict=True))]
     return eval_rows, verdict_rows, metrics
@@ -315,11 +346,11 @@ def evaluate(ctx: Context, model: Any, arm: Arm, g: int
 # ----------------------------------------------------------------------------- helpers
 def _verdict_row(task_id: str, split: str, index: int, result: ExecResult,
                  kept: bool | None = None) -> dict[str, Any]:
+    """One verdicts.jsonl row; `kept` (did the filter keep it) is null for eval rows,
+    so every row has the same keys."""
     row: dict[str, Any] = {"task_id": task_id, "split": split, "index": index,
-                           **result.to_json()}
+                           **result.to_json(), "kept": kept}
     row.pop("request_id", None)
-    if kept is not None:
-        row["kept"] = kept
     return row
 
 

@@ -29,6 +29,16 @@ if TYPE_CHECKING:
 _DIMENSIONS = ("filter", "regime", "real_fraction", "restart")
 MAX_SINGLE_PANEL = 8   # more arm groups than this (over several dimensions): small multiples
 MAX_BANDS = 4          # more overlapping bands than this turn into mud: dodged error bars
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "p")
+"""One marker shape per series, drawn hollow: every arm of a seed shares generation 0
+(the same base model), so its points coincide; distinct hollow shapes stay visible
+on top of each other where identical filled dots would hide all but the last."""
+PERPLEXITY_AXIS: dict[str, Any] = {"decimals": 2, "min_span": 0.05}
+"""Perplexity near 1 moves in the third decimal; ticks at 2 decimals over a span of at
+least 0.05 keep that from looking like a trend."""
+HATCHES = ("//", "\\\\", "..", "xx", "--", "||", "++", "oo")
+"""One hatch per band, with edges in the series colour: two translucent fills
+overlapping blend into a third colour that belongs to neither arm."""
 
 
 def _dim_name(dim: str) -> str:
@@ -209,11 +219,16 @@ def _figure(canvas: Canvas, out: Path, *, title: str, xlabel: str, ylabel: str, 
 # ------------------------------------------------------------------ what is drawn
 
 
-def _curve(values: Callable[[GroupStats], list[Interval]]) -> Draw:
+def _curve(values: Callable[[GroupStats], list[Interval]], decimals: int | None = None,
+           min_span: float = 0.0) -> Draw:
     """Mean and CI per series vs generation.
 
-    Up to MAX_BANDS series per panel get shaded bands; more get error bars, each
-    series shifted a little along x so the bars do not sit on top of each other.
+    Up to MAX_BANDS series per panel get hatched bands (see HATCHES); more get error
+    bars, each series shifted a little along x so the bars do not sit on top of each
+    other. Markers differ per series (see MARKERS). `decimals` fixes the y tick
+    labels' precision and `min_span` the smallest y range, so a metric that barely
+    moves (perplexity around 1.04) is not drawn with 4-decimal ticks that make
+    noise look like a trend.
     """
     def draw(ax: Axes, series: Sequence[Series]) -> bool:
         drawn = False
@@ -226,7 +241,8 @@ def _curve(values: Callable[[GroupStats], list[Interval]]) -> Draw:
             drawn = True
             dodge = 0.0 if bands else 0.3 * (i / max(len(series) - 1, 1) - 0.5)
             xs = [g + dodge for g, _ in points]
-            ax.plot(xs, [iv.mean for _, iv in points], marker="o", markersize=6 if bands else 4,
+            ax.plot(xs, [iv.mean for _, iv in points], marker=MARKERS[i % len(MARKERS)],
+                    markersize=7 if bands else 5, markerfacecolor="none", markeredgewidth=1.4,
                     color=s.color, label=s.label)
             ci = [(x, iv) for x, (_, iv) in zip(xs, points, strict=True)
                   if iv.ci_low is not None and iv.ci_high is not None]
@@ -236,16 +252,32 @@ def _curve(values: Callable[[GroupStats], list[Interval]]) -> Draw:
             lo = [iv.ci_low for _, iv in ci]
             hi = [iv.ci_high for _, iv in ci]
             if bands:
-                ax.fill_between([x for x, _ in ci], lo, hi, color=s.color, alpha=0.18,
-                                linewidth=0)
+                band_x = [x for x, _ in ci]
+                ax.fill_between(band_x, lo, hi, color=s.color, alpha=0.10, linewidth=0)
+                ax.fill_between(band_x, lo, hi, facecolor="none", edgecolor=s.color,
+                                hatch=HATCHES[i % len(HATCHES)], linewidth=0.8, alpha=0.7)
             else:
                 ax.errorbar([x for x, _ in ci], mid,
                             yerr=[[m - low for m, low in zip(mid, lo, strict=True)],
                                   [high - m for m, high in zip(mid, hi, strict=True)]],
                             fmt="none", ecolor=s.color, elinewidth=0.9, capsize=2, alpha=0.7)
+        if drawn:
+            _format_y(ax, decimals, min_span)
         return drawn
 
     return draw
+
+
+def _format_y(ax: Axes, decimals: int | None, min_span: float) -> None:
+    from matplotlib.ticker import FormatStrFormatter, MaxNLocator
+
+    low, high = ax.get_ylim()
+    if high - low < min_span:
+        middle = (low + high) / 2
+        ax.set_ylim(middle - min_span / 2, middle + min_span / 2)
+    if decimals is not None:
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 5, 10]))
+        ax.yaxis.set_major_formatter(FormatStrFormatter(f"%.{decimals}f"))
 
 
 def _filter_points(ax: Axes, series: Sequence[Series]) -> bool:
@@ -275,7 +307,7 @@ def _filter_points(ax: Axes, series: Sequence[Series]) -> bool:
 def _diversity_path(ax: Axes, series: Sequence[Series]) -> bool:
     """Diversity against pass@1, a path through the generations (ring: generation 0)."""
     drawn = False
-    for s in series:
+    for i, s in enumerate(series):
         pts = [(g.generation, g.pass_at_k[1].mean, g.diversity.mean)
                for g in s.stats.generations
                if 1 in g.pass_at_k and g.pass_at_k[1].mean is not None
@@ -283,8 +315,8 @@ def _diversity_path(ax: Axes, series: Sequence[Series]) -> bool:
         if not pts:
             continue
         drawn = True
-        ax.plot([p[1] for p in pts], [p[2] for p in pts], marker="o", color=s.color,
-                label=s.label)
+        ax.plot([p[1] for p in pts], [p[2] for p in pts], marker=MARKERS[i % len(MARKERS)],
+                markerfacecolor="none", color=s.color, label=s.label)
         ax.scatter([pts[0][1]], [pts[0][2]], s=140, facecolors="none", edgecolors=s.color,
                    linewidths=1.5)
         # every generation numbered for a few groups; only the last one for many
@@ -321,7 +353,8 @@ def all_plots(run: RunResult, stats: dict[ArmGroupKey, GroupStats], out_dir: Pat
     made["perplexity vs generation"] = _figure(
         canvas, out_dir / "perplexity.png", title="Perplexity vs generation", xlabel=_GEN,
         ylabel="perplexity on held-out human reference solutions", note=canvas.note(False),
-        generations_axis=True, draw=_curve(lambda st: st.curve("perplexity")))
+        generations_axis=True,
+        draw=_curve(lambda st: st.curve("perplexity"), **PERPLEXITY_AXIS))
     made["filter acceptance vs precision"] = _figure(
         canvas, out_dir / "filter_acceptance.png",
         title="Filter acceptance vs precision (larger marker = later generation)",

@@ -1,11 +1,16 @@
 """`report`: a markdown summary of one run, with its PNG plots next to it.
 
-The markdown opens with what was run (model, suites, seeds) and a ranking of the
-arm groups by area under the pass@1 curve (the leaderboard's rank), then embeds
-the plots, then gives one table per arm group: generation x pass@k, diversity,
-perplexity and filter statistics, each as `mean [95% CI]` across seeds, followed
-by the collapse summaries. Numbers come from harness.stats, the same code as the
-leaderboard, so the two never disagree.
+The markdown opens with what was run (model, suites, seeds), what is incomplete,
+and a ranking of the arm groups by area under the pass@1 curve (the leaderboard's
+order), then embeds the plots, then gives one table per arm group: generation x
+pass@k, diversity, perplexity and filter statistics, each as `mean [95% CI]`
+across seeds, followed by the collapse summaries. Numbers come from
+harness.stats, the same code as the leaderboard, so the two never disagree.
+
+Ties: an order is not a ranking when the difference is noise. Each group is
+compared with the one ranked just above it by a paired bootstrap of the AUC
+difference (same seeds and problems in each replicate, `paired_auc_difference`);
+when that 95% interval contains 0 the two share a rank, shown as `2=`.
 """
 
 from __future__ import annotations
@@ -17,7 +22,14 @@ from pathlib import Path
 from harness.errors import BadInput
 from harness.plots import all_plots, group_labels
 from harness.runs import ArmGroupKey, RunResult, load_run
-from harness.stats import DEFAULT_BOOT_SEED, DEFAULT_N_BOOT, GroupStats, Interval, group_stats
+from harness.stats import (
+    DEFAULT_BOOT_SEED,
+    DEFAULT_N_BOOT,
+    GroupStats,
+    Interval,
+    group_stats,
+    paired_auc_difference,
+)
 
 
 @dataclass(frozen=True)
@@ -27,6 +39,8 @@ class Report:
     markdown: Path
     plots: dict[str, Path]   # caption -> PNG
     n_groups: int
+    incomplete: list[str]    # arms without every planned generation (see RunResult.incomplete)
+    skipped_incomplete: bool
 
 
 def _fmt_gen(iv: Interval) -> str:
@@ -53,6 +67,47 @@ def _rank_order(stats: dict[ArmGroupKey, GroupStats]) -> list[ArmGroupKey]:
         return (auc is None, -(auc or 0.0), k.label())
 
     return sorted(stats, key=key)
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One row of the ranking: its rank (shared by ties) and the paired difference
+    of its AUC from the row above (None for the first row)."""
+
+    key: ArmGroupKey
+    rank: int
+    tied: bool
+    diff_above: Interval | None
+
+    @property
+    def rank_text(self) -> str:
+        return f"{self.rank}=" if self.tied else str(self.rank)
+
+
+def rank_groups(run: RunResult, stats: dict[ArmGroupKey, GroupStats]) -> list[Ranked]:
+    """Groups by AUC, highest first; adjacent groups whose paired AUC difference has
+    a 95% interval containing 0 share a rank (a run of such groups shares the first
+    one's rank). Without an interval (nothing to resample) the order stands."""
+    groups = run.arm_groups()
+    order = _rank_order(stats)
+    out: list[Ranked] = []
+    for i, key in enumerate(order):
+        if i == 0:
+            out.append(Ranked(key, 1, False, None))
+            continue
+        above = out[-1]
+        st = stats[key]
+        diff = paired_auc_difference([a for a in groups[above.key] if a.generations],
+                                     [a for a in groups[key] if a.generations],
+                                     n_boot=st.n_boot, seed=st.boot_seed)
+        tie = (diff.ci_low is not None and diff.ci_high is not None
+               and diff.ci_low <= 0.0 <= diff.ci_high)
+        if tie:
+            out[-1] = Ranked(above.key, above.rank, True, above.diff_above)
+            out.append(Ranked(key, above.rank, True, diff))
+        else:
+            out.append(Ranked(key, i + 1, False, diff))
+    return out
 
 
 def _collapse_cells(st: GroupStats) -> list[str]:
@@ -82,8 +137,20 @@ def _group_section(key: ArmGroupKey, arms_complete: bool, st: GroupStats) -> lis
     return [*lines, ""]
 
 
+def _incomplete_lines(incomplete: list[str], skipped: bool) -> list[str]:
+    if not incomplete:
+        return []
+    what = ("left out of every table and plot (--skip-incomplete)" if skipped else
+            "included with the generations they have, and marked (incomplete); a group's "
+            "curves stop at the last generation all of its seeds finished")
+    return ["## Incomplete arms", "",
+            f"This run is incomplete: {len(incomplete)} arm(s) lack planned generations, {what}.",
+            "", *(f"- {line}" for line in incomplete), ""]
+
+
 def render_markdown(run: RunResult, stats: dict[ArmGroupKey, GroupStats],
-                    plots: dict[str, Path]) -> str:
+                    plots: dict[str, Path], incomplete: list[str] | None = None,
+                    skipped: bool = False) -> str:
     """The report's markdown; `plots` ({caption: PNG}) lie next to it."""
     groups = run.arm_groups()
     labels = group_labels(list(stats)).labels
@@ -105,13 +172,26 @@ def render_markdown(run: RunResult, stats: dict[ArmGroupKey, GroupStats],
         "under pass@1 vs generation / number of self-training generations (a mean pass@1). "
         "'never' = pass@1 stayed above half of generation 0 for the whole run.",
         "",
+        *_incomplete_lines(incomplete or [], skipped),
         "## Ranking (by area under the pass@1 curve)",
         "",
+        "`2=`: tied. The difference to the group above is a paired bootstrap (same seeds "
+        "and problems for both groups in every replicate); where its 95% interval contains "
+        "0 the groups share a rank.",
+        "",
     ]
-    ranked = _rank_order(stats)
-    lines += _table(["rank", "arm group", "seeds", *_COLLAPSE_HEADER],
-                    [[str(i), labels[k], str(len(stats[k].seeds)), *_collapse_cells(stats[k])]
-                     for i, k in enumerate(ranked, start=1)])
+    ranking = rank_groups(run, stats)
+    ranked = [r.key for r in ranking]
+
+    def name(k: ArmGroupKey) -> str:
+        return labels[k] + ("" if all(a.complete for a in groups[k]) else " (incomplete)")
+
+    lines += _table(["rank", "arm group", "seeds", *_COLLAPSE_HEADER,
+                     "AUC difference to the group above"],
+                    [[r.rank_text, name(r.key), str(len(stats[r.key].seeds)),
+                      *_collapse_cells(stats[r.key]),
+                      "-" if r.diff_above is None else r.diff_above.format()]
+                     for r in ranking])
     lines += ["", "## Plots", ""]
     for caption, path in plots.items():
         lines += [f"### {caption}", "", f"![{caption}]({path.name})", ""]
@@ -121,21 +201,62 @@ def render_markdown(run: RunResult, stats: dict[ArmGroupKey, GroupStats],
     return "\n".join(lines)
 
 
+def _all_stats(run: RunResult, n_boot: int, boot_seed: int) -> dict[ArmGroupKey, GroupStats]:
+    return {key: group_stats(done, n_boot=n_boot, seed=boot_seed)
+            for key, arms in run.arm_groups().items()
+            if (done := [a for a in arms if a.generations])}
+
+
 def write_report(run_dir: str | Path, out_dir: str | Path | None = None, *,
-                 n_boot: int = DEFAULT_N_BOOT, boot_seed: int = DEFAULT_BOOT_SEED) -> Report:
-    """Write `report.md` and the PNG plots for one run (default: RUN_DIR/report)."""
+                 n_boot: int = DEFAULT_N_BOOT, boot_seed: int = DEFAULT_BOOT_SEED,
+                 skip_incomplete: bool = False) -> Report:
+    """Write `report.md` and the PNG plots for one run (default: RUN_DIR/report).
+
+    Incomplete arms are included and marked, or left out with `skip_incomplete`;
+    either way the report lists them (and `Report.incomplete` returns them).
+    """
+    from harness.outputs import check_output_dir
     from harness.store import atomic_write_text
 
     run = load_run(run_dir)
     out = Path(out_dir) if out_dir is not None else run.path / "report"
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BadInput(f"cannot create report directory {out}: {exc.strerror}") from None
-    stats = {key: group_stats(done, n_boot=n_boot, seed=boot_seed)
-             for key, arms in run.arm_groups().items()
-             if (done := [a for a in arms if a.generations])}
+    check_output_dir(out, "report directory")
+    incomplete = run.incomplete()
+    if skip_incomplete:
+        run = run.without_incomplete()
+        if not run.arms:
+            raise BadInput(f"{run.path}: every arm is incomplete; nothing left to report "
+                           "(drop --skip-incomplete)")
+    stats = _all_stats(run, n_boot, boot_seed)
     plots = all_plots(run, stats, out)
     markdown = out / "report.md"
-    atomic_write_text(markdown, render_markdown(run, stats, plots) + "\n")
-    return Report(markdown=markdown, plots=plots, n_groups=len(stats))
+    atomic_write_text(markdown, render_markdown(run, stats, plots, incomplete,
+                                                skip_incomplete) + "\n")
+    return Report(markdown=markdown, plots=plots, n_groups=len(stats), incomplete=incomplete,
+                  skipped_incomplete=skip_incomplete)
+
+
+def comparison_table(run: RunResult, *, n_boot: int = 1000,
+                     boot_seed: int = DEFAULT_BOOT_SEED) -> str:
+    """One plain-text table across the arm groups (what `ablate` ends with): rank (ties
+    marked), pass@1 AUC, slope, first generation below half, diversity retention, each
+    with its 95% interval where there is something to resample."""
+    stats = _all_stats(run, n_boot, boot_seed)
+    labels = group_labels(list(stats)).labels
+    groups = run.arm_groups()
+    header = ["rank", "arm group", "seeds", "pass@1 AUC", "slope/gen", "below half at",
+              "diversity retention"]
+    rows = []
+    for r in rank_groups(run, stats):
+        c = stats[r.key].collapse
+        name = labels[r.key] + ("" if all(a.complete for a in groups[r.key]) else
+                                " (incomplete)")
+        rows.append([r.rank_text, name, str(len(stats[r.key].seeds)), c["pass1_auc"].format(),
+                     c["pass1_slope"].format(4), _fmt_gen(c["first_gen_below_half"]),
+                     c["diversity_retention"].format()])
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
+    lines = ["comparison of arm groups (mean [95% CI]; rank n= : tied with the row above "
+             "by a paired bootstrap)",
+             "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)),
+             *("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows)]
+    return "\n".join(line.rstrip() for line in lines)

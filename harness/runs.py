@@ -93,6 +93,28 @@ class RunResult:
     eval_split: str
     ks: list[int]
     arms: dict[str, ArmResult]
+    # config.toml flattened ({"training.learning_rate": 0.002, ...}) without the keys
+    # that do not define the experiment (POOL_IGNORED); None when there is no config.toml
+    settings: dict[str, Any] | None = None
+    planned_generations: int | None = None
+    not_started: tuple[str, ...] = ()     # arm ids the config plans but no file mentions
+
+    def incomplete(self) -> list[str]:
+        """One line per arm that does not have every planned generation, e.g.
+        `f-none__r-replace__real-0.0__s-1: 3 of 4 generations`."""
+        planned = ("?" if self.planned_generations is None
+                   else str(self.planned_generations + 1))
+        lines = [f"{arm.arm_id}: {len(arm.generations)} of {planned} generations"
+                 for arm in sorted(self.arms.values(), key=lambda a: a.arm_id)
+                 if not arm.complete]
+        return lines + [f"{arm_id}: not started" for arm_id in self.not_started]
+
+    def without_incomplete(self) -> RunResult:
+        """The run with only its complete arms (`--skip-incomplete`)."""
+        import dataclasses
+
+        return dataclasses.replace(self, arms={k: a for k, a in self.arms.items()
+                                               if a.complete})
 
     def arm_groups(self) -> dict[ArmGroupKey, list[ArmResult]]:
         """Arms that differ only in seed, grouped; groups and seeds in a stable order."""
@@ -310,14 +332,49 @@ def _reassemble(path: Path) -> RunResult:
     )
 
 
+POOL_IGNORED = frozenset({"seeds", "filters", "regimes", "real_fractions", "out", "executor",
+                          "model.threads", "model.cache_dir", "sandbox.pool_size"})
+"""Config keys that may differ between runs pooled into one leaderboard entry: the
+seed (what pooling is for), the arm grid (an entry is one arm of it anyway), and
+where or how fast things ran. Everything else changes the experiment."""
+
+
+def _plan(path: Path) -> tuple[dict[str, Any] | None, int | None, list[str]]:
+    """(settings, planned generations, planned arm ids) from config.toml, if present."""
+    try:
+        with open(path / "config.toml", "rb") as fh:
+            config = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError):
+        return None, None, []
+    from harness.config import flatten
+
+    settings = {k: v for k, v in flatten(config) if k not in POOL_IGNORED}
+    planned = config.get("generations")
+    arm_ids: list[str] = []
+    try:
+        from harness.arms import Arm
+
+        arm_ids = [Arm(str(f), str(r), float(x), int(s)).arm_id
+                   for s in config["seeds"] for f in config["filters"]
+                   for r in config["regimes"] for x in config["real_fractions"]]
+    except (KeyError, TypeError, ValueError):
+        pass
+    return settings, planned if isinstance(planned, int) else None, arm_ids
+
+
 def load_run(path: str | Path) -> RunResult:
     """Read one run directory (summary.json if present, else the per-generation files)."""
+    import dataclasses
+
     path = Path(path)
     if not path.is_dir():
         raise BadInput(f"not a directory: {path}")
     summary_path = path / "summary.json"
     run = (_from_summary(path, _read_json(summary_path)) if summary_path.is_file()
            else _reassemble(path))
+    settings, planned, arm_ids = _plan(path)
+    run = dataclasses.replace(run, settings=settings, planned_generations=planned,
+                              not_started=tuple(a for a in arm_ids if a not in run.arms))
     if not run.arms:
         raise BadInput(f"{path}: no arms with results (no summary.json arms, no arms/*/arm.json)")
     if not any(arm.generations for arm in run.arms.values()):

@@ -425,6 +425,60 @@ def group_stats(arms: Sequence[ArmResult], *, n_boot: int = DEFAULT_N_BOOT,
                       boot_seed=seed)
 
 
+def paired_auc_difference(a: Sequence[ArmResult], b: Sequence[ArmResult], *,
+                          n_boot: int = DEFAULT_N_BOOT,
+                          seed: int = DEFAULT_BOOT_SEED) -> Interval:
+    """pass@1 AUC of group `a` minus that of group `b`, with a paired bootstrap interval.
+
+    Two arm groups of one run were scored on the same eval problems with the same
+    seeds (and the same generation 0), so most of their sampling noise is shared.
+    Each replicate draws one set of seeds and one set of problems and applies it to
+    both groups; the interval of the difference is then much narrower than the two
+    groups' own intervals suggest, and it is what says whether one arm really beats
+    the other. Only seeds both groups have and generations and problems every arm
+    has are used. No interval when there is nothing to resample.
+    """
+    if n_boot < 1:
+        raise BadInput(f"n_boot must be >= 1, got {n_boot}")
+    shared = sorted({x.seed for x in a} & {x.seed for x in b})
+    if not shared:
+        return Interval(None)
+    arms_a = [next(x for x in a if x.seed == s) for s in shared]
+    arms_b = [next(x for x in b if x.seed == s) for s in shared]
+    generations = _common_prefix([*arms_a, *arms_b])
+    n_gen, n_seed = len(generations), len(shared)
+    if not n_gen or any(1 not in g.pass_at_k for arm in (*arms_a, *arms_b)
+                        for g in arm.generations[:n_gen]):
+        return Interval(None)
+    x = np.asarray(generations, dtype=float)
+
+    def reported(arms: Sequence[ArmResult]) -> np.ndarray:  # (S, G) pass@1
+        return np.array([[g.pass_at_k[1] for g in arm.generations[:n_gen]] for arm in arms],
+                        dtype=float).reshape(n_seed, n_gen)
+
+    pass_a, pass_b = reported(arms_a), reported(arms_b)
+    mean = float(_aucs(x, pass_a.mean(axis=0)[None, :])[0]
+                 - _aucs(x, pass_b.mean(axis=0)[None, :])[0])
+    rng = np.random.default_rng(seed)
+    seed_counts = rng.multinomial(n_seed, np.full(n_seed, 1.0 / n_seed), size=n_boot)
+    tasks = _common_tasks([*arms_a, *arms_b], n_gen, "per_task")
+    if len(tasks) >= 2:
+        weights = rng.multinomial(len(tasks), np.full(len(tasks), 1.0 / len(tasks)),
+                                  size=n_boot) / len(tasks)
+
+        def reps(arms: Sequence[ArmResult]) -> np.ndarray:  # (B, G)
+            per_problem = _per_problem_passk(arms, n_gen, tasks, 1)
+            per_seed = np.einsum("bp,sgp->bsg", weights, per_problem)
+            return np.einsum("bs,bsg->bg", seed_counts, per_seed) / n_seed
+
+        diff = _aucs(x, reps(arms_a)) - _aucs(x, reps(arms_b))
+    elif n_seed >= 2:
+        diff = _aucs(x, _seed_mean(seed_counts, pass_a)) - _aucs(x, _seed_mean(seed_counts, pass_b))
+    else:
+        return Interval(mean)
+    return _interval(mean, diff)
+
+
 @overload
 def _clip01(values: np.ndarray) -> np.ndarray: ...
 

@@ -27,11 +27,18 @@ def arm_generations(store: RunStore, arm_id: str) -> list[dict[str, Any]]:
 
 
 def build_summary(store: RunStore, cfg: RunConfig) -> dict[str, Any]:
+    """summary.json: run facts, then per arm its generations and collapse summary.
+
+    `n_eval_problems` is what the generations were actually scored on (per_task of
+    the metrics), so a reader never has to trust a requested size.
+    """
     arms: dict[str, Any] = {}
+    n_problems: int | None = None
     for arm in arms_of(cfg):
         gens = arm_generations(store, arm.arm_id)
         if not gens:
             continue
+        n_problems = len(gens[0].get("per_task") or {})
         arms[arm.arm_id] = {
             **arm.to_json(cfg.training.restart),
             "complete": len(gens) == cfg.generations + 1,
@@ -47,6 +54,8 @@ def build_summary(store: RunStore, cfg: RunConfig) -> dict[str, Any]:
         "train_suite": cfg.train_suite, "train_split": cfg.train_split,
         "eval_suite": cfg.eval_suite, "eval_split": cfg.eval_split,
         "ks": list(cfg.ks),
+        "n_eval_problems": n_problems,
+        "planned_generations": cfg.generations,
         "arms": arms,
     }
 

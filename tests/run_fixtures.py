@@ -61,6 +61,10 @@ class RunSpec:
     # (arm filter, seed, generation) whose DONE marker is left out (an interrupted run)
     not_done: set[tuple[str, int, int]] = field(default_factory=set)
     rng_seed: int = 0
+    perplexity: float = 4.0          # generation-0 perplexity level
+    perplexity_noise: float = 0.05
+    # other settings, by dotted config path (e.g. {"training.learning_rate": 0.01})
+    changes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def generations(self) -> int:
@@ -78,6 +82,12 @@ class RunSpec:
         cfg.regimes = sorted({a.regime for a in self.arms})
         cfg.real_fractions = sorted({a.real_fraction for a in self.arms})
         cfg.seeds = list(self.seeds)
+        for dotted, value in self.changes.items():
+            *parents, leaf = dotted.split(".")
+            node: Any = cfg
+            for name in parents:
+                node = getattr(node, name)
+            setattr(node, leaf, value)
         return cfg
 
 
@@ -125,7 +135,8 @@ def _metrics(spec: RunSpec, arm: ArmSpec, arm_id: str, seed: int, g: int,
                         "unparsable_fraction": 0.0, "mean_pairwise_dissimilarity": diversity / 2,
                         "functional_diversity": 0.1},
         },
-        "perplexity": float(4.0 + 0.4 * g * (1.0 - arm.precision) + rng.normal(0, 0.05)),
+        "perplexity": float(spec.perplexity + 0.1 * spec.perplexity * g * (1.0 - arm.precision)
+                            + rng.normal(0, spec.perplexity_noise)),
         "filter": None if g == 0 else {
             "name": arm.filter, "acceptance_rate": kept / n_cand,
             "precision": float(np.clip(arm.precision + rng.normal(0, 0.02), 0, 1)),

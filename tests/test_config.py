@@ -47,7 +47,7 @@ def test_bad_config_files(tmp_path: Path, toml: str, message: str) -> None:
     ({"filters": "tests,magic"}, "unknown filter 'magic'"),
     ({"regime": "forget"}, "unknown regime"),
     ({"real_fraction": "2"}, "real fraction"),
-    ({"restart": "sometimes"}, "restart policy"),
+    ({"restart": "sometimes"}, "unknown training.restart 'sometimes'"),
     ({"executor": "ssh"}, "unknown executor"),
     ({"seeds": "a,b"}, "comma-separated integers"),
 ])
@@ -64,11 +64,12 @@ def test_overlapping_train_and_eval_are_refused() -> None:
     check_no_overlap({"t/1": "def f(): 'a'"}, {"e/1": "def f(): 'b'"})
 
 
-def test_resume_refuses_other_options(tmp_path: Path) -> None:
+def test_resume_takes_the_run_config_and_refuses_another_file(tmp_path: Path) -> None:
+    # corrections on --resume: tests/test_inputs.py (test_resume_*)
     save_toml(RunConfig(), tmp_path / "config.toml")
     assert build_config({}, None, tmp_path, {}) == RunConfig()
     with pytest.raises(BadInput, match="--resume"):
-        build_config({}, None, tmp_path, {"generations": "3"})
+        build_config({}, tmp_path / "config.toml", tmp_path, {})
 
 
 def test_defaults_are_the_embedded_experiment() -> None:

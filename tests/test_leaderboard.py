@@ -6,6 +6,7 @@ import copy
 import csv
 import io
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +24,7 @@ from harness.leaderboard import (
     validate_leaderboard,
 )
 from harness.runs import load_run
-from tests.run_fixtures import UNVERIFIED, VERIFIED, RunSpec, read_json, write_run
+from tests.run_fixtures import UNVERIFIED, VERIFIED, ArmSpec, RunSpec, read_json, write_run
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -245,3 +246,84 @@ def test_cli_csv_and_bad_run_dir(run_dir: Path, tmp_path: Path) -> None:
     assert "not a directory" in missing.stderr
     no_out = cli("export", str(run_dir))
     assert no_out.returncode == 2 and "--out" in no_out.stderr
+
+
+# --------------------------------------------------------- pooling only like with like
+
+
+def test_runs_with_different_settings_are_not_pooled(tmp_path: Path) -> None:
+    short = ArmSpec("tests", pass1=[0.48, 0.5], diversity=[0.4, 0.38])
+    a = write_run(tmp_path, RunSpec(run_id="run-a", arms=(VERIFIED,), seeds=(0,)))
+    b = write_run(tmp_path, RunSpec(run_id="run-b", arms=(short,), seeds=(5,), n_tasks=10,
+                                    n=4, ks=(1,),
+                                    changes={"training.learning_rate": 0.01}))
+    with pytest.raises(BadInput) as info:
+        build_leaderboard([a, b], n_boot=20)
+    message = str(info.value)
+    assert "runs run-a, run-b differ in more than the seed" in message
+    for key in ("training.learning_rate: 0.002 vs 0.01", "eval_tasks: 12 vs 10",
+                "generations: 3 vs 1", "n_eval: 10 vs 4"):
+        assert key in message, message
+    assert "--pool-different-settings" in message
+
+    doc = build_leaderboard([a, b], n_boot=20, pool_different_settings=True)
+    validate_leaderboard(doc)
+    (entry,) = doc["entries"]
+    assert entry["seeds"] == [0, 5]
+    assert entry["pooled_settings"]["training.learning_rate"] == [0.002, 0.01]
+    assert entry["pooled_settings"]["generations"] == [3, 1]
+
+
+def test_runs_differing_only_in_seed_and_grid_still_pool(tmp_path: Path) -> None:
+    a = write_run(tmp_path, RunSpec(run_id="run-a", seeds=(0,),
+                                    changes={"executor": "local", "out": "elsewhere"}))
+    b = write_run(tmp_path, RunSpec(run_id="run-b", arms=(VERIFIED,), seeds=(1,)))
+    doc = build_leaderboard([a, b], n_boot=20)
+    tests_entry = next(e for e in doc["entries"] if e["filter"] == "tests")
+    assert tests_entry["seeds"] == [0, 1] and tests_entry["pooled_settings"] == {}
+
+
+# ------------------------------------------------------------------- incomplete arms
+
+
+def _interrupted_run(root: Path) -> Path:
+    """Seed 1 of `none` stopped after generation 2; seed 2 of `none` never started."""
+    run = write_run(root, RunSpec(write_summary=False, not_done={("none", 1, 3)}))
+    shutil.rmtree(run / "arms" / "f-none__r-replace__real-0.0__s-2")
+    return run
+
+
+def test_export_marks_incomplete_arms(tmp_path: Path) -> None:
+    doc = build_leaderboard([_interrupted_run(tmp_path)], n_boot=20)
+    validate_leaderboard(doc)
+    assert doc["incomplete_arms"] == [
+        {"run_id": "20260101-000000-aaaa", "arm_id": "f-none__r-replace__real-0.0__s-1",
+         "generations_done": 3, "generations_planned": 4, "included": True},
+        {"run_id": "20260101-000000-aaaa", "arm_id": "f-none__r-replace__real-0.0__s-2",
+         "generations_done": 0, "generations_planned": 4, "included": False}]
+    by_filter = {e["filter"]: e for e in doc["entries"]}
+    assert by_filter["none"]["complete"] is False and by_filter["tests"]["complete"] is True
+    rows = list(csv.DictReader(io.StringIO(leaderboard_csv(doc))))
+    assert {r["complete"] for r in rows if r["filter"] == "none"} == {"False"}
+
+
+def test_export_skip_incomplete(tmp_path: Path) -> None:
+    doc = build_leaderboard([_interrupted_run(tmp_path)], n_boot=20, skip_incomplete=True)
+    by_filter = {e["filter"]: e for e in doc["entries"]}
+    assert by_filter["none"]["seeds"] == [0] and by_filter["none"]["complete"] is True
+    assert by_filter["none"]["n_generations"] == 4
+    assert [a["included"] for a in doc["incomplete_arms"]] == [False, False]
+
+
+def test_cli_export_says_what_is_incomplete(tmp_path: Path) -> None:
+    run = _interrupted_run(tmp_path)
+    done = cli("export", str(run), "--out", str(tmp_path / "b.json"), "--n-boot", "20")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith("warning: 2 incomplete arm(s)")
+    assert done.stderr.count("\n") == 1
+    assert ("f-none__r-replace__real-0.0__s-1 (3 of 4 generations, included, marked "
+            "complete=false)") in done.stderr
+    assert "f-none__r-replace__real-0.0__s-2 (0 of 4 generations, left out)" in done.stderr
+    skipped = cli("export", str(run), "--skip-incomplete", "--out", str(tmp_path / "c.json"),
+                  "--n-boot", "20")
+    assert skipped.returncode == 0 and "left out" in skipped.stderr

@@ -137,3 +137,118 @@ def test_cli_report_end_to_end(tmp_path: Path) -> None:
                              capture_output=True, text=True, cwd=REPO, timeout=120, check=False)
     assert missing.returncode == 2
     assert missing.stderr.count("\n") == 1 and "not a directory" in missing.stderr
+
+
+# ------------------------------------------------------------------ incomplete arms
+
+
+def test_report_lists_and_marks_incomplete_arms(tmp_path: Path) -> None:
+    spec = RunSpec(write_summary=False, not_done={("none", 1, 3)})
+    run = write_run(tmp_path, spec)
+    result = write_report(run, tmp_path / "all", n_boot=30)
+    text = result.markdown.read_text()
+    assert result.incomplete == ["f-none__r-replace__real-0.0__s-1: 3 of 4 generations"]
+    assert "## Incomplete arms" in text
+    assert "- f-none__r-replace__real-0.0__s-1: 3 of 4 generations" in text
+    ranking = text.split("## Ranking")[1].split("## Plots")[0]
+    assert "| none (incomplete) |" in ranking
+
+    skipped = write_report(run, tmp_path / "skip", n_boot=30, skip_incomplete=True)
+    text = skipped.markdown.read_text()
+    assert "left out of every table and plot (--skip-incomplete)" in text
+    assert "seeds 0, 2; 4 generation(s) used; complete." in text
+
+
+def test_cli_report_warns_about_incomplete_arms(tmp_path: Path) -> None:
+    run = write_run(tmp_path, RunSpec(write_summary=False, not_done={("none", 1, 3)}))
+    done = subprocess.run([sys.executable, "-c", "import sys; from harness.cli import main; "
+                           "sys.exit(main())", "report", str(run), "--n-boot", "20",
+                           "--skip-incomplete"],
+                          capture_output=True, text=True, cwd=REPO, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ("warning: 1 incomplete arm(s) left out: "
+                           "f-none__r-replace__real-0.0__s-1: 3 of 4 generations\n")
+
+
+# --------------------------------------------------------------------------- ranking
+
+
+def _ranking(text: str) -> list[list[str]]:
+    section = text.split("## Ranking")[1].split("## Plots")[0]
+    return [[c.strip() for c in line.strip("|").split("|")]
+            for line in section.splitlines() if re.match(r"\| [0-9]+=? \|", line)]
+
+
+def test_ranking_marks_ties_by_a_paired_comparison(tmp_path: Path) -> None:
+    twin = ArmSpec("syntax", pass1=VERIFIED.pass1, diversity=VERIFIED.diversity)
+    spec = RunSpec(arms=(VERIFIED, twin, UNVERIFIED), seeds=(0, 1, 2))
+    text = write_report(write_run(tmp_path, spec), n_boot=300).markdown.read_text()
+    rows = _ranking(text)
+    # two arms with the same true curve: tied; the collapsing one is clearly last
+    assert [(r[0], r[1]) for r in rows][2] == ("3", "none")
+    assert {rows[0][0], rows[1][0]} == {"1="}
+    assert {rows[0][1], rows[1][1]} == {"tests", "syntax"}
+    assert rows[0][-1] == "-" and re.match(r"-?0\.\d{3} \[", rows[1][-1])
+
+
+def test_comparison_table_across_arm_groups(tmp_path: Path) -> None:
+    from harness.report import comparison_table
+
+    run = load_run(write_run(tmp_path, RunSpec(seeds=(0, 1))))
+    table = comparison_table(run, n_boot=50).splitlines()
+    assert table[0].startswith("comparison of arm groups")
+    assert table[1].split() == ["rank", "arm", "group", "seeds", "pass@1", "AUC", "slope/gen",
+                                "below", "half", "at", "diversity", "retention"]
+    assert table[2].startswith("1 ") and " tests " in table[2]
+    assert table[3].startswith("2 ") and " none " in table[3]
+    # AUC, slope, first gen below half, diversity retention, each with an interval
+    assert len(re.findall(r"\d\.\d+ \[-?\d\.\d+, -?\d\.\d+\]", table[3])) == 3
+
+
+# ----------------------------------------------------------------------------- plots
+
+
+def _drawn_axes(run_dir: Path, metric: str, **kwargs: object) -> object:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from harness.plots import _curve
+
+    run = load_run(run_dir)
+    stats = {k: group_stats(a, n_boot=50) for k, a in run.arm_groups().items()}
+    canvas = make_canvas(run, stats)
+    fig, ax = plt.subplots()
+    assert _curve(lambda st: st.curve(metric), **kwargs)(ax, canvas.series)  # type: ignore[arg-type]
+    fig.canvas.draw()
+    return ax
+
+
+def test_ci_bands_are_told_apart_by_hatch_and_edge_colour(tmp_path: Path) -> None:
+    from matplotlib.colors import to_rgba
+
+    ax = _drawn_axes(write_run(tmp_path, RunSpec(seeds=(0, 1, 2))), "diversity")
+    hatched = [c for c in ax.collections if c.get_hatch()]  # type: ignore[attr-defined]
+    assert len(hatched) == 2
+    assert hatched[0].get_hatch() != hatched[1].get_hatch()
+    line_colours = [to_rgba(line.get_color()) for line in ax.get_lines()]  # type: ignore[attr-defined]
+    edges = [tuple(c.get_edgecolor()[0][:3]) for c in hatched]
+    assert edges == [c[:3] for c in line_colours]
+
+
+def test_generation_zero_markers_do_not_hide_each_other(tmp_path: Path) -> None:
+    ax = _drawn_axes(write_run(tmp_path, RunSpec(seeds=(0,))), "diversity")
+    lines = ax.get_lines()  # type: ignore[attr-defined]
+    assert len({line.get_marker() for line in lines}) == len(lines) == 2
+    assert all(line.get_markerfacecolor() == "none" for line in lines)  # hollow
+
+
+def test_perplexity_axis_does_not_show_noise_digits(tmp_path: Path) -> None:
+    spec = RunSpec(seeds=(0, 1), perplexity=1.04, perplexity_noise=0.002)
+    from harness.plots import PERPLEXITY_AXIS
+
+    ax = _drawn_axes(write_run(tmp_path, spec), "perplexity", **PERPLEXITY_AXIS)
+    labels = [t.get_text() for t in ax.get_yticklabels()]  # type: ignore[attr-defined]
+    assert len(labels) >= 3 and len(set(labels)) == len(labels)
+    assert all(re.fullmatch(r"\d+\.\d{2}", label) for label in labels), labels

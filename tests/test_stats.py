@@ -11,10 +11,12 @@ import pytest
 from harness.errors import BadInput
 from harness.runs import ArmResult, parse_metrics
 from harness.stats import (
+    Interval,
     collapse_summary,
     diversity_retention,
     first_gen_below_half,
     group_stats,
+    paired_auc_difference,
     pass1_auc,
     pass1_slope,
 )
@@ -206,3 +208,27 @@ def test_only_generations_every_seed_finished_are_used() -> None:
 def test_empty_group_is_bad_input() -> None:
     with pytest.raises(BadInput):
         group_stats([])
+
+
+# ------------------------------------------------------------ paired group difference
+
+
+def test_paired_difference_cancels_the_shared_problem_noise() -> None:
+    # B is A with one more solved sample on every problem: the paired difference is
+    # the same in every replicate, although each group's own interval is wide.
+    rng = np.random.default_rng(3)
+    counts = rng.integers(0, 10, size=(3, 30))
+    a = [_from_counts(counts.tolist(), seed=0)]
+    b = [_from_counts(np.minimum(counts + 1, 10).tolist(), seed=0)]
+    diff = paired_auc_difference(b, a, n_boot=400)
+    assert diff.mean is not None and diff.mean > 0
+    assert diff.ci_low is not None and diff.ci_low > 0
+    own = group_stats(a, n_boot=400).collapse["pass1_auc"]
+    assert own.ci_low is not None and own.ci_high is not None
+    assert diff.ci_high - diff.ci_low < (own.ci_high - own.ci_low) / 3  # type: ignore[operator]
+
+
+def test_paired_difference_of_a_group_with_itself_is_exactly_zero() -> None:
+    arms = [_from_counts([[3, 5, 7], [2, 6, 6]], seed=s) for s in (0, 1)]
+    assert paired_auc_difference(arms, arms, n_boot=100) == Interval(0.0, 0.0, 0.0)
+    assert paired_auc_difference(arms, [_from_counts([[1, 1, 1]], seed=9)]).mean is None

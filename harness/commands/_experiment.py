@@ -1,84 +1,105 @@
 """Options and plumbing shared by `run` and `ablate`: config file + overrides.
 
-Both commands build one `RunConfig` from (embedded defaults) <- (--config FILE) <-
-(command-line overrides), validate it, open the sandbox, and hand over to
-`harness.loop.run_experiment`.
+Both commands build one `RunConfig` from (embedded defaults) <- (preset) <-
+(--config FILE) <- (command-line overrides), validate all of it at once, open the
+sandbox, and hand over to `harness.loop.run_experiment`.
+
+The options are generated from the config tree (`harness.config.cli_fields`): one
+flag per setting, named after it (`--training.learning-rate`, `--eval-tasks`),
+typed and with its default and help from the dataclass field, plus the older
+short flags (`--lr`, `--k`, `--regime`, ...) as aliases. Nothing here repeats a
+type, a default or a help text.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
+from harness.config import CliField, cli_fields
 from harness.errors import BadInput
 
+RESUME_CAN_CHANGE = frozenset({"executor", "model.threads", "model.cache_dir",
+                               "sandbox.pool_size"})
+"""Settings that do not change any number a run writes: always free on --resume."""
 
-def _split(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
+GEN0_DEPENDS_ON = frozenset({
+    "model.name", "model.device", "model.dtype", "eval_suite", "eval_split", "eval_tasks",
+    "n_eval", "ks", "greedy", "seeds", "sampling.temperature", "sampling.top_p",
+    "sampling.max_new_tokens", "sampling.batch_size", "train_suite", "train_split"})
+"""What generation 0 (the base model's scores) depends on; the rest only shapes gen >= 1.
+(The train suite is here because the train/eval overlap check ties it to the eval set.)"""
 
 
-def _number_list(name: str, kind: type[int] | type[float]) -> Callable[[str], list[Any]]:
-    """Parser for a comma-separated list of ints or floats (e.g. --seeds 0,1,2)."""
-    noun = "integers" if kind is int else "numbers"
+class _ConfigValue(click.ParamType):
+    """A click type that parses with the config field's own parser (one source of truth)."""
 
-    def parse(text: str) -> list[Any]:
+    def __init__(self, spec: CliField) -> None:
+        self.spec = spec
+        self.name = spec.metavar
+
+    def get_metavar(self, *args: Any, **kwargs: Any) -> str:
+        return self.spec.metavar  # e.g. FLOAT, INT,... or [docker|local], as typed
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
         try:
-            return [kind(p) for p in _split(text)]
-        except ValueError:
-            raise BadInput(f"--{name} takes comma-separated {noun}, got {text!r}") from None
-    return parse
+            return self.spec.parse(value)
+        except BadInput as exc:
+            self.fail(str(exc), param, ctx)
 
 
-# option name -> (dotted config path, parser, help)
-OVERRIDES: dict[str, tuple[str, Callable[[str], Any], str]] = {
-    "model": ("model.name", str, "HF id, local directory, or builtin:tiny."),
-    "train_suite": ("train_suite", str, "Suite to self-train on (e.g. synth, mbpp:/path.jsonl)."),
-    "train_split": ("train_split", str, "Split of the train suite."),
-    "eval_suite": ("eval_suite", str, "Suite to evaluate on (e.g. synth, humaneval)."),
-    "eval_split": ("eval_split", str, "Split of the eval suite."),
-    "eval_tasks": ("eval_tasks", int, "Eval problems used (first N); 0 = all."),
-    "generations": ("generations", int, "Self-training generations after generation 0."),
-    "filters": ("filters", _split, "Comma-separated filters, one arm each "
-                "(none, syntax, tests, partial:P, noisy:P, perplexity:Q, X+dedup)."),
-    "regime": ("regimes", _split, "Comma-separated data regimes "
-               "(replace, accumulate, accumulate-subsample)."),
-    "real_fraction": ("real_fractions", _number_list("real-fraction", float),
-                      "Comma-separated fractions of human data mixed into each generation."),
-    "seeds": ("seeds", _number_list("seeds", int), "Comma-separated seeds, e.g. 0,1,2."),
-    "train_prompts": ("train_prompts", int, "Train prompts per generation."),
-    "n_train": ("n_train", int, "Completions sampled per train prompt."),
-    "n_eval": ("n_eval", int, "Completions sampled per eval problem (n of pass@k)."),
-    "k": ("ks", _number_list("k", int), "Comma-separated k values for pass@k, e.g. 1,10."),
-    "temperature": ("sampling.temperature", float, "Eval sampling temperature."),
-    "train_temperature": ("sampling.train_temperature", float,
-                          "Sampling temperature of the self-generated train data."),
-    "restart": ("training.restart", str, "continue | merge | from-base."),
-    "epochs": ("training.epochs", int, "LoRA epochs per generation."),
-    "lr": ("training.learning_rate", float, "LoRA learning rate."),
-    "executor": ("executor", str, "docker (isolated) or local (NOT isolated)."),
-    "device": ("model.device", str, "auto | cpu | cuda | cuda:N."),
-    "dtype": ("model.dtype", str, "auto | float32 | bfloat16 | float16."),
-    "out": ("out", str, "Root directory for run directories."),
-}
+def _option(spec: CliField, default: Any) -> Callable[[Any], Any]:
+    if spec.type is bool:
+        flags = [f"{flag}/--no-{flag[2:]}" for flag in spec.flags]
+        return click.option(*flags, spec.dest, default=bool(default), show_default=True,
+                            help=spec.help)
+    return click.option(*spec.flags, spec.dest, type=_ConfigValue(spec),
+                        default=spec.show(default), show_default=True, help=spec.help)
 
 
-def experiment_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Attach --config, every override option, and --resume to a command."""
-    for name, (_, _, help_text) in reversed(list(OVERRIDES.items())):
-        flag = "--" + name.replace("_", "-")
-        func = click.option(flag, name, default=None, type=str, help=help_text)(func)
-    func = click.option("--greedy/--no-greedy", default=None,
-                        help="Also report greedy pass@1.")(func)
-    func = click.option("--resume", "resume", default=None,
-                        type=click.Path(file_okay=False, path_type=Path),
-                        help="Continue an interrupted run directory.")(func)
-    func = click.option("--config", "config_file", default=None,
-                        type=click.Path(dir_okay=False, path_type=Path),
-                        help="TOML config file (see `run --print-config`).")(func)
-    return func
+def experiment_options(defaults: Mapping[str, Any] | None = None
+                       ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Attach --config, --resume and one option per config setting to a command.
+
+    `defaults` ({dotted path: value}) is the command's preset, shown as the default
+    in --help (e.g. ablate's filter grid).
+    """
+    shown = dict(defaults or {})
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        for spec in reversed(cli_fields()):
+            func = _option(spec, shown.get(spec.path, spec.default))(func)
+        func = click.option("--resume", "resume", default=None,
+                            type=click.Path(file_okay=False, path_type=Path),
+                            help="Continue an interrupted run directory. Options may correct "
+                                 "settings that no completed generation used.")(func)
+        return click.option("--config", "config_file", default=None,
+                            type=click.Path(dir_okay=False, path_type=Path),
+                            help="TOML config file (see `run --print-config`); options given "
+                                 "on the command line override it.")(func)
+    return decorate
+
+
+def given_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Only the options the user actually typed (not click's displayed defaults)."""
+    ctx = click.get_current_context()
+    return {name: value for name, value in options.items()
+            if ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT,
+                                                      ParameterSource.DEFAULT_MAP)}
+
+
+def _field_for(name: str) -> CliField:
+    """The config field an option name refers to: its dest, dotted path, or an alias."""
+    key = name.replace("-", "_")
+    for spec in cli_fields():
+        if key in (spec.dest, spec.path) or key in (a.replace("-", "_") for a in spec.aliases):
+            return spec
+    raise BadInput(f"unknown option {name!r}")
 
 
 def _set(tree: dict[str, Any], dotted: str, value: Any) -> None:
@@ -88,35 +109,13 @@ def _set(tree: dict[str, Any], dotted: str, value: Any) -> None:
     tree[leaf] = value
 
 
-def build_config(base: dict[str, Any], config_file: Path | None, resume: Path | None,
-                 options: dict[str, Any]) -> Any:
-    """defaults <- base preset <- config file <- overrides; or the run dir's own config."""
-    from harness.config import RunConfig, from_dict, load_toml
-
-    overrides = {k: v for k, v in options.items() if v is not None}
-    if resume is not None:
-        if config_file is not None or overrides:
-            raise BadInput("--resume takes the run directory's own config.toml; "
-                           "drop --config and other options")
-        if not (resume / "config.toml").is_file():
-            raise BadInput(f"not a run directory (no config.toml): {resume}")
-        return from_dict(RunConfig, load_toml(resume / "config.toml"), str(resume))
-    tree: dict[str, Any] = {}
-    for dotted, value in base.items():
-        _set(tree, dotted, value)
-    if config_file is not None:
-        _merge(tree, load_toml(config_file))
-    for name, raw in overrides.items():
-        if name == "greedy":
-            _set(tree, "greedy", raw)
-            continue
-        dotted, parse, _ = OVERRIDES[name]
-        try:
-            value = parse(raw)
-        except ValueError:
-            raise BadInput(f"--{name.replace('_', '-')}: bad value {raw!r}") from None
-        _set(tree, dotted, value)
-    return from_dict(RunConfig, tree, str(config_file or "config"))
+def _has(tree: Mapping[str, Any], dotted: str) -> bool:
+    node: Any = tree
+    for key in dotted.split("."):
+        if not isinstance(node, Mapping) or key not in node:
+            return False
+        node = node[key]
+    return True
 
 
 def _merge(into: dict[str, Any], update: dict[str, Any]) -> None:
@@ -127,20 +126,153 @@ def _merge(into: dict[str, Any], update: dict[str, Any]) -> None:
             into[key] = value
 
 
-def execute(cfg: Any, resume: Path | None) -> None:
-    """Validate, open the sandbox, run every arm, print the per-arm tables."""
+def _apply(tree: dict[str, Any], options: Mapping[str, Any]) -> None:
+    for name, raw in options.items():
+        spec = _field_for(name)
+        try:
+            value = spec.parse(raw)
+        except BadInput as exc:
+            raise BadInput(f"{' / '.join(spec.flags)}: {exc}") from None
+        _set(tree, spec.path, value)
+
+
+def build_config(base: Mapping[str, Any], config_file: Path | None, resume: Path | None,
+                 options: Mapping[str, Any]) -> Any:
+    """defaults <- base preset <- config file <- overrides; or the run dir's own config
+    with corrections (see `check_resume_changes`).
+
+    With no k list anywhere, the ks are the ones of 1, 10, 100 that n_eval allows,
+    so `--n-eval 4` alone works (as `eval` picks its ks).
+    """
+    from harness.config import RunConfig, default_ks, from_dict, load_toml
+
+    overrides = {k: v for k, v in options.items() if v is not None}
+    if resume is not None:
+        if config_file is not None:
+            raise BadInput("--resume takes the run directory's own config.toml; drop --config")
+        if not (resume / "config.toml").is_file():
+            raise BadInput(f"not a run directory (no config.toml): {resume}")
+        tree = load_toml(resume / "config.toml")
+        _apply(tree, overrides)
+        return from_dict(RunConfig, tree, str(resume / "config.toml"))
+    tree = {}
+    for dotted, value in base.items():
+        _set(tree, dotted, value)
+    if config_file is not None:
+        _merge(tree, load_toml(config_file))
+    _apply(tree, overrides)
+    if not _has(tree, "ks"):
+        n_eval = tree.get("n_eval", RunConfig().n_eval)
+        if isinstance(n_eval, int):
+            tree["ks"] = default_ks(n_eval)
+    return from_dict(RunConfig, tree, str(config_file or "config"))
+
+
+def changed_settings(old: Any, new: Any) -> dict[str, tuple[Any, Any]]:
+    """{dotted path: (old, new)} for every setting that differs."""
+    from harness.config import flatten, to_dict
+
+    before, after = dict(flatten(to_dict(old))), dict(flatten(to_dict(new)))
+    return {k: (before.get(k), after.get(k)) for k in sorted(set(before) | set(after))
+            if before.get(k) != after.get(k)}
+
+
+def check_resume_changes(run_dir: Path, old: Any, new: Any) -> dict[str, tuple[Any, Any]]:
+    """Which corrections a --resume may make, given what is already complete.
+
+    A run that stopped on a bad setting (a training option that only the model could
+    reject, say) is resumed with the corrected option instead of starting over. A
+    change is refused when a completed generation already used the old value, since
+    the run would then mix two experiments: nothing that generation 0 depends on once
+    any generation 0 is done, and only the free settings (and more generations) once
+    any self-training generation is done. `out` is the run's location: never changed.
+    """
+    from harness.arms import arms_of
+    from harness.store import RunStore
+
+    changes = changed_settings(old, new)
+    if not changes:
+        return changes
+    store = RunStore(run_dir)
+    arm_ids = {a.arm_id for a in arms_of(old)}
+    arm_ids |= {p.name for p in (run_dir / "arms").glob("*") if p.is_dir()}
+    last_done = max((g for arm_id in arm_ids for g in range(old.generations + 1)
+                     if store.is_done(arm_id, g)), default=-1)
+    for path, (before, after) in changes.items():
+        if path == "out":
+            raise BadInput(f"--resume continues {run_dir} in place; --out cannot change")
+        free = path in RESUME_CAN_CHANGE or (path == "generations" and after >= before)
+        used = last_done >= 1 or (last_done == 0 and path in GEN0_DEPENDS_ON)
+        if used and not free:
+            raise BadInput(f"cannot resume {run_dir} with {path} = {after!r}: completed "
+                           f"generations used {before!r}; start a new run instead")
+    return changes
+
+
+def execute(cfg: Any, resume: Path | None, compare: bool = False) -> None:
+    """Validate, open the sandbox, run every arm, print the per-arm tables.
+
+    compare: also print one comparison table across the arm groups (ablate).
+    """
     from harness.arms import validate
 
     validate(cfg)  # before the heavy imports: a bad config fails in well under a second
+    if resume is not None and _already_complete(cfg, resume):
+        return
 
-    from harness.loop import load_tasks, run_experiment
+    from harness.loop import check_output_root, load_tasks, run_experiment
     from harness.summary import render_tables, write_summary
     from sandbox.executor import make_executor
 
-    load_tasks(cfg)  # suite errors and train/eval overlap fail before the sandbox starts
+    load_tasks(cfg)  # suite sizes and train/eval overlap fail before the sandbox starts
+    if resume is None:
+        check_output_root(cfg)  # an unusable --out fails before the model loads
+    else:
+        _record_corrections(cfg, resume)
     with make_executor(cfg.executor, cfg.sandbox) as executor:
         store = run_experiment(cfg, executor, log=lambda line: click.echo(line, err=True),
                                resume_dir=resume)
     summary = write_summary(store, cfg)
     click.echo(render_tables(summary))
+    if compare:
+        from harness.report import comparison_table
+        from harness.runs import load_run
+
+        click.echo("\n" + comparison_table(load_run(store.root)))
     click.echo(f"\nresults: {store.root}")
+
+
+def _record_corrections(cfg: Any, resume: Path) -> None:
+    """Write corrected settings into the run's config.toml and note them in the manifest."""
+    from harness.config import RunConfig, from_dict, load_toml, save_toml
+    from harness.store import RunStore
+
+    saved = from_dict(RunConfig, load_toml(resume / "config.toml"), str(resume))
+    changes = check_resume_changes(resume, saved, cfg)
+    if not changes:
+        return
+    store = RunStore.open(resume)
+    save_toml(cfg, resume / "config.toml")
+    history = store.manifest().get("resume_changes", [])
+    history.append({k: {"was": a, "now": b} for k, (a, b) in changes.items()})
+    store.update_manifest(resume_changes=history)
+    click.echo("resuming with corrected " + ", ".join(
+        f"{k} = {b!r} (was {a!r})" for k, (a, b) in changes.items()), err=True)
+
+
+def _already_complete(cfg: Any, resume: Path) -> bool:
+    """True (after saying so) when every generation of every arm is done: no model,
+    suite or container is loaded for a run that has nothing left to do."""
+    from harness.arms import arms_of
+    from harness.store import RunStore, read_json
+    from harness.summary import render_tables
+
+    store = RunStore.open(resume)
+    arms = arms_of(cfg)
+    if not all(store.is_done(a.arm_id, g) for a in arms for g in range(cfg.generations + 1)):
+        return False
+    click.echo(f"{resume} is already complete ({len(arms)} arm(s) x {cfg.generations + 1} "
+               "generations); nothing to do", err=True)
+    if (resume / "summary.json").is_file():
+        click.echo(render_tables(read_json(resume / "summary.json")))
+    return True

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from harness.commands._experiment import build_config, execute, experiment_options
+from harness.commands._experiment import build_config, execute, experiment_options, given_options
 
 FULL_GRID: dict[str, Any] = {
     "filters": ["none", "syntax", "partial:0.5", "tests", "noisy:0.1", "noisy:0.3",
@@ -23,7 +23,7 @@ QUICK: dict[str, Any] = {
 
 
 @click.command("ablate")
-@experiment_options
+@experiment_options(FULL_GRID)
 @click.option("--quick", is_flag=True,
               help="Smaller preset (3 generations, 100 eval problems; other settings as "
                    "the default run) that finishes in under 15 minutes on 2 CPU cores.")
@@ -32,12 +32,14 @@ def ablate(config_file: Path | None, resume: Path | None, quick: bool, **options
 
     Default grid: filters none, syntax, partial:0.5, tests, noisy:0.1, noisy:0.3,
     perplexity:0.5, regime replace, real fraction 0, seed 0. Arms already complete
-    in a --resume'd run directory are skipped.
+    in a --resume'd run directory are skipped. Ends with one table comparing the
+    arm groups (pass@1 AUC, slope, first generation below half, diversity
+    retention, with 95% intervals).
     """
     preset = QUICK if quick else FULL_GRID
-    cfg = build_config(preset, config_file, resume, options)
+    cfg = build_config(preset, config_file, resume, given_options(options))
     if quick and resume is None:
         click.echo(f"quick preset: {cfg.generations} generations, {cfg.train_prompts} train "
                    f"prompts x {cfg.n_train}, {cfg.eval_tasks} eval problems x {cfg.n_eval}, "
                    f"{cfg.training.epochs} epochs; {len(cfg.filters)} filters", err=True)
-    execute(cfg, resume)
+    execute(cfg, resume, compare=True)

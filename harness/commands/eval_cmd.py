@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +59,11 @@ def format_table(suite: str, report: Any, n_tasks: int) -> str:
 @click.option("--k", "k_text", default=None,
               help="Comma-separated ks for pass@k. Default: those of 1,10,100 that every "
                    "task has enough samples for. An explicit k above a task's n is an error.")
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
+              default=None,
               help="Write the JSON report here and per-sample verdicts to "
-                   "<out stem>.verdicts.jsonl beside it.")
+                   "<out stem>.verdicts.jsonl beside it; - writes the JSON to stdout (the "
+                   "table then goes to stderr, and no verdicts file is written).")
 @click.option("--executor", type=click.Choice(["docker", "local"]), default="docker",
               show_default=True,
               help="docker: the isolated sandbox. local: host subprocesses (UNSAFE: runs the "
@@ -84,11 +87,16 @@ def eval_cmd(suite: str, samples_file: Path, k_text: str | None, out: Path | Non
         score,
     )
     from harness.metrics.passk import mean_pass_at_k
+    from harness.outputs import STDOUT, check_output_file
     from harness.store import atomic_write_json, atomic_write_jsonl
     from sandbox.executor import SandboxSettings, make_executor
     from tasks.postprocess import truncate_completion
     from tasks.registry import load_suite, tasks_by_id
 
+    if out is not None:  # before minutes of executing whose results would then be lost
+        check_output_file(out)
+        if out != STDOUT:
+            check_output_file(verdicts_path(out))
     tasks = tasks_by_id(load_suite(suite))
     samples = read_samples(samples_file)
     if truncate:
@@ -107,10 +115,15 @@ def eval_cmd(suite: str, samples_file: Path, k_text: str | None, out: Path | Non
         results = execute_samples(tasks, samples, ex, timeout_s=timeout_s,
                                   progress="execute" if progress else False)
     report = score(tasks, samples, results, ks)
+    document = {"suite": suite, "samples": str(samples_file), "executor": executor, "ks": ks,
+                **report.to_json()}
+    if out == STDOUT:  # data on stdout, the human-readable table on stderr
+        click.echo(format_table(suite, report, len(counts)), err=True)
+        click.echo(json.dumps(document, indent=2))
+        return
     click.echo(format_table(suite, report, len(counts)))
     if out is not None:
-        atomic_write_json(out, {"suite": suite, "samples": str(samples_file),
-                                "executor": executor, "ks": ks, **report.to_json()})
+        atomic_write_json(out, document)
         seen: dict[str, int] = {}
         rows = []
         for s, r in zip(samples, results, strict=True):

@@ -11,31 +11,47 @@ from harness.errors import BadInput
 
 @click.command("export")
 @click.argument("run_dirs", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--out", "out", type=click.Path(path_type=Path, dir_okay=False),
-              help="Where to write the leaderboard.")
-@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json",
-              show_default=True, help="json: the versioned document; csv: one row per "
-              "(entry, generation) for spreadsheets.")
+@click.option("--out", "out", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
+              help="Where to write the leaderboard; - for standard output.")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default=None,
+              help="json: the versioned document; csv: one row per (entry, generation) for "
+                   "spreadsheets. Default: from the --out suffix (.json, .csv; - is json).")
 @click.option("--validate", "validate_file", type=click.Path(path_type=Path, dir_okay=False),
               help="Only check FILE against the shipped leaderboard schema.")
+@click.option("--skip-incomplete", is_flag=True,
+              help="Leave out arms that do not have every planned generation (they are "
+                   "still listed under incomplete_arms). Default: include and mark them.")
+@click.option("--pool-different-settings", is_flag=True,
+              help="Pool runs whose settings differ in more than the seed into one entry "
+                   "anyway; the entry records what differed (pooled_settings).")
 @click.option("--n-boot", type=click.IntRange(min=1), default=2000, show_default=True,
               help="Bootstrap replicates for the 95% intervals.")
 @click.option("--boot-seed", type=int, default=0, show_default=True,
               help="Seed of the bootstrap (same seed, same intervals).")
-def export(run_dirs: tuple[Path, ...], out: Path | None, fmt: str,
-           validate_file: Path | None, n_boot: int, boot_seed: int) -> None:
+def export(run_dirs: tuple[Path, ...], out: Path | None, fmt: str | None,
+           validate_file: Path | None, skip_incomplete: bool, pool_different_settings: bool,
+           n_boot: int, boot_seed: int) -> None:
     """Merge RUN_DIR... into a leaderboard (validated against the shipped schema).
 
     \b
     Examples:
       collapse-bench export results/RUN --out leaderboard.json
-      collapse-bench export results/A results/B --out board.csv --format csv
+      collapse-bench export results/A results/B --out board.csv
+      collapse-bench export results/* --skip-incomplete --out - | jq .entries
       collapse-bench export --validate leaderboard.json
 
     One entry per (model, train suite, eval suite, filter, regime, real fraction,
-    restart), seeds pooled across runs, ranked by area under the pass@1 curve.
+    restart), seeds pooled across runs whose settings are otherwise identical,
+    ranked by area under the pass@1 curve.
     """
-    from harness.leaderboard import build_leaderboard, load_leaderboard, write_leaderboard
+    from harness.leaderboard import (
+        build_leaderboard,
+        format_for,
+        leaderboard_text,
+        load_leaderboard,
+        write_leaderboard,
+    )
+    from harness.outputs import STDOUT, check_output_file
 
     if validate_file is not None:
         if run_dirs or out is not None:
@@ -47,8 +63,25 @@ def export(run_dirs: tuple[Path, ...], out: Path | None, fmt: str,
     if not run_dirs:
         raise BadInput("give at least one RUN_DIR (or --validate FILE); see export --help")
     if out is None:
-        raise BadInput("--out FILE is required")
-    doc = build_leaderboard(run_dirs, n_boot=n_boot, boot_seed=boot_seed)
+        raise BadInput("--out FILE is required (- for standard output)")
+    fmt = format_for(out, fmt)
+    check_output_file(out)
+    doc = build_leaderboard(run_dirs, n_boot=n_boot, boot_seed=boot_seed,
+                            skip_incomplete=skip_incomplete,
+                            pool_different_settings=pool_different_settings)
+    incomplete = doc["incomplete_arms"]
+    if incomplete:
+        def state(a: dict[str, object]) -> str:
+            return "included, marked complete=false" if a["included"] else "left out"
+
+        listed = "; ".join(f"{a['run_id']}/{a['arm_id']} ({a['generations_done']} of "
+                           f"{a['generations_planned'] or '?'} generations, {state(a)})"
+                           for a in incomplete)
+        hint = "" if skip_incomplete else " (--skip-incomplete leaves them out)"
+        click.echo(f"warning: {len(incomplete)} incomplete arm(s){hint}: {listed}", err=True)
+    if out == STDOUT:
+        click.echo(leaderboard_text(doc, fmt), nl=False)
+        return
     path = write_leaderboard(doc, out, fmt)
     rows = "" if fmt == "json" else f", {sum(len(e['generations']) for e in doc['entries'])} rows"
     click.echo(f"wrote {path} ({fmt}): {len(doc['entries'])} entries from "

@@ -15,7 +15,11 @@ import click
               help="Bootstrap replicates for the 95% intervals.")
 @click.option("--boot-seed", type=int, default=0, show_default=True,
               help="Seed of the bootstrap (same seed, same intervals).")
-def report(run_dir: Path, out: Path | None, n_boot: int, boot_seed: int) -> None:
+@click.option("--skip-incomplete", is_flag=True,
+              help="Leave out arms that lack planned generations (the report still lists "
+                   "them). Default: include and mark them.")
+def report(run_dir: Path, out: Path | None, n_boot: int, boot_seed: int,
+           skip_incomplete: bool) -> None:
     """Write RUN_DIR's report: report.md plus plots of each metric vs generation.
 
     \b
@@ -25,6 +29,11 @@ def report(run_dir: Path, out: Path | None, n_boot: int, boot_seed: int) -> None
     """
     from harness.report import write_report
 
-    result = write_report(run_dir, out, n_boot=n_boot, boot_seed=boot_seed)
+    result = write_report(run_dir, out, n_boot=n_boot, boot_seed=boot_seed,
+                          skip_incomplete=skip_incomplete)
+    if result.incomplete:
+        verb = "left out" if skip_incomplete else "included, marked (incomplete)"
+        click.echo(f"warning: {len(result.incomplete)} incomplete arm(s) {verb}: "
+                   + "; ".join(result.incomplete), err=True)
     click.echo(f"wrote {result.markdown} ({result.n_groups} arm groups, "
                f"{len(result.plots)} plots: {', '.join(p.name for p in result.plots.values())})")

@@ -1,0 +1,219 @@
+"""A real (small) run, checked against the documentation and issue 10's contracts.
+
+One experiment with a real small model, real sampling and the real (local)
+sandbox runs once per module with `--epochs 0`, the no-training control. It pins:
+results/README.md documents exactly the keys the files have; summary.json says
+how many eval problems were used; with no training every generation's eval
+samples are generation 0's (the eval seed is held fixed: common random numbers);
+`--resume` on a complete run exits 0 without loading anything; Ctrl-C prints the
+command that resumes the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.cli import main
+from harness.config import RunConfig, save_toml
+from harness.store import read_json
+from harness.tiny_model import ensure_tiny_model
+from tests.model_helpers import SMALL_SPEC
+
+REPO = Path(__file__).resolve().parent.parent
+SUITE = f"synth:n_train={SMALL_SPEC.n_train},n_eval={SMALL_SPEC.n_eval},seed=0"
+ARM = "f-none__r-replace__real-0.0__s-0"
+CLI = [sys.executable, "-c", "import sys; from harness.cli import main; sys.exit(main())"]
+
+
+def small_config(model_dir: Path, out: Path, generations: int = 1, epochs: int = 0) -> RunConfig:
+    cfg = RunConfig(train_suite=SUITE, eval_suite=SUITE, generations=generations,
+                    train_prompts=8, n_train=2, eval_tasks=6, n_eval=3, ks=[1, 2],
+                    filters=["none"], executor="local", out=str(out))
+    cfg.model.name, cfg.model.threads = str(model_dir), 1
+    cfg.sampling.max_new_tokens = 32
+    cfg.training.epochs, cfg.training.batch_size = epochs, 8
+    cfg.sandbox.pool_size, cfg.sandbox.timeout_s = 2, 3.0
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return ensure_tiny_model(str(tmp_path_factory.mktemp("model-cache")), progress=False,
+                             spec=SMALL_SPEC)
+
+
+@pytest.fixture(scope="module")
+def ablate_run(small_model: Path, tmp_path_factory: pytest.TempPathFactory
+               ) -> tuple[Path, str]:
+    """The run directory and what `ablate` printed (the config file sets the grid)."""
+    root = tmp_path_factory.mktemp("run")
+    save_toml(small_config(small_model, root / "results"), root / "config.toml")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["ablate", "--config", str(root / "config.toml")]) == 0
+    (run,) = (root / "results").iterdir()
+    return run, printed.getvalue()
+
+
+@pytest.fixture(scope="module")
+def run_dir(ablate_run: tuple[Path, str]) -> Path:
+    return ablate_run[0]
+
+
+def test_ablate_ends_with_a_comparison_table(ablate_run: tuple[Path, str]) -> None:
+    _, printed = ablate_run
+    table = printed.split("comparison of arm groups")[1].splitlines()
+    assert table[1].split()[:4] == ["rank", "arm", "group", "seeds"]
+    assert table[2].split()[:3] == ["1", "none", "1"]
+
+
+def rows(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+# ------------------------------------------------------------- documented == written
+
+
+def documented_examples() -> dict[str, Any]:
+    """{file name: its JSON example} from results/README.md (`## name[, name]` + json)."""
+    text = (REPO / "results" / "README.md").read_text()
+    examples: dict[str, Any] = {}
+    for heading, block in re.findall(r"^## ([^\n]+)\n.*?```json\n(.*?)```", text,
+                                      flags=re.S | re.M):
+        for name in heading.split(","):
+            examples[name.strip()] = json.loads(block)
+    return examples
+
+
+MAPS = {"per_task", "arms", "pass_at_k", "steps", "datasets"}
+"""Objects keyed by ids (task ids, arm ids, step names): their entries are compared."""
+
+
+def mismatches(doc: Any, written: Any, where: str) -> list[str]:
+    """Where the keys of `written` differ from those of the documented example."""
+    if not isinstance(doc, dict) or not isinstance(written, dict):
+        return []
+    if where.rsplit(".", 1)[-1] in MAPS:
+        doc_keys = {k for v in doc.values() if isinstance(v, dict) for k in v}
+        got_keys = {k for v in written.values() if isinstance(v, dict) for k in v}
+        out = [] if doc_keys == got_keys else [
+            f"{where}.*: documented {sorted(doc_keys)}, written {sorted(got_keys)}"]
+        shapes = [v for v in doc.values() if isinstance(v, dict)]
+        for key, value in written.items():
+            if not isinstance(value, dict) or not shapes:
+                continue
+            like = next((v for v in shapes if set(v) == set(value)), shapes[0])
+            out += mismatches(like, value, f"{where}[{key}]")
+        return out
+    if set(doc) != set(written):
+        return [f"{where}: documented-only {sorted(set(doc) - set(written))}, "
+                f"written-only {sorted(set(written) - set(doc))}"]
+    return [m for key in doc for m in mismatches(doc[key], written[key], f"{where}.{key}")]
+
+
+def test_results_readme_documents_exactly_the_written_keys(run_dir: Path) -> None:
+    docs = documented_examples()
+    gen0, gen1 = run_dir / "arms" / ARM / "gen-0", run_dir / "arms" / ARM / "gen-1"
+    written: list[tuple[str, Any]] = [
+        ("arm.json", read_json(run_dir / "arms" / ARM / "arm.json")),
+        ("metrics.json", read_json(gen0 / "metrics.json")),
+        ("metrics.json", read_json(gen1 / "metrics.json")),
+        ("summary.json", read_json(run_dir / "summary.json")),
+        ("manifest.json", read_json(run_dir / "manifest.json")),
+        *(("samples.jsonl", r) for r in rows(gen1 / "samples.jsonl")),
+        *(("verdicts.jsonl", r) for r in rows(gen1 / "verdicts.jsonl")),
+        *(("kept.jsonl", r) for r in rows(gen1 / "kept.jsonl")),
+        *(("train.jsonl", r) for r in rows(gen1 / "train.jsonl")),
+    ]
+    assert {name for name, _ in written} == set(docs)
+    assert {r["split"] for r in rows(gen1 / "samples.jsonl")} == {"eval", "train"}
+    assert rows(gen1 / "kept.jsonl") and rows(gen1 / "train.jsonl")
+    problems = [m for name, obj in written for m in mismatches(docs[name], obj, name)]
+    assert problems == []
+    summary_gens = read_json(run_dir / "summary.json")["arms"][ARM]["generations"]
+    assert summary_gens == [read_json(gen0 / "metrics.json"), read_json(gen1 / "metrics.json")]
+
+
+def test_summary_records_the_eval_problems_used(run_dir: Path) -> None:
+    summary = read_json(run_dir / "summary.json")
+    assert summary["n_eval_problems"] == 6 and summary["planned_generations"] == 1
+
+
+# ----------------------------------------------------------------------- noise floor
+
+
+def test_without_training_every_generation_scores_like_generation_0(run_dir: Path) -> None:
+    def eval_rows(g: int) -> list[dict[str, Any]]:
+        return [r for r in rows(run_dir / "arms" / ARM / f"gen-{g}" / "samples.jsonl")
+                if r["split"] == "eval"]
+
+    def scores(g: int) -> dict[str, Any]:
+        m = read_json(run_dir / "arms" / ARM / f"gen-{g}" / "metrics.json")
+        return {k: m[k] for k in ("pass_at_k", "diversity", "per_task")}
+
+    def drawn(g: int) -> list[tuple[str, str, int]]:
+        return [(r["task_id"], r["completion"], r["index"]) for r in eval_rows(g)]
+
+    # the same draws (common random numbers): the same completions, so the same scores;
+    # log-probabilities agree to float rounding (the merged copy of the weights)
+    assert drawn(1) == drawn(0)
+    assert [r["mean_logprob"] for r in eval_rows(1)] == pytest.approx(
+        [r["mean_logprob"] for r in eval_rows(0)], abs=1e-5)
+    assert scores(1) == scores(0)
+    collapse = read_json(run_dir / "summary.json")["arms"][ARM]["collapse"]
+    assert collapse["pass1_slope"] == 0.0 and collapse["diversity_retention"] == 1.0
+
+
+# ---------------------------------------------------------------------------- resume
+
+
+def test_resume_of_a_complete_run_exits_0_without_loading_anything(
+        run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    copy = tmp_path / run_dir.name
+    shutil.copytree(run_dir, copy)
+    # a model and an executor that cannot be loaded: had resume loaded anything, it fails
+    config = (copy / "config.toml").read_text()
+    config = re.sub(r'(?m)^name = ".*"$', 'name = "/nonexistent/model"', config)
+    (copy / "config.toml").write_text(config.replace('executor = "local"',
+                                                     'executor = "docker"'))
+    before = {p: p.stat().st_mtime_ns for p in copy.rglob("*") if p.is_file()}
+    assert main(["run", "--resume", str(copy)]) == 0
+    out, err = capsys.readouterr()
+    assert err.strip() == (f"{copy} is already complete (1 arm(s) x 2 generations); "
+                           "nothing to do")
+    assert f"arm {ARM}" in out
+    assert {p: p.stat().st_mtime_ns for p in copy.rglob("*") if p.is_file()} == before
+
+
+def test_ctrl_c_prints_the_resume_command(small_model: Path, tmp_path: Path) -> None:
+    save_toml(small_config(small_model, tmp_path / "results", generations=3, epochs=1),
+              tmp_path / "config.toml")
+    proc = subprocess.Popen([*CLI, "run", "--config", str(tmp_path / "config.toml")],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if list((tmp_path / "results").glob(f"*/arms/{ARM}/gen-0/DONE")):
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    os.kill(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    (run,) = (tmp_path / "results").iterdir()
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == (
+        f"interrupted; continue with: collapse-bench run --resume {run}")
+    assert read_json(run / "manifest.json")["status"] == "interrupted"
