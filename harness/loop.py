@@ -316,8 +316,10 @@ def evaluate(ctx: Context, model: Any, arm: Arm, g: int
                                progress=f"gen {g} sample eval")
     flat = [(t, c) for t, comps in zip(ctx.eval_tasks, drawn, strict=True) for c in comps]
     samples = [Sample(t.task_id, c.text) for t, c in flat]
+    t_exec = time.perf_counter()
     results = execute_samples(tasks, samples, ctx.executor, timeout_s=cfg.sandbox.timeout_s,
                               progress=f"gen {g} execute eval")
+    t_exec = time.perf_counter() - t_exec
     report = score(tasks, samples, results, cfg.ks)
     metrics: dict[str, Any] = {"arm_id": arm.arm_id, "generation": g, **report.to_json()}
 
@@ -333,7 +335,7 @@ def evaluate(ctx: Context, model: Any, arm: Arm, g: int
                                             [1]).pass_at_k["pass@1"]
     metrics["perplexity"] = perplexity(model, ctx.tokenizer,
                                        [(t.prompt, t.canonical_solution) for t in ctx.eval_tasks])
-    metrics["timings_s"] = {"evaluation": time.perf_counter() - t0}
+    metrics["timings_s"] = {"evaluation": time.perf_counter() - t0, "eval_execution": t_exec}
 
     eval_rows = [{"task_id": t.task_id, "completion": c.text, "split": "eval",
                   "seed": arm.seed, "index": i, "mean_logprob": c.mean_logprob}

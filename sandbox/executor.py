@@ -175,19 +175,3 @@ def run_unique(executor: Executor, requests: Sequence[ExecRequest],
         res = results[first_of[req.content_key()]]
         out.append(ExecResult(**{**res.__dict__, "request_id": req.request_id}))
     return out
-
-
-def make_executor(name: str, settings: SandboxSettings | None = None) -> Executor:
-    """Build the executor named `name` ("docker" or "local"), importing only it."""
-    from harness.errors import BadInput
-
-    settings = settings or SandboxSettings()
-    if name == "docker":
-        from sandbox.docker_pool import DockerPool
-
-        return DockerPool(settings)
-    if name == "local":
-        from sandbox.local import LocalExecutor
-
-        return LocalExecutor(settings)
-    raise BadInput(f"unknown executor {name!r}; known: docker, local")

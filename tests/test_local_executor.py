@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.executor import ExecRequest, Executor, SandboxSettings, make_executor, run_unique
+from sandbox.backends import make_executor
+from sandbox.executor import ExecRequest, Executor, SandboxSettings, run_unique
 from sandbox.local import WARNING, LocalChannel, LocalExecutor
 
 ADD = "def add(a, b):\n    return a + b\n"

@@ -222,7 +222,7 @@ def execute(cfg: Any, resume: Path | None, compare: bool = False) -> None:
 
     from harness.loop import check_output_root, load_tasks, run_experiment
     from harness.summary import render_tables, write_summary
-    from sandbox.executor import make_executor
+    from sandbox.backends import make_executor
 
     load_tasks(cfg)  # suite sizes and train/eval overlap fail before the sandbox starts
     if resume is None:

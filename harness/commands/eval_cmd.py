@@ -89,7 +89,8 @@ def eval_cmd(suite: str, samples_file: Path, k_text: str | None, out: Path | Non
     from harness.metrics.passk import mean_pass_at_k
     from harness.outputs import STDOUT, check_output_file
     from harness.store import atomic_write_json, atomic_write_jsonl
-    from sandbox.executor import SandboxSettings, make_executor
+    from sandbox.backends import make_executor
+    from sandbox.executor import SandboxSettings
     from tasks.postprocess import truncate_completion
     from tasks.registry import load_suite, tasks_by_id
 

@@ -42,7 +42,7 @@ def build(cache_dir: Path | None, executor: str, force: bool, do_eval: bool, n: 
         evaluate_heldout,
         find_tiny_model,
     )
-    from sandbox.executor import make_executor
+    from sandbox.backends import make_executor
 
     set_threads(ModelConfig(threads=threads))
     # Start the sandbox first: a missing Docker should fail now, not after the build.

@@ -67,8 +67,8 @@ def check(executor: str, timeout: float, only: tuple[str, ...]) -> None:
     """
     from harness.errors import BadInput
     from harness.progress import progress_bar
+    from sandbox.backends import make_executor
     from sandbox.check import format_table, run_check
-    from sandbox.executor import make_executor
     from sandbox.hostile import BY_NAME, CASES
 
     unknown = [n for n in only if n not in BY_NAME]
