@@ -10,11 +10,16 @@ one registry; a spec string selects one:
 completions of the same task are dropped (the first is kept). Every candidate is
 executed whatever the filter, so acceptance, precision and recall against the full
 tests can be reported for weak verifiers too.
+
+Completions are whatever the model wrote (policy: `tasks.model_text`): every filter
+gives a keep/drop for any text and any confidence value. Text Python cannot parse
+for any reason (NUL bytes, 5,000 nested brackets, recursion limits) fails `syntax`;
+a NaN confidence ranks last under `perplexity`.
 """
 
 from __future__ import annotations
 
-import ast
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -23,6 +28,7 @@ import numpy as np
 from harness.errors import BadInput
 from harness.registry import Registry
 from sandbox.executor import ExecResult
+from tasks.model_text import parse_python
 
 
 @dataclass(frozen=True)
@@ -52,14 +58,7 @@ def _syntax(_: float | None) -> FilterFn:
     """Keep completions whose program (prompt + completion) parses; nothing is run."""
 
     def keep(cands: Sequence[Candidate], rng: np.random.Generator) -> KeepMask:
-        out = []
-        for c in cands:
-            try:
-                ast.parse(c.prompt + c.completion)
-                out.append(True)
-            except (SyntaxError, ValueError):
-                out.append(False)
-        return out
+        return [parse_python(c.prompt + c.completion) is not None for c in cands]
 
     return keep
 
@@ -108,14 +107,19 @@ def _noisy(p: float | None) -> FilterFn:
 def _perplexity(q: float | None) -> FilterFn:
     """Self-judgement without execution: keep the most confident fraction Q.
 
-    Confidence = the model's own mean token log-probability of the completion.
-    Ties are broken by candidate order, so the choice is deterministic.
+    Confidence = the model's own mean token log-probability of the completion; NaN
+    (a numerically broken model) counts as -inf, least confident, since NaN would
+    make the sort order arbitrary. Ties are broken by candidate order, so the
+    choice is deterministic.
     """
     fraction = _require_fraction("perplexity", q)
 
+    def confidence(c: Candidate) -> float:
+        return -math.inf if math.isnan(c.mean_logprob) else c.mean_logprob
+
     def keep(cands: Sequence[Candidate], rng: np.random.Generator) -> KeepMask:
         n_keep = round(fraction * len(cands))
-        order = sorted(range(len(cands)), key=lambda i: (-cands[i].mean_logprob, i))
+        order = sorted(range(len(cands)), key=lambda i: (-confidence(cands[i]), i))
         chosen = set(order[:n_keep])
         return [i in chosen for i in range(len(cands))]
 

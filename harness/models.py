@@ -1,4 +1,8 @@
-"""Load a causal LM and its tokenizer from a hub id, a local directory or `builtin:tiny`.
+"""Load a causal LM and its tokenizer from a hub id, a local directory or a builtin.
+
+Builtins (built offline by `harness.tiny_model`): `builtin:tiny`, the default
+pretrained model, and `builtin:random`, the same architecture and tokenizer with
+seeded random weights and no pretraining (pure garbage output, for robustness runs).
 
 Every model the harness touches goes through `load_model`, so device, dtype, thread
 count and tokenizer padding are decided in one place: left padding (batched
@@ -23,7 +27,7 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 BUILTIN_PREFIX = "builtin:"
-BUILTIN_MODELS = ("tiny",)
+BUILTIN_MODELS = ("tiny", "random")  # keys of harness.tiny_model.BUILTIN_SPECS
 
 _DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
            "float16": "float16", "fp16": "float16"}
@@ -129,9 +133,10 @@ def resolve_model_path(cfg: ModelConfig, progress: bool = True) -> str:
         if which not in BUILTIN_MODELS:
             raise BadInput(f"unknown builtin model {name!r}; known: "
                            + ", ".join(BUILTIN_PREFIX + b for b in BUILTIN_MODELS))
-        from harness.tiny_model import ensure_tiny_model
+        from harness.tiny_model import BUILTIN_SPECS, ensure_tiny_model
 
-        return str(ensure_tiny_model(cfg.cache_dir or None, progress=progress))
+        return str(ensure_tiny_model(cfg.cache_dir or None, progress=progress,
+                                     spec=BUILTIN_SPECS[which]))
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():

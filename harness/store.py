@@ -25,6 +25,8 @@ from typing import Any
 
 from harness import __version__
 from harness.errors import BadInput
+from tasks.jsonlines import dumps_line
+from tasks.model_text import utf8
 
 DONE = "DONE"
 _UMASK = os.umask(0)
@@ -32,7 +34,12 @@ os.umask(_UMASK)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via temp file + fsync + rename."""
+    """Write `data` to `path` via temp file + fsync + rename.
+
+    Only a regular file (or nothing) at `path` is replaced: the rename would swap a
+    symlink, FIFO or device (say /dev/stdout) for a plain file (BadInput instead).
+    """
+    refuse_non_regular(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -45,6 +52,18 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def refuse_non_regular(path: Path) -> None:
+    """BadInput if something other than a regular file exists at `path`."""
+    import stat
+
+    try:
+        mode = os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    if not stat.S_ISREG(mode):
+        raise BadInput(f"{path} exists and is not a regular file; refusing to replace it")
 
 
 def atomic_replace_dir(build: Callable[[Path], None], directory: str | Path) -> Path:
@@ -72,7 +91,8 @@ def atomic_replace_dir(build: Callable[[Path], None], directory: str | Path) -> 
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+    """Write `text` as UTF-8; lone surrogates become U+FFFD (policy: tasks.model_text)."""
+    atomic_write_bytes(path, utf8(text))
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -80,18 +100,29 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 
 
 def jsonl_text(rows: Iterable[Mapping[str, Any]]) -> str:
-    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    """Rows as JSON lines; encodable as UTF-8 whatever text they hold (`dumps_line`)."""
+    return "".join(dumps_line(row) + "\n" for row in rows)
 
 
 def atomic_write_jsonl(path: Path, rows: Iterable[Mapping[str, Any]]) -> str:
-    """Write rows as JSON lines; returns the file's sha256 (hex)."""
+    """Write rows as JSON lines; returns the file's sha256 (hex).
+
+    Samples, verdicts, kept and train data hold model text; any str can be written
+    (a lone surrogate is written as U+FFFD, the text policy of tasks/model_text.py),
+    and `read_jsonl` gives back exactly the rows the file holds (`tasks.jsonlines`).
+    """
     data = jsonl_text(rows).encode("utf-8")
     atomic_write_bytes(path, data)
     return hashlib.sha256(data).hexdigest()
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    with open(path, encoding="utf-8") as fh:
+    """The rows of a file `atomic_write_jsonl` wrote, exactly as written.
+
+    Records end at "\\n" only (newline="\\n"): a JSON line never holds a raw line
+    break, and a universal-newline reader would also split at a stray "\\r".
+    """
+    with open(path, encoding="utf-8", newline="\n") as fh:
         for line in fh:
             if line.strip():
                 yield json.loads(line)

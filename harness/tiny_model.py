@@ -7,6 +7,12 @@ short pretraining on prompt + canonical solution of the synthetic *train* split
 (generation 0 = human data). Held-out eval tasks use step combinations the model
 never saw, so its pass@k measures composition.
 
+`builtin:random` is the same recipe with no pretraining (`TinySpec(steps=0)`): the
+same tokenizer and architecture, seeded random weights. Its samples are noise by
+construction - invalid UTF-8, NUL bytes, unbalanced brackets - which makes it the
+model for checking that the harness survives whatever a model writes
+(tests/test_garbage_model.py; policy in tasks/model_text.py).
+
 The result is an ordinary `save_pretrained` directory cached under a key that
 hashes everything that determines it (recipe, suite text, stdlib files, library
 versions); a second use only loads it. Builds go to a temporary directory renamed
@@ -65,6 +71,14 @@ class TinySpec:
     warmup_steps: int = 30
     max_grad_norm: float = 1.0
     seed: int = 0
+
+
+BUILTIN_SPECS: dict[str, TinySpec] = {"tiny": TinySpec(), "random": TinySpec(steps=0)}
+
+
+def builtin_label(spec: TinySpec) -> str:
+    """How messages name a build: builtin:random for an untrained spec, else builtin:tiny."""
+    return "builtin:random" if spec.steps == 0 else "builtin:tiny"
 
 
 def default_cache_root(cache_dir: str | None = None) -> Path:
@@ -147,8 +161,8 @@ def ensure_tiny_model(cache_dir: str | None = None, progress: bool = True,
         if not force and _complete(target):  # built by another process meanwhile
             return target
         if progress:
-            print(f"building builtin:tiny into {target} (one-off; a few minutes on CPU)",
-                  file=sys.stderr)
+            print(f"building {builtin_label(spec)} into {target} (one-off; a few minutes "
+                  "on CPU)", file=sys.stderr)
         atomic_replace_dir(lambda tmp: build_tiny_model(spec, tasks, tmp, progress=progress),
                            target)
     return target
@@ -204,7 +218,8 @@ def train_tokenizer(spec: TinySpec, tasks: list[Task]) -> PreTrainedTokenizerFas
 
 def build_tiny_model(spec: TinySpec, tasks: list[Task], out_dir: Path,
                      progress: bool = True) -> dict[str, object]:
-    """Tokenizer + random-init Llama + pretraining, saved to out_dir; returns build info."""
+    """Tokenizer + random-init Llama + pretraining (none when spec.steps is 0), saved
+    to out_dir; returns build info."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -229,21 +244,23 @@ def build_tiny_model(spec: TinySpec, tasks: list[Task], out_dir: Path,
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(spec.seed)
         model = LlamaForCausalLM(config)
-        stats = train_loop(model, examples, settings, spec.seed, eos_id,
-                           progress="pretraining builtin:tiny" if progress else False)
+        stats = (train_loop(model, examples, settings, spec.seed, eos_id,
+                            progress="pretraining builtin:tiny" if progress else False)
+                 if spec.steps > 0 else None)
     model.generation_config.eos_token_id = eos_id
     model.generation_config.pad_token_id = eos_id
     out_dir.mkdir(parents=True, exist_ok=True)
     with quiet_transformers():
         model.save_pretrained(str(out_dir))
         tokenizer.save_pretrained(str(out_dir))
-    tail = stats.losses[-10:]
+    tail = stats.losses[-10:] if stats else []
     info: dict[str, object] = {
         "recipe": RECIPE_VERSION, "spec": dataclasses.asdict(spec), "versions": _versions(),
         "parameters": sum(p.numel() for p in model.parameters()),
-        "train_examples": len(examples), "train_tokens": stats.tokens,
+        "train_examples": len(examples) if stats else 0,
+        "train_tokens": stats.tokens if stats else 0,
         "final_loss": sum(tail) / len(tail) if tail else None,
-        "train_seconds": round(stats.seconds, 1),
+        "train_seconds": round(stats.seconds, 1) if stats else 0.0,
         "build_seconds": round(time.perf_counter() - started, 1),
     }
     (out_dir / "build_info.json").write_text(json.dumps(info, indent=2) + "\n")

@@ -8,6 +8,10 @@ truncated the same way before it is executed or trained on.
 
 The rules, applied in this order by `truncate_completion`:
 
+0. **Text policy.** The sampler hands every decoded completion to this function,
+   so this is where sampled text enters the harness: `tasks.model_text.clean_text`
+   (lone surrogates -> U+FFFD) is applied first; everything else is kept as the
+   model wrote it (policy in `tasks.model_text`). Any `str` gives a `str`.
 1. **Stop sequences.** Cut at the earliest occurrence of any of `STOP_SEQUENCES`
    (`"\\ndef "`, `"\\nclass "`, `"\\nif __name__"`, `"\\nprint("`, `"\\n#"`) and of
    the end markers in `END_MARKERS` (`<|endoftext|>`, `</s>`, a ```` ``` ```` fence).
@@ -18,10 +22,12 @@ The rules, applied in this order by `truncate_completion`:
 2. **Top-level code after the body.** Once a line indented by at least one space
    or tab has been seen (the body started), the first *logical* line that begins
    at column 0 ends the completion (e.g. `x = f(3)` or `assert f(1) == 2` after
-   the function). Logical lines come from `tokenize`, so a column-0 line inside a
-   multi-line string or bracket does not count; if the text cannot be tokenized
-   past some point, plain physical lines are used from there on. Column-0 lines
-   *before* any indented line (e.g. `import re` or `def f(x):` when the model
+   the function). Logical lines come from `tokenize` (lines end at "\\n"; a lone
+   "\\r" reads as a space, see `tasks.model_text.tokenizer_view`), so a column-0
+   line inside a multi-line string or bracket does not count; if the text cannot be tokenized
+   past some point (an unclosed string, a NUL byte, and on Python 3.12+ more;
+   see `tasks.model_text`), plain physical lines are used from there on. Column-0
+   lines *before* any indented line (e.g. `import re` or `def f(x):` when the model
    writes the whole function) are kept.
 3. **Trailing junk.** Trailing whitespace (spaces, tabs, blank lines) is removed.
 
@@ -30,9 +36,10 @@ Nothing else is changed: no reindenting, no fixing of syntax.
 
 from __future__ import annotations
 
-import io
 import tokenize
 from collections.abc import Sequence
+
+from tasks.model_text import clean_text, python_tokens
 
 STOP_SEQUENCES: tuple[str, ...] = ("\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#")
 END_MARKERS: tuple[str, ...] = ("<|endoftext|>", "</s>", "```")
@@ -76,31 +83,34 @@ def top_level_cut_row(text: str) -> int | None:
     seen_body = False
     at_line_start = True
     last_row = 0
-    try:
-        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
-            if tok.type in _LAYOUT:
-                continue
-            if tok.type == tokenize.ENDMARKER:
-                return None
-            last_row = tok.end[0]
-            if tok.type == tokenize.NEWLINE:
-                at_line_start = True
-                continue
-            if at_line_start:
-                at_line_start = False
-                if tok.start[1] > 0:
-                    seen_body = True
-                elif seen_body:
+    tokens, complete = python_tokens(text)
+    for tok in tokens:
+        if tok.type in _LAYOUT:
+            continue
+        if tok.type == tokenize.ENDMARKER:
+            return None
+        last_row = tok.end[0]
+        if tok.type == tokenize.NEWLINE:
+            at_line_start = True
+            continue
+        if at_line_start:
+            at_line_start = False
+            if tok.start[1] > 0:
+                seen_body = True
+            elif seen_body:
+                if tok.start[0] <= len(lines):
                     return tok.start[0]
-    except (tokenize.TokenError, IndentationError, SyntaxError):
+                complete = False  # rows that are not "\n" lines: trust plain lines
+                break
+    if not complete:
         return _physical_cut(lines, last_row + 1, seen_body)
     return None
 
 
 def truncate_completion(completion: str,
                         stop_sequences: Sequence[str] = STOP_SEQUENCES) -> str:
-    """Apply the module's three rules to a raw completion (see the module docstring)."""
-    text = cut_at_stops(completion, (*stop_sequences, *END_MARKERS))
+    """Apply the module's rules to a raw completion (see the module docstring)."""
+    text = cut_at_stops(clean_text(completion), (*stop_sequences, *END_MARKERS))
     row = top_level_cut_row(text)
     if row is not None:
         text = text[:_line_starts(text)[row - 1]]

@@ -1,13 +1,26 @@
-"""Each verification filter on small hand-made candidates, plus precision/recall."""
+"""Each verification filter on small hand-made candidates, plus precision/recall.
+
+Pure Python (numpy, no torch), marked `text`: runs on every supported Python, with
+property tests over hostile model text (tests/hostile_text.py).
+"""
 
 from __future__ import annotations
 
+import math
+import warnings
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from harness.errors import BadInput
 from harness.filters import Candidate, apply_filter, parse_filter
 from sandbox.executor import ExecResult
+from tasks.model_text import parse_python
+from tests.hostile_text import NAMED, PROPERTY, hostile_text
+
+pytestmark = pytest.mark.text
 
 
 def cand(task: str, completion: str, status: str = "passed",
@@ -98,3 +111,46 @@ def test_precision_undefined_when_nothing_kept() -> None:
 def test_bad_filter_specs_are_bad_input(spec: str) -> None:
     with pytest.raises(BadInput):
         parse_filter(spec)
+
+
+# -- any text a model writes (issue 9) -------------------------------------------------
+
+SPECS = ["none", "syntax", "tests", "partial:0.5", "noisy:0.3", "perplexity:0.5",
+         "syntax+dedup", "dedup", "perplexity:0.3+dedup"]
+_candidate = st.builds(
+    cand, st.sampled_from(["a", "b"]), hostile_text,
+    st.sampled_from(["passed", "failed", "error", "timeout"]),
+    st.one_of(st.none(), st.lists(st.booleans(), min_size=1, max_size=4).map(tuple)),
+    st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.just(math.nan)))
+
+
+@settings(PROPERTY, max_examples=120)  # each example runs all nine filters
+@given(st.lists(_candidate, max_size=8), st.integers(0, 2**32 - 1))
+def test_every_filter_answers_for_any_candidates(cands: list[Candidate], seed: int) -> None:
+    for spec in SPECS:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out = apply_filter(parse_filter(spec), cands, np.random.default_rng(seed))
+        assert not caught, (spec, [str(w.message) for w in caught])
+        assert len(out.keep) == len(cands) and all(isinstance(k, bool) for k in out.keep)
+        for value in (out.precision, out.recall):
+            assert value is None or 0.0 <= value <= 1.0
+        again = apply_filter(parse_filter(spec), cands, np.random.default_rng(seed))
+        assert again.keep == out.keep, spec  # deterministic, NaN confidences included
+    syntax = apply_filter(parse_filter("syntax"), cands, np.random.default_rng(0)).keep
+    assert syntax == [parse_python(c.prompt + c.completion) is not None for c in cands]
+
+
+def test_syntax_rejects_what_python_cannot_parse() -> None:
+    cands = [cand("a", NAMED[name]) for name in
+             ("NUL in a body", "5000 nested brackets", "lone surrogate", "BOM first")]
+    cands.append(cand("a", "    return x\n"))
+    assert keep("syntax", cands) == [False, False, False, False, True]
+
+
+def test_perplexity_ranks_nan_last() -> None:
+    """NaN counts as -inf; ties go to the earlier candidate."""
+    cands = [cand("a", "1", logprob=math.nan), cand("a", "2", logprob=-5.0),
+             cand("a", "3", logprob=-math.inf), cand("a", "4", logprob=-0.5)]
+    assert keep("perplexity:0.5", cands) == [False, True, False, True]
+    assert keep("perplexity:0.75", cands) == [True, True, False, True]

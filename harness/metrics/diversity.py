@@ -7,10 +7,17 @@ and would only dilute the differences). Every metric is computed per problem and
 then averaged over the problems where it is defined; a metric defined for no
 problem is None (JSON null), never a made-up number.
 
+Inputs may be any ``str`` a model wrote (NUL, lone surrogates, U+FFFD, 5,000
+nested brackets ...): every metric has a defined value for every input, and the
+parser's warnings about model code are never printed. The policy is in
+`tasks.model_text`.
+
 Tokens are Python tokens from `tokenize` (names, operators, numbers, strings;
-layout tokens - NEWLINE, NL, INDENT, DEDENT - and comments dropped). Text that
-`tokenize` rejects part-way is tokenized by a regex (``\\w+`` or one non-space
-character) from there on.
+layout tokens - NEWLINE, NL, INDENT, DEDENT - comments and empty tokens dropped).
+A "\\r" not followed by "\\n" counts as a space (`tasks.model_text.tokenizer_view`).
+Text that `tokenize` rejects part-way (an unclosed string; on Python 3.12+ also
+NUL bytes and other input its C tokenizer refuses) is tokenized by a regex
+(``\\w+`` or one non-space character) from there on.
 
 Per problem with samples s_1..s_n:
 
@@ -23,12 +30,17 @@ Per problem with samples s_1..s_n:
   loop and comprehension variables, ...) to v0, v1, ... in order of first
   appearance; free names (builtins, the prompt's parameters) are kept, so
   ``sum(x)`` and ``len(x)`` stay different. A completion that does not parse on
-  its own is retried inside ``def _():`` (function bodies). Undefined when none parse.
+  its own is retried inside ``def _():`` (function bodies). "Does not parse" covers
+  every parser failure, including RecursionError/MemoryError on deep nesting; a
+  tree that parses is canonicalised without recursion, however deep. Undefined
+  when none parse.
 * ``unparsable_fraction``: samples that parse neither way / n.
 * ``mean_pairwise_dissimilarity`` (headline): mean over pairs i < j of
   lev(t_i, t_j) / max(|t_i|, |t_j|), with lev the token-level Levenshtein distance
   (0 for two empty samples). Undefined for n < 2. Identical samples are grouped so
-  each distinct pair is computed once; when a problem has more than
+  each distinct pair is computed once; a sample longer than `MAX_EDIT_TOKENS`
+  tokens is compared on its first `MAX_EDIT_TOKENS` (bounds the cost of degenerate
+  samples: the distance is quadratic in length); when a problem has more than
   `MAX_PAIRS` distinct pairs, `MAX_PAIRS` sample pairs are drawn uniformly (seeded
   by the problem id, so the value is reproducible) and their mean is used.
 * ``functional_diversity``: |distinct per-assert pass/fail signatures| / n, where a
@@ -39,7 +51,6 @@ Per problem with samples s_1..s_n:
 from __future__ import annotations
 
 import ast
-import io
 import itertools
 import random
 import re
@@ -48,11 +59,14 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
+from tasks.model_text import parse_python, python_tokens, tokenizer_view
+
 KEYS: tuple[str, ...] = ("distinct_1", "distinct_2", "distinct_3", "distinct_4",
                          "unique_ast_fraction", "unparsable_fraction",
                          "mean_pairwise_dissimilarity", "functional_diversity")
 HEADLINE = "mean_pairwise_dissimilarity"
 MAX_PAIRS = 2000
+MAX_EDIT_TOKENS = 5000
 
 Signature = tuple[bool, ...] | None
 Metrics = dict[str, float | None]
@@ -64,20 +78,21 @@ _FALLBACK = re.compile(r"\w+|[^\w\s]")
 
 @lru_cache(maxsize=65536)
 def code_tokens(code: str) -> tuple[str, ...]:
-    """Significant Python tokens of `code` (see module docstring)."""
+    """Significant Python tokens of `code` (see module docstring); any str has some."""
     out: list[str] = []
-    consumed = 0  # offset of the end of the last token read
+    view = tokenizer_view(code)  # what tokenize reads ("\r" handled; see tasks.model_text)
+    consumed = 0  # offset in `view` of the end of the last token read
     starts = [0]
-    starts.extend(i + 1 for i, ch in enumerate(code) if ch == "\n")
-    try:
-        for tok in tokenize.generate_tokens(io.StringIO(code).readline):
-            if tok.type not in _SKIP:
-                out.append(tok.string)
-            row, col = tok.end
-            if row - 1 < len(starts):
-                consumed = max(consumed, starts[row - 1] + col)
-    except (tokenize.TokenError, IndentationError, SyntaxError):
-        out.extend(_FALLBACK.findall(code[consumed:]))
+    starts.extend(i + 1 for i, ch in enumerate(view) if ch == "\n")
+    tokens, complete = python_tokens(code)
+    for tok in tokens:
+        if tok.type not in _SKIP and tok.string:  # 3.12+ yields empty FSTRING_MIDDLEs
+            out.append(tok.string)
+        row, col = tok.end
+        if 0 < row <= len(starts):
+            consumed = max(consumed, starts[row - 1] + col)
+    if not complete:
+        out.extend(_FALLBACK.findall(view[consumed:]))
     return tuple(out)
 
 
@@ -116,7 +131,9 @@ def levenshtein(a: Sequence[object], b: Sequence[object]) -> int:
 
 
 def dissimilarity(a: Sequence[object], b: Sequence[object]) -> float:
-    """lev(a, b) / max(|a|, |b|), 0 for two empty sequences."""
+    """lev(a, b) / max(|a|, |b|), 0 for two empty sequences; on the first
+    `MAX_EDIT_TOKENS` items of each."""
+    a, b = a[:MAX_EDIT_TOKENS], b[:MAX_EDIT_TOKENS]
     longest = max(len(a), len(b))
     return levenshtein(a, b) / longest if longest else 0.0
 
@@ -158,10 +175,9 @@ def _canonicalize(tree: ast.AST) -> None:
 def parse_sample(code: str) -> ast.Module | None:
     """`code` parsed as a module, or as the body of a function; None if neither works."""
     for text in (code, "def _():\n" + code):
-        try:
-            return ast.parse(text)
-        except (SyntaxError, ValueError):
-            continue
+        tree = parse_python(text)
+        if tree is not None:
+            return tree
     return None
 
 
@@ -172,7 +188,45 @@ def canonical_ast(code: str) -> str | None:
     if tree is None:
         return None
     _canonicalize(tree)
-    return ast.dump(tree, annotate_fields=False)
+    return dump_tree(tree)
+
+
+class _Text(str):
+    """Output text queued on `dump_tree`'s stack (as opposed to a value to render)."""
+
+
+_CLOSE_NODE, _CLOSE_LIST = _Text("),"), _Text("],")
+
+
+def dump_tree(tree: ast.AST) -> str:
+    """A string equal for two trees exactly when their node types and fields are equal.
+
+    Like `ast.dump(tree, annotate_fields=False)` (positions left out), but with an
+    explicit stack instead of recursion, so a parsable sample nested deeper than the
+    recursion limit (1,200 chained ``+``, 5,000 unary minuses) still has a canonical
+    form; ints are written in hex, which has no digit limit. Every value is followed
+    by a comma, which keeps adjacent values apart.
+    """
+    out: list[str] = []
+    stack: list[object] = [tree]
+    while stack:
+        item = stack.pop()
+        cls = type(item)
+        if cls is _Text:
+            out.append(item)  # type: ignore[arg-type]
+        elif cls is list:
+            out.append("[")
+            stack.append(_CLOSE_LIST)
+            stack.extend(reversed(item))  # type: ignore[call-overload]
+        elif isinstance(item, ast.AST):
+            out.append(cls.__name__ + "(")
+            stack.append(_CLOSE_NODE)
+            stack.extend([getattr(item, name, None) for name in reversed(item._fields)])
+        elif cls is int:
+            out.append(f"int:{item:#x},")
+        else:
+            out.append(repr(item) + ",")
+    return "".join(out)
 
 
 def distinct_n(token_seqs: Sequence[Sequence[str]], n: int) -> float | None:
