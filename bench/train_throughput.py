@@ -1,12 +1,17 @@
-"""Training tokens/s of `finetune_lora` (the loop's per-generation update).
+"""Training tokens/s and peak memory of `finetune_lora` (the loop's per-generation update).
 
 LoRA with the default TrainingConfig (r 16, all projections, completion-only loss,
-batch 32) on synth (prompt, canonical solution) pairs, on builtin:tiny when cached
-(or with `--build`), else a random-init model of the same shape. Tokens are all
-non-padding input tokens processed. `--full` also times full-parameter training at
-batch 128 (builtin:tiny's pretraining loop), the figure FEASIBILITY.md quotes.
+batch 32) on synth (prompt, canonical solution) pairs. `--arch tiny` uses
+builtin:tiny when cached (or with `--build`), else a random-init model of its
+shape; the other archs are random-init models of real shapes (see
+sampling_throughput.py). On CUDA the model is bf16 (dtype auto) and the forward
+runs under bf16 autocast; `--gradient-checkpointing` trades compute for memory.
+Tokens are all non-padding input tokens processed. Peak memory: CUDA peak
+allocated on a GPU, the process's peak RSS on CPU. `--full` (CPU, tiny) also times
+full-parameter training at batch 128 (builtin:tiny's pretraining loop), the figure
+FEASIBILITY.md quotes.
 
-Last line: train_tokens_per_s=<X>
+Last line: train_tokens_per_s=<X> peak_mem_mb=<M>
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch
 
 from harness.config import ModelConfig, TrainingConfig
 from harness.models import set_threads
@@ -29,14 +36,18 @@ from harness.training import (
 from tasks.synthetic import generate_synth
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sampling_throughput import _model
+from sampling_throughput import ARCHS, _peak_mb, _reset_peak, _sync, build_model
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--arch", choices=ARCHS, default="tiny")
+    parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | auto")
+    parser.add_argument("--dtype", default="auto", help="auto (bf16 on CUDA) | float32 | bfloat16")
     parser.add_argument("--examples", type=int, default=1024)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--gradient-checkpointing", action="store_true")
     parser.add_argument("--threads", type=int, default=0, help="0 = all cores")
     parser.add_argument("--build", action="store_true", help="build builtin:tiny if needed")
     parser.add_argument("--cache-dir", default=None)
@@ -45,17 +56,25 @@ def main() -> None:
     args = parser.parse_args()
 
     threads = set_threads(ModelConfig(threads=args.threads))
-    model, tok, what = _model(args.build, args.cache_dir)
+    model, tok, what = build_model(args.arch, args.device, args.dtype, trained=True,
+                                   build=args.build, cache_dir=args.cache_dir)
+    device = next(model.parameters()).device
     tasks = [t for t in generate_synth(4000, 200, 0) if t.split == "train"][:args.examples]
     pairs = [(t.prompt, t.canonical_solution) for t in tasks]
     cfg = TrainingConfig(epochs=args.epochs, batch_size=args.batch_size)
     print(f"model: {what}; {len(pairs)} examples x {args.epochs} epoch(s), LoRA r={cfg.lora_r}, "
-          f"batch {cfg.batch_size}, torch threads {threads}")
+          f"batch {cfg.batch_size}, gradient checkpointing {args.gradient_checkpointing}, "
+          f"torch threads {threads}", flush=True)
 
-    finetune_lora(model, tok, pairs[:64], cfg, seed=1)  # warm-up
-    _, stats = finetune_lora(model, tok, pairs, cfg, seed=0)
+    ckpt = args.gradient_checkpointing
+    finetune_lora(model, tok, pairs[:64], cfg, seed=1, gradient_checkpointing=ckpt)  # warm-up
+    _sync(device)
+    _reset_peak(device)
+    _, stats = finetune_lora(model, tok, pairs, cfg, seed=0, gradient_checkpointing=ckpt)
+    _sync(device)
+    peak = _peak_mb(device)
     print(f"LoRA: {stats.steps} steps, {stats.tokens} tokens ({stats.loss_tokens} in the loss) "
-          f"in {stats.seconds:.2f} s")
+          f"in {stats.seconds:.2f} s, final loss {stats.losses[-1]:.3f}, peak {peak:.0f} MB")
     if args.full:
         full = copy.deepcopy(model)
         examples = [encode_example(tok, p, c, 256) for p, c in pairs]
@@ -67,7 +86,10 @@ def main() -> None:
         full_stats = train_loop(full, examples, settings, seed=0, pad_id=int(tok.pad_token_id))
         print(f"full-parameter, batch 128: {full_stats.tokens} tokens in "
               f"{full_stats.seconds:.2f} s = {full_stats.tokens_per_s:.0f} tokens/s")
-    print(f"train_tokens_per_s={stats.tokens_per_s:.1f}")
+    del model
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    print(f"train_tokens_per_s={stats.tokens_per_s:.1f} peak_mem_mb={peak:.0f}")
 
 
 if __name__ == "__main__":

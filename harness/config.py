@@ -49,7 +49,8 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 class ModelConfig:
     """Which model to start from and where it runs."""
 
-    name: str = _f("builtin:tiny", "HF id, local directory, or builtin:tiny (built offline).",
+    name: str = _f("builtin:tiny", "HF id, local directory, builtin:tiny (built offline) or "
+                                   "builtin:random (same architecture, random weights).",
                    aliases=("model",))
     device: str = _f("auto", f"{DEVICES_HELP}.", aliases=("device",))
     dtype: str = _f("auto", "auto (bf16 on capable CUDA, else float32) | float32 | "
@@ -93,6 +94,8 @@ class TrainingConfig:
                         "no-training control, whose generations differ from generation 0 "
                         "only by noise.", aliases=("epochs",))
     batch_size: int = _f(32, "Examples per optimizer micro-batch.")
+    gradient_checkpointing: bool = _f(False, "Recompute activations in the backward pass: "
+                                             "less memory for large models, ~30% more compute.")
     grad_accum: int = _f(1, "Micro-batches per optimizer step.")
     max_length: int = _f(256, "Examples are truncated to this many tokens.")
     completion_only_loss: bool = _f(True, "Loss on completion tokens only (False: prompt too).")
@@ -309,7 +312,7 @@ def check_training(cfg: TrainingConfig) -> None:
 
 def check_sandbox(cfg: SandboxSettings) -> None:
     _require(bool(cfg.image.strip()), "sandbox.image", "non-empty", cfg.image)
-    _require(cfg.pool_size >= 0, "sandbox.pool_size", ">= 0 (0 = one per core)", cfg.pool_size)
+    _require(cfg.pool_size >= 0, "sandbox.pool_size", ">= 0 (0 = one per core plus one)", cfg.pool_size)
     _require(cfg.memory_mb >= 16, "sandbox.memory_mb", ">= 16", cfg.memory_mb)
     _require(cfg.cpus > 0, "sandbox.cpus", "> 0", cfg.cpus)
     _require(cfg.pids_limit >= 1, "sandbox.pids_limit", ">= 1", cfg.pids_limit)

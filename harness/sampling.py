@@ -6,9 +6,23 @@ runs its own decode loop over the model's KV cache:
 
 * **Prefill once per prompt.** The n samples of a prompt share its prefix: the
   prompt is run once and its cache rows are copied n times.
-* **Finished rows stop costing compute.** A row ends at EOS, at a stop sequence
-  (checked on the decoded text while generating) or at max_new_tokens; finished
-  rows are dropped from the batch and the cache.
+* **Nothing per token crosses to the host.** Picked tokens and their scores are
+  written into preallocated device buffers; the host reads them every few steps
+  (`_CHECK_EVERY`), then checks EOS, length and stop sequences for the steps it
+  missed, in order, so a row ends at exactly the step it would have ended at if
+  checked every step. A finished row computes a few dead steps at most, which is
+  cheap next to a host sync per token on a GPU.
+* **Finished rows stop costing compute.** Once a quarter of the rows have ended
+  they are dropped from the batch and the cache.
+* **No per-step allocation.** The KV cache writes into buffers sized for prompt +
+  max_new_tokens, and the attention mask is built once per wave and sliced.
+  Where the model takes a prepared 4-D mask (SDPA attention), the per-step
+  mask construction inside transformers is skipped as well.
+* **CUDA graphs.** On CUDA each decode step (forward + token pick + buffer
+  updates) is captured once per batch size and replayed, which removes the
+  Python and launch overhead that dominates small models and large batches. A
+  captured step is checked against the eager step it recorded; any failure or
+  mismatch falls back to eager decoding for the rest of the call.
 * **Per-sample randomness.** Each sample draws its uniforms from its own generator,
   seeded by (seed, prompt text, sample index), and picks tokens by inverse CDF. The
   same seed therefore gives the same completions whatever else is in the batch, in
@@ -17,13 +31,21 @@ runs its own decode loop over the model's KV cache:
   get identical samples.
 * **Confidence.** Each completion carries the mean log-probability of its kept
   tokens under the model at temperature 1 (the `perplexity:Q` filter's score).
+
+`COLLAPSE_BENCH_SAMPLER` picks the decode path: `auto` (default: CUDA graphs on
+CUDA where supported, else eager), `eager` (growing cache), `static` (the graph
+path's fixed-shape step, run eagerly: how it is tested without a GPU) or `graphs`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import inspect
+import os
 import warnings
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -40,8 +62,24 @@ if TYPE_CHECKING:
 
 # Compact the batch once this fraction of its rows has finished: dropping rows
 # copies the whole KV cache, so doing it on every finished row costs more than
-# running a few dead rows for a step or two.
+# running a few dead rows for a step or two. With CUDA graphs a compaction also
+# means a new capture, so it waits for half the rows.
 _COMPACT_FRACTION = 0.25
+_COMPACT_FRACTION_GRAPHS = 0.5
+
+# Steps between host reads of the picked tokens, per device type. On CPU a read
+# is free and dead steps cost real compute; on a GPU every read stalls the queue.
+_CHECK_EVERY = {"cpu": 2, "cuda": 8}
+_CHECK_EVERY_DEFAULT = 4
+
+_MODES = ("auto", "eager", "static", "graphs")
+
+LAST_RUN: dict[str, Any] = {}
+"""Diagnostics of the latest call (decode path, CUDA graph captures, why graphs were
+given up), for benchmarks and bug reports; nothing reads it."""
+
+# Models on which a CUDA graph capture failed: later calls go eager straight away.
+_GRAPHS_FAILED: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -106,9 +144,17 @@ def _validate(n: int, temperature: float, cfg: SamplingConfig) -> None:
         raise BadInput(f"sampling batch_size must be >= 1, got {cfg.batch_size}")
 
 
+def decode_path() -> str:
+    """The decode path requested through $COLLAPSE_BENCH_SAMPLER (default auto)."""
+    mode = os.environ.get("COLLAPSE_BENCH_SAMPLER", "auto").strip().lower() or "auto"
+    if mode not in _MODES:
+        raise BadInput(f"COLLAPSE_BENCH_SAMPLER={mode!r}; use one of {', '.join(_MODES)}")
+    return mode
+
+
 @dataclass
 class _Row:
-    """Decode state of one sample."""
+    """Decode state of one sample, as far as the host has read it."""
 
     prompt_index: int
     sample_index: int
@@ -132,6 +178,21 @@ class _Sampler:
         self.pad_id = _pad_id(model, tokenizer)
         self.forward_kwargs = _forward_kwarg_names(model)
         self.limit = max_positions(model)
+        self.decode_batch = _batch_decoder(tokenizer)
+        self.check_every = _CHECK_EVERY.get(self.device.type, _CHECK_EVERY_DEFAULT)
+        self.mask_4d = _takes_4d_bool_mask(model)
+        mode = decode_path()
+        if mode == "auto":
+            mode = "graphs" if self.device.type == "cuda" else "eager"
+        if mode in ("static", "graphs") and not self.mask_4d:
+            mode = "eager"  # the fixed-shape step needs a prepared mask
+        if mode == "graphs" and self.device.type != "cuda":
+            mode = "static"
+        self.mode = mode
+        # why graphs were given up, if they were
+        self.graphs_failed: str | None = _GRAPHS_FAILED.get(model)
+        self.captures = 0
+        self.graph_pool: Any = None
 
     # -- prompt handling ---------------------------------------------------------
 
@@ -148,7 +209,7 @@ class _Sampler:
                 continue
             ids = list(self.tokenizer(prompt)["input_ids"])
             if not ids:
-                ids = [self.eos_ids[0] if self.eos_ids else self.pad_id]
+                ids = [min(self.eos_ids) if self.eos_ids else self.pad_id]
             if room is not None and len(ids) > room:
                 ids = ids[len(ids) - room:]
                 truncated += 1
@@ -176,10 +237,17 @@ class _Sampler:
                                                       "sample") as bar:
                 for start in range(0, len(jobs), self.cfg.batch_size):
                     wave = jobs[start:start + self.cfg.batch_size]
-                    for row in self._decode_wave(wave, prompts, encoded, seed, bar.update):
-                        out[row.prompt_index][row.sample_index] = self._finish(row)
+                    rows = self._decode_wave(wave, prompts, encoded, seed, bar.update)
+                    for row, completion in zip(rows, self._finish(rows), strict=True):
+                        out[row.prompt_index][row.sample_index] = completion
         finally:
             self.model.train(was_training)
+            if self.graphs_failed is not None:
+                _GRAPHS_FAILED[self.model] = self.graphs_failed
+            LAST_RUN.clear()
+            LAST_RUN.update(mode=self.mode, check_every=self.check_every,
+                            mask_4d=self.mask_4d, graph_captures=self.captures,
+                            graphs_failed=self.graphs_failed)
         return [[c for c in per if c is not None] for per in out]
 
     def _decode_wave(self, wave: list[tuple[int, int]], prompts: list[str],
@@ -192,49 +260,98 @@ class _Sampler:
             advance(len(rows))
             return rows
 
-        logits, cache, mask = self._prefill(wave, prompts, encoded, max_new)
-        next_pos = mask.sum(dim=1, keepdim=True)
+        logits, cache, prompt_mask = self._prefill(wave, prompts, encoded, max_new)
         uniforms = torch.stack([
             torch.rand(max_new, generator=torch.Generator().manual_seed(
                 sample_seed(seed, prompts[p], s)), dtype=torch.float64)
             for p, s in wave]).to(self.device)
+        state = _WaveState.start(self, logits, cache, prompt_mask, uniforms, max_new)
 
         active = list(range(len(rows)))  # row index of each batch position
-        for step in range(max_new):
-            tokens, logprobs = self._pick(logits, uniforms[:, step])
-            token_list = tokens.tolist()
-            logprob_list = logprobs.tolist()
-            fresh: list[int] = []
-            newly = 0
-            for pos, r in enumerate(active):
-                row = rows[r]
-                if row.done:
-                    continue
-                row.tokens.append(token_list[pos])
-                row.logprobs.append(logprob_list[pos])
-                if token_list[pos] in self.eos_ids or len(row.tokens) >= max_new:
+        read = 0  # steps the host has read
+        fraction = _COMPACT_FRACTION_GRAPHS if state.static else _COMPACT_FRACTION
+        for step in range(1, max_new + 1):
+            if step - read >= self.check_every or step == max_new:
+                newly = self._read(state, rows, active, read, step)
+                read = step
+                advance(newly)
+                finished = sum(rows[r].done for r in active)
+                if finished == len(active):
+                    break
+                if finished >= max(1, int(fraction * len(active))):
+                    keep_pos = [pos for pos, r in enumerate(active) if not rows[r].done]
+                    state.select(torch.tensor(keep_pos, device=self.device))
+                    active = [active[pos] for pos in keep_pos]
+            if step < max_new:
+                state.step(step)
+        return rows
+
+    def _read(self, state: _WaveState, rows: list[_Row], active: list[int],
+              start: int, end: int) -> int:
+        """Copy steps [start, end) of the live rows to the host and end the rows that
+        finished there, at the step they finished; returns how many did. One device
+        sync per call."""
+        block = torch.cat([state.out_tok[:, start:end].to(torch.float64),
+                           state.out_lp[:, start:end].to(torch.float64)], dim=1).tolist()
+        width = end - start
+        max_new = self.cfg.max_new_tokens
+        fresh: list[tuple[int, int, int]] = []  # (row, first new token, last stop-checked)
+        newly = 0
+        for pos, r in enumerate(active):
+            row = rows[r]
+            if row.done:
+                continue
+            values = block[pos]
+            first = len(row.tokens)
+            for j in range(width):
+                token = int(values[j])
+                row.tokens.append(token)
+                row.logprobs.append(values[width + j])
+                if token in self.eos_ids or len(row.tokens) >= max_new:
                     row.done = True
                     newly += 1
-                else:
-                    fresh.append(r)
-            for r in self._hit_stop(rows, fresh):
-                rows[r].done = True
+                    break
+            # the token that ended a row by EOS or length is not stop-checked
+            fresh.append((r, first, len(row.tokens) - (1 if row.done else 0)))
+        for r, keep in self._stops(rows, fresh):
+            row = rows[r]
+            del row.tokens[keep:], row.logprobs[keep:]
+            if not row.done:
+                row.done = True
                 newly += 1
-            advance(newly)
-            finished = sum(rows[r].done for r in active)
-            if finished == len(active):
-                break
-            if finished >= max(1, int(_COMPACT_FRACTION * len(active))):
-                keep_pos = [pos for pos, r in enumerate(active) if not rows[r].done]
-                keep = torch.tensor(keep_pos, device=self.device)
-                cache.batch_select_indices(keep)
-                mask, next_pos, uniforms, tokens = (mask[keep], next_pos[keep],
-                                                    uniforms[keep], tokens[keep])
-                active = [active[pos] for pos in keep_pos]
-            mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=1)
-            logits, cache = self._forward(tokens[:, None], mask, next_pos, cache=cache)
-            next_pos = next_pos + 1
-        return rows
+        return newly
+
+    def _stops(self, rows: list[_Row],
+               fresh: list[tuple[int, int, int]]) -> list[tuple[int, int]]:
+        """(row, tokens to keep) for the rows whose newly read tokens completed a stop
+        sequence; fresh: (row, index of its first new token, tokens up to the last
+        one to check).
+
+        The rule per step: a stop completed by the newest token lies in the last
+        `len(stop)` characters, which the last `len(stop) + 1` tokens cover (tokens
+        decode to at least one character each; the extra one absorbs a tokenizer
+        rendering a window's first token differently). One decode per row of the new
+        tokens plus that margin finds the rows worth a closer look; for those, the
+        per-step windows in order give the exact step. A stop missed here (exotic
+        multi-byte splits) only costs compute: `_finish` cuts the full text anyway.
+        """
+        fresh = [(r, first, last) for r, first, last in fresh if last > first]
+        if not self.stop or not fresh:
+            return []
+        margin = max(len(s) for s in self.stop) + 1
+        spans = [rows[r].tokens[max(first + 1 - margin, 0):last] for r, first, last in fresh]
+        found: list[tuple[int, int]] = []
+        for (r, first, last), text in zip(fresh, self.decode_batch(spans), strict=True):
+            if not any(s in text for s in self.stop):
+                continue
+            tokens = rows[r].tokens
+            ends = range(first + 1, last + 1)
+            windows = [tokens[max(e - margin, 0):e] for e in ends]
+            for e, window in zip(ends, self.decode_batch(windows), strict=True):
+                if any(s in window for s in self.stop):
+                    found.append((r, e))
+                    break
+        return found
 
     def _prefill(self, wave: list[tuple[int, int]], prompts: list[str],
                  encoded: dict[str, list[int]], max_new: int
@@ -297,51 +414,221 @@ class _Sampler:
             tokens = idx[:, 0] if order is None else order.gather(1, idx)[:, 0]
         return tokens, logp.gather(1, tokens[:, None])[:, 0]
 
-    def _hit_stop(self, rows: list[_Row], candidates: list[int]) -> list[int]:
-        """Rows among `candidates` whose newest token completed a stop sequence.
-
-        Checked every step, so a stop can only end in the newest token; it then lies
-        in the last `len(stop)` characters, which the last `len(stop) + 1` tokens
-        cover (tokens decode to at least one character each; the extra one absorbs
-        a tokenizer rendering a window's first token differently). Decoding that
-        window instead of the whole row keeps this cheap. A stop missed here (exotic
-        multi-byte splits) only costs compute: `_finish` cuts the full text anyway.
-        """
-        if not self.stop or not candidates:
-            return []
-        window = max(len(s) for s in self.stop) + 1
-        seqs = [rows[r].tokens[-window:] for r in candidates]
-        backend = getattr(self.tokenizer, "backend_tokenizer", None)
-        if backend is not None:  # skips transformers' per-id Python checks: ~3x faster
-            texts = backend.decode_batch(seqs, skip_special_tokens=True)
-        else:
-            texts = self.tokenizer.batch_decode(seqs, skip_special_tokens=True)
-        return [r for r, text in zip(candidates, texts, strict=True)
-                if any(s in text for s in self.stop)]
-
     # -- results ---------------------------------------------------------------------
 
-    def _finish(self, row: _Row) -> Completion:
-        tokens = [t for t in row.tokens if t not in self.eos_ids]
-        raw = self.tokenizer.decode(tokens, skip_special_tokens=True)
-        text = truncate_completion(raw, self.stop)
-        k = _tokens_covering(self.tokenizer, tokens, len(text)) if text else 0
-        scored = row.logprobs[:max(k, 1)]
-        mean = sum(scored) / len(scored) if scored else 0.0
-        return Completion(text=text, mean_logprob=float(mean), n_tokens=k,
-                          n_generated=len(row.tokens))
+    def _finish(self, rows: list[_Row]) -> list[Completion]:
+        kept = [[t for t in row.tokens if t not in self.eos_ids] for row in rows]
+        out: list[Completion] = []
+        for row, tokens, raw in zip(rows, kept, self.decode_batch(kept), strict=True):
+            text = truncate_completion(raw, self.stop)
+            k = self._tokens_covering(tokens, len(text)) if text else 0
+            scored = row.logprobs[:max(k, 1)]
+            mean = sum(scored) / len(scored) if scored else 0.0
+            out.append(Completion(text=text, mean_logprob=float(mean), n_tokens=k,
+                                  n_generated=len(row.tokens)))
+        return out
+
+    def _tokens_covering(self, tokens: list[int], length: int) -> int:
+        """Fewest leading tokens whose decoded text is at least `length` characters long."""
+        lo, hi = 1, len(tokens)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if len(self.decode_batch([tokens[:mid]])[0]) >= length:
+                hi = mid
+            else:
+                lo = mid + 1
+        return lo
 
 
-def _tokens_covering(tokenizer: PreTrainedTokenizerBase, tokens: list[int], length: int) -> int:
-    """Fewest leading tokens whose decoded text is at least `length` characters long."""
-    lo, hi = 1, len(tokens)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if len(tokenizer.decode(tokens[:mid], skip_special_tokens=True)) >= length:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
+class _WaveState:
+    """The device side of one wave: KV cache, mask, positions, uniforms, and the
+    buffers the picked tokens and their scores are written into.
+
+    Two step kinds share these buffers. Eager (`static` False): the cache grows by a
+    slice per step and the mask is a prefix of a preallocated all-ones tail. Static:
+    every tensor keeps its shape and address, the step's position lives in device
+    tensors, and the cache attends over its full capacity under the mask, so the
+    whole step can be captured as one CUDA graph and replayed.
+    """
+
+    def __init__(self, sampler: _Sampler, cache: Any, static: bool) -> None:
+        self.sampler = sampler
+        self.cache = cache
+        self.static = static
+        self.width = 0  # prompt columns (left-padded)
+        self.capacity = 0  # prompt columns + max_new_tokens
+        self.mask_store: torch.Tensor = torch.empty(0)  # `mask` padded to 8n columns
+        self.mask: torch.Tensor = torch.empty(0)
+        self.positions: torch.Tensor = torch.empty(0)
+        self.ids: torch.Tensor = torch.empty(0)
+        self.uniforms: torch.Tensor = torch.empty(0)
+        self.out_tok: torch.Tensor = torch.empty(0)
+        self.out_lp: torch.Tensor = torch.empty(0)
+        self.step_t: torch.Tensor = torch.empty(0)  # static: step being picked
+        self.graph: Any = None
+        self.use_graphs = static and sampler.mode == "graphs" and sampler.graphs_failed is None
+
+    @classmethod
+    def start(cls, sampler: _Sampler, logits: torch.Tensor, cache: Any,
+              prompt_mask: torch.Tensor, uniforms: torch.Tensor, max_new: int) -> _WaveState:
+        """State after the prefill, with step 0 (picked from the prefill's logits) done."""
+        static = sampler.mode in ("static", "graphs") and _is_ours(cache)
+        self = cls(sampler, cache, static)
+        batch, width = prompt_mask.shape
+        device = prompt_mask.device
+        self.width = width
+        # rows padded to a multiple of 8 columns: memory-efficient SDPA kernels want
+        # an aligned mask row stride and copy a misaligned mask on every layer
+        capacity = width + max_new
+        padded = -(-capacity // 8) * 8
+        full = torch.zeros((batch, padded), dtype=prompt_mask.dtype, device=device)
+        full[:, :width] = prompt_mask
+        if not static:
+            full[:, width:] = 1
+        if sampler.mask_4d:
+            full = full.bool()[:, None, None, :]
+        self.mask_store = full
+        self.capacity = capacity
+        self.mask = full[..., :capacity]
+        self.positions = prompt_mask.sum(dim=1, keepdim=True)
+        self.uniforms = uniforms
+        self.out_tok = torch.zeros((batch, max_new), dtype=torch.long, device=device)
+        self.out_lp = torch.zeros((batch, max_new), dtype=torch.float32, device=device)
+        tokens, logprobs = sampler._pick(logits, uniforms[:, 0])
+        self.out_tok[:, 0] = tokens
+        self.out_lp[:, 0] = logprobs
+        self.ids = tokens[:, None].clone()
+        if static:
+            control = _CacheControl.of(cache)
+            assert control is not None
+            control.slot = torch.full((1,), width, dtype=torch.long, device=device)
+            self.step_t = torch.ones((1,), dtype=torch.long, device=device)
+        return self
+
+    def step(self, step: int) -> None:
+        """Feed the token picked at `step - 1`, pick the one at `step`."""
+        if not self.static:
+            sampler = self.sampler
+            logits, self.cache = sampler._forward(self.ids, self.mask[..., :self.width + step],
+                                                  self.positions, self.cache)
+            tokens, logprobs = sampler._pick(logits, self.uniforms[:, step])
+            self.out_tok[:, step] = tokens
+            self.out_lp[:, step] = logprobs
+            self.ids[:, 0] = tokens
+            self.positions += 1
+            return
+        if self.use_graphs:
+            if self.graph is None:
+                self._capture(step)  # runs this step eagerly on the way
+                return
+            self.graph.replay()
+            return
+        self._static_step()
+
+    def _static_step(self) -> None:
+        """One fixed-shape step: every input and output is a persistent buffer and
+        the step index lives on the device, so a CUDA graph can replay it."""
+        sampler = self.sampler
+        control = _CacheControl.of(self.cache)
+        assert control is not None
+        self.mask.index_fill_(3, control.slot, True)
+        logits, _ = sampler._forward(self.ids, self.mask, self.positions, self.cache)
+        u = self.uniforms.index_select(1, self.step_t)[:, 0]
+        tokens, logprobs = sampler._pick(logits, u)
+        self.out_tok.index_copy_(1, self.step_t, tokens[:, None])
+        self.out_lp.index_copy_(1, self.step_t, logprobs[:, None])
+        self.ids.copy_(tokens[:, None])
+        self.positions.add_(1)
+        control.slot.add_(1)
+        self.step_t.add_(1)
+
+    def _capture(self, step: int) -> None:
+        """Run `step` eagerly (also the warm-up a capture needs), record the same step
+        as a CUDA graph, then check the graph: rewind the step's counters, replay,
+        and compare with the eager result. Any error or mismatch turns graphs off
+        for the rest of the call; the eager result stands either way."""
+        sampler = self.sampler
+        control = _CacheControl.of(self.cache)
+        assert control is not None and control.slot is not None
+        side = torch.cuda.Stream(device=self.out_tok.device)
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            self._static_step()
+        torch.cuda.current_stream().wait_stream(side)
+        want_tok = self.out_tok[:, step].clone()
+        want_lp = self.out_lp[:, step].clone()
+        positions_after = self.positions.clone()
+        try:
+            if sampler.graph_pool is None:
+                sampler.graph_pool = torch.cuda.graph_pool_handle()
+            graph = _capture_graph(self._static_step, sampler.graph_pool)
+            # rewind to before `step` and replay it
+            self.ids.copy_(self.out_tok[:, step - 1:step])
+            self.positions.sub_(1)
+            control.slot.sub_(1)
+            self.step_t.sub_(1)
+            graph.replay()
+            same = self.out_tok[:, step] == want_tok
+            close = torch.isclose(self.out_lp[:, step], want_lp, rtol=1e-3, atol=1e-3)
+            agree = float((same & close).float().mean())
+            if agree < 0.99:
+                raise RuntimeError(f"graph replay disagrees with eager on "
+                                   f"{1 - agree:.1%} of rows")
+            self.graph = graph
+            sampler.captures += 1
+        except Exception as exc:  # capture is best effort: eager is always right
+            sampler.graphs_failed = f"{type(exc).__name__}: {str(exc)[:300]}"
+            warnings.warn(f"CUDA graphs off for this call ({sampler.graphs_failed}); "
+                          "decoding eagerly", stacklevel=2)
+            self.use_graphs = False
+            with contextlib.suppress(Exception):  # surface (and clear) a pending error
+                torch.cuda.synchronize()
+        # whatever happened above, leave the state of the eager `step`
+        self.out_tok[:, step] = want_tok
+        self.out_lp[:, step] = want_lp
+        self.ids.copy_(want_tok[:, None])
+        self.positions.copy_(positions_after)
+        self.step_t.fill_(step + 1)
+        control.slot.fill_(self.width + step)
+
+    def select(self, keep: torch.Tensor) -> None:
+        """Keep only the batch rows `keep` (finished rows leave the batch)."""
+        self.cache.batch_select_indices(keep)
+        self.mask_store = self.mask_store[keep]
+        self.mask = self.mask_store[..., :self.capacity]
+        self.positions = self.positions[keep]
+        self.ids = self.ids[keep]
+        self.uniforms = self.uniforms[keep]
+        self.out_tok = self.out_tok[keep]
+        self.out_lp = self.out_lp[keep]
+        self.graph = None  # addresses changed: capture again at the next step
+
+
+def _capture_graph(fn: Callable[[], None], pool: Any) -> Any:
+    """`fn` recorded as a CUDA graph on a side stream (not run).
+
+    `torch.cuda.graph` would also run a full `gc.collect()` and `empty_cache()` per
+    capture: tens of milliseconds, and a sampler captures once per wave and batch
+    size. Python's collector is paused instead, so no finalizer runs mid-capture;
+    "thread_local" lets other threads (executor pools) keep using CUDA meanwhile.
+    """
+    graph = torch.cuda.CUDAGraph()
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        with torch.cuda.stream(stream):
+            graph.capture_begin(pool=pool, capture_error_mode="thread_local")
+            try:
+                fn()
+            finally:
+                graph.capture_end()
+    finally:
+        if collecting:
+            gc.enable()
+    torch.cuda.current_stream().wait_stream(stream)
+    return graph
 
 
 def _positions(mask: torch.Tensor) -> torch.Tensor:
@@ -367,6 +654,26 @@ def _pad_id(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> int:
     return 0
 
 
+def _batch_decoder(tokenizer: PreTrainedTokenizerBase) -> Callable[[list[list[int]]],
+                                                                   list[str]]:
+    """A function decoding many id lists at once, equal to `tokenizer.decode(ids,
+    skip_special_tokens=True)` for each.
+
+    A fast tokenizer without clean-up goes straight to its Rust backend in one call
+    (transformers' per-call Python checks cost more than the decoding itself);
+    anything else decodes one list at a time through the tokenizer.
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None and not getattr(tokenizer, "clean_up_tokenization_spaces", False):
+        def fast(seqs: list[list[int]]) -> list[str]:
+            return backend.decode_batch(seqs, skip_special_tokens=True) if seqs else []
+        return fast
+
+    def slow(seqs: list[list[int]]) -> list[str]:
+        return [tokenizer.decode(s, skip_special_tokens=True) for s in seqs]
+    return slow
+
+
 def _forward_kwarg_names(model: PreTrainedModel) -> tuple[str, str | None]:
     """(cache kwarg, logits-to-keep kwarg) the underlying model's forward accepts.
 
@@ -380,19 +687,63 @@ def _forward_kwarg_names(model: PreTrainedModel) -> tuple[str, str | None]:
     return cache_kw, keep_kw
 
 
+def _takes_4d_bool_mask(model: PreTrainedModel) -> bool:
+    """Whether a prepared 4-D boolean mask (True = attend) goes to attention as is.
+
+    transformers >= 4.53 (`masking_utils`) returns a 4-D mask unchanged, and SDPA
+    reads booleans with that meaning; other attention kernels want other formats,
+    so everything else gets the 2-D padding mask and transformers' own mask code.
+    """
+    try:
+        from transformers import masking_utils
+    except ImportError:
+        return False
+    if not hasattr(masking_utils, "_preprocess_mask_arguments"):
+        return False
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    impl = getattr(base.config, "_attn_implementation", None)
+    return impl == "sdpa"
+
+
+def _is_ours(cache: Any) -> bool:
+    """Whether every layer of `cache` is `_preallocated_cache`'s (what a static step
+    needs; a transformers without `layer_class_to_replicate` builds its own)."""
+    layers = getattr(cache, "layers", None)
+    return (_CacheControl.of(cache) is not None and bool(layers)
+            and all(getattr(layer, "_collapse_bench_layer", False) for layer in layers))
+
+
+class _CacheControl:
+    """What the sampler tells its cache layers: where a static step writes (None:
+    append, the eager and prefill behaviour)."""
+
+    def __init__(self) -> None:
+        self.slot: torch.Tensor | None = None
+
+    @staticmethod
+    def of(cache: Any) -> _CacheControl | None:
+        return getattr(cache, "_collapse_bench_control", None)
+
+
 def _preallocated_cache(capacity: int) -> Any:
     """A DynamicCache whose layers write into preallocated buffers.
 
     The stock layer concatenates on every step, copying the whole cache each token;
-    at a few hundred rows that copy costs more than the tiny model's forward. None
-    (let the model build its own cache) where this transformers has no DynamicLayer.
+    at a few hundred rows that copy costs more than the tiny model's forward. Until
+    the sampler sets a slot the layers append and return the filled prefix; with a
+    slot (a device tensor) they write there and return the whole buffer, whose
+    shape and address never change (what CUDA graphs need). None (let the model
+    build its own cache) where this transformers has no DynamicLayer.
     """
     try:
         from transformers.cache_utils import DynamicCache, DynamicLayer
     except ImportError:
         return None
+    control = _CacheControl()
 
     class _Layer(DynamicLayer):  # type: ignore[misc, valid-type]
+        _collapse_bench_layer = True
+
         def lazy_initialization(self, key_states: torch.Tensor,
                                 value_states: torch.Tensor) -> None:
             super().lazy_initialization(key_states, value_states)
@@ -406,6 +757,11 @@ def _preallocated_cache(capacity: int) -> Any:
                    *args: Any, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
             if not self.is_initialized:
                 self.lazy_initialization(key_states, value_states)
+            if control.slot is not None:
+                self._kbuf.index_copy_(2, control.slot, key_states)
+                self._vbuf.index_copy_(2, control.slot, value_states)
+                self.keys, self.values = self._kbuf, self._vbuf
+                return self._kbuf, self._vbuf
             end = self._len + key_states.shape[-2]
             if end > self._kbuf.shape[-2]:  # cannot happen in this module; stay correct
                 grow = end - self._kbuf.shape[-2]
@@ -422,9 +778,11 @@ def _preallocated_cache(capacity: int) -> Any:
             if self.is_initialized:
                 self._kbuf = self._kbuf[indices]
                 self._vbuf = self._vbuf[indices]
-                self.keys = self._kbuf[:, :, :self._len]
-                self.values = self._vbuf[:, :, :self._len]
+                end = self._kbuf.shape[-2] if control.slot is not None else self._len
+                self.keys = self._kbuf[:, :, :end]
+                self.values = self._vbuf[:, :, :end]
 
     cache = DynamicCache()
     cache.layer_class_to_replicate = _Layer
+    cache._collapse_bench_control = control
     return cache

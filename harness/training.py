@@ -4,7 +4,9 @@ Training is the loop's other hot path, so it runs its own small loop instead of
 HF's Trainer: examples are tokenized once, batched by similar length (little
 padding), and the LM head only runs on positions whose next token is trained.
 Everything random (LoRA init, batch order, dropout) draws from `seed`, so the same
-data and seed give bit-identical adapters on the same machine.
+data and seed give bit-identical adapters on the same machine. On a GPU the
+forward runs under bf16 autocast (for bf16 models) and token counts are taken on
+the host, so an optimizer step waits for the device once, for its loss value.
 
 Prompt and completion are tokenized separately and concatenated, exactly as the
 sampler sees them (prompt ids, then generated ids), so training and generation
@@ -235,18 +237,46 @@ def _summed_loss(model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor,
 
     Labels before `first` are all -100, so when the model supports it only the last
     `len - first` positions' logits are computed (`keep_kw`): the prompt's logits
-    would be discarded anyway.
+    would be discarded anyway. On CUDA the forward runs under bf16 autocast when
+    the model holds bf16 weights (see `_autocast`); the loss itself is float32.
     """
     kwargs: dict[str, Any] = {"input_ids": ids, "attention_mask": mask, "use_cache": False}
     if keep_kw and first > 0:
         kwargs[keep_kw] = ids.shape[1] - first
     else:
         first = 0
-    logits = model(**kwargs).logits
+    with _autocast(ids.device, model):
+        logits = model(**kwargs).logits
     target = labels[:, first:first + logits.shape[1]]
     return torch.nn.functional.cross_entropy(
         logits.float().reshape(-1, logits.shape[-1]), target.reshape(-1),
         ignore_index=-100, reduction="sum")
+
+
+def _autocast(device: torch.device, model: torch.nn.Module) -> Any:
+    """bf16 autocast on a CUDA device that supports it, for a model with bf16 weights.
+
+    LoRA weights live in float32 next to a bf16 base, so without autocast every
+    adapted projection runs a float32 matmul; autocast keeps them in bf16 on the
+    tensor cores. A model loaded as float32 on purpose is left exact, and CPU
+    training is untouched (bit-identical adapters across runs stay the rule).
+    """
+    if device.type != "cuda" or not torch.cuda.is_bf16_supported():
+        return contextlib.nullcontext()
+    if not any(p.dtype == torch.bfloat16 for p in model.parameters()):
+        return contextlib.nullcontext()
+    return torch.autocast("cuda", dtype=torch.bfloat16)
+
+
+def _counts(batch: list[Encoded], completion_only: bool) -> tuple[int, int]:
+    """(input tokens, trained targets) of a micro-batch, as `_collate` lays it out,
+    computed on the host so that counting never waits for the device."""
+    tokens = targets = 0
+    for ids, n_prompt in batch:
+        start = max(n_prompt, 1) if completion_only else 1
+        tokens += len(ids)
+        targets += max(len(ids) - start, 0)
+    return tokens, targets
 
 
 def _optimizer_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
@@ -254,17 +284,18 @@ def _optimizer_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     step_batches: list[list[int]], settings: LoopSettings, factor: float,
                     pad_id: int, device: torch.device, keep_kw: str | None,
                     stats: TrainStats) -> float:
-    collated = [_collate([examples[i] for i in b], pad_id, settings.completion_only, device)
-                for b in step_batches]
-    n_target = sum(int((labels != -100).sum()) for _, _, labels, _ in collated)
+    batches = [[examples[i] for i in b] for b in step_batches]
+    counts = [_counts(b, settings.completion_only) for b in batches]
+    n_target = sum(targets for _, targets in counts)
     if n_target == 0:  # nothing to learn from (all completions empty)
         return 0.0
-    total_loss = 0.0
-    for ids, mask, labels, first in collated:
+    total_loss: torch.Tensor | float = 0.0
+    for batch, (tokens, _) in zip(batches, counts, strict=True):
+        ids, mask, labels, first = _collate(batch, pad_id, settings.completion_only, device)
         loss_sum = _summed_loss(model, ids, mask, labels, first, keep_kw)
         (loss_sum / n_target).backward()
-        total_loss += float(loss_sum.detach())
-        stats.tokens += int(mask.sum())
+        total_loss = total_loss + loss_sum.detach().double()  # as a Python float sum
+        stats.tokens += tokens
     stats.loss_tokens += n_target
     for group in optimizer.param_groups:
         group["lr"] = settings.lr * factor
@@ -272,7 +303,7 @@ def _optimizer_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
         torch.nn.utils.clip_grad_norm_(params, settings.max_grad_norm)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    return total_loss / n_target
+    return float(total_loss) / n_target  # the step's only wait for the device
 
 
 # -- LoRA ------------------------------------------------------------------------------
@@ -357,17 +388,23 @@ def _rng_scope(device: torch.device) -> Any:
 
 def finetune_lora(model: PreTrainedModel | PeftModel, tokenizer: PreTrainedTokenizerBase,
                   examples: Sequence[tuple[str, str]], cfg: TrainingConfig, seed: int,
-                  progress: bool | str = False) -> tuple[PeftModel, TrainStats]:
+                  progress: bool | str = False, gradient_checkpointing: bool | None = None,
+                  ) -> tuple[PeftModel, TrainStats]:
     """LoRA-train on (prompt, completion) pairs; returns the adapted model and stats.
 
     A plain model gets a fresh adapter on a copy (the argument is untouched); a
     PeftModel keeps training its own adapter, in place (the "continue" policy). No
     examples: the model is returned with an untrained adapter (an identity: LoRA's
     B starts at zero), so a generation whose filter kept nothing still goes on.
+    gradient_checkpointing: recompute activations in the backward pass (less memory
+    for large models and batches, ~30% more compute); None reads
+    `cfg.gradient_checkpointing` where the config has that field, else off.
     """
     from peft import PeftModel
 
     _check_training_config(cfg)
+    if gradient_checkpointing is None:
+        gradient_checkpointing = bool(getattr(cfg, "gradient_checkpointing", False))
     device = next(model.parameters()).device
     with _rng_scope(device):
         torch.manual_seed(seed)
@@ -386,9 +423,37 @@ def finetune_lora(model: PreTrainedModel | PeftModel, tokenizer: PreTrainedToken
                                 batch_size=cfg.batch_size, grad_accum=cfg.grad_accum,
                                 epochs=cfg.epochs, warmup_ratio=cfg.warmup_ratio,
                                 completion_only=cfg.completion_only_loss)
-        stats = train_loop(peft_model, encoded, settings, seed, _pad_id(tokenizer), progress)
+        with _checkpointing(peft_model, gradient_checkpointing):
+            stats = train_loop(peft_model, encoded, settings, seed, _pad_id(tokenizer),
+                               progress)
     peft_model.eval()
     return peft_model, stats
+
+
+@contextlib.contextmanager
+def _checkpointing(model: PeftModel, enabled: bool) -> Iterator[None]:
+    """Gradient checkpointing for the duration of one training run.
+
+    Non-reentrant checkpointing needs no input that requires grad (the embeddings
+    are frozen under LoRA). It is switched off afterwards so the returned model, and
+    the merged model built from it, carry no training-only state into sampling.
+    """
+    base = model.get_base_model()
+    if not enabled or not getattr(base, "supports_gradient_checkpointing", False):
+        yield
+        return
+    kwargs = {"use_reentrant": False}
+    if hasattr(base, "activation_checkpointing_enable"):  # transformers >= 5.2x
+        base.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+        disable = base.activation_checkpointing_disable
+    else:
+        with _quiet_peft():
+            base.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+        disable = base.gradient_checkpointing_disable
+    try:
+        yield
+    finally:
+        disable()
 
 
 def _pad_id(tokenizer: PreTrainedTokenizerBase) -> int:
@@ -464,7 +529,8 @@ def perplexity(model: PreTrainedModel | PeftModel, tokenizer: PreTrainedTokenize
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
     device = next(model.parameters()).device
     keep_kw = _logits_kwarg(model)
-    nll, count = 0.0, 0
+    nll: torch.Tensor | float = 0.0
+    count = 0
     was_training = model.training
     model.eval()
     try:
@@ -472,8 +538,9 @@ def perplexity(model: PreTrainedModel | PeftModel, tokenizer: PreTrainedTokenize
             for start in range(0, len(order), batch_size):
                 batch = [encoded[i] for i in order[start:start + batch_size]]
                 ids, mask, labels, first = _collate(batch, _pad_id(tokenizer), True, device)
-                nll += float(_summed_loss(model, ids, mask, labels, first, keep_kw))
-                count += int((labels != -100).sum())
+                loss = _summed_loss(model, ids, mask, labels, first, keep_kw)
+                nll = nll + loss.double()  # summed on the device: one wait at the end
+                count += _counts(batch, True)[1]
     finally:
         model.train(was_training)
-    return math.exp(nll / count)
+    return math.exp(float(nll) / count)

@@ -11,11 +11,12 @@ import math
 import pytest
 import torch
 
+from harness import sampling
 from harness.config import SamplingConfig
 from harness.errors import BadInput
 from harness.sampling import Completion, sample_completions
 from tasks.postprocess import truncate_completion
-from tests.model_helpers import random_model, tokenizer, train_split
+from tests.model_helpers import ARCHS, random_model, tokenizer, train_split
 
 CFG = SamplingConfig(max_new_tokens=16, batch_size=64)
 
@@ -119,9 +120,12 @@ def _ascii_piece(text: str) -> str | None:
     return None
 
 
-def test_finished_rows_leave_the_batch(model, tok, prompts) -> None:  # type: ignore[no-untyped-def]
+def test_finished_rows_leave_the_batch(model, tok, prompts, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Stops taken from each prompt's greedy text end rows at different steps; the
-    forward batch then shrinks instead of carrying finished rows to the end."""
+    forward batch then shrinks instead of carrying finished rows to the end. (Host
+    reads every step here, so a few prompts ending close together cannot all be
+    noticed in the same read, after which there is nothing left to compact.)"""
+    monkeypatch.setitem(sampling._CHECK_EVERY, "cpu", 1)
     greedy = sample_completions(model, tok, prompts, 1, CFG, seed=0, temperature=0, stop=())
     stops = tuple(s for s in (_ascii_piece(per[0].text) for per in greedy) if s)
     assert len(set(stops)) >= 2
@@ -167,3 +171,67 @@ def test_overlong_prompt_is_cut_from_the_left(model, tok) -> None:  # type: igno
         [[c]] = sample_completions(model, tok, [long_prompt], 1, CFG, seed=0)
     assert c.n_tokens <= CFG.max_new_tokens
     assert math.isfinite(c.mean_logprob) and c.mean_logprob <= 0
+
+
+def _key(out: list[list[Completion]]) -> list[list[tuple[str, int, int]]]:
+    return [[(c.text, c.n_tokens, c.n_generated) for c in per] for per in out]
+
+
+def _close(got: list[list[Completion]], want: list[list[Completion]]) -> None:
+    assert _key(got) == _key(want)
+    for g_per, w_per in zip(got, want, strict=True):
+        for g, w in zip(g_per, w_per, strict=True):
+            assert g.mean_logprob == pytest.approx(w.mean_logprob, abs=1e-5)
+
+
+# short stops that the random model hits at different steps, so rows end mid-wave
+_STOPS = ("\n", "(", ":")
+
+
+@pytest.mark.parametrize("temperature,top_p", [(1.0, 1.0), (0.8, 0.9)])
+def test_samples_identical_across_batch_sizes_and_orderings(model, tok, prompts, temperature,
+                                                            top_p) -> None:  # type: ignore[no-untyped-def]
+    """The contract: sample i of a prompt depends on (model, config, temperature, stop,
+    seed, prompt, i) only, never on which other rows share its batch, the order of
+    the prompts, duplicates, or when rows leave the batch."""
+    def run(ps: list[str], batch_size: int) -> list[list[Completion]]:
+        cfg = SamplingConfig(max_new_tokens=16, batch_size=batch_size, top_p=top_p)
+        return sample_completions(model, tok, ps, 3, cfg, seed=21, temperature=temperature,
+                                  stop=_STOPS)
+
+    want = run(prompts, 64)
+    assert len({c.n_generated for per in want for c in per}) > 2  # rows end at many steps
+    for batch_size in (1, 2, 5, 7, 16):
+        _close(run(prompts, batch_size), want)
+    order = [3, 1, 4, 0, 2, 1]  # shuffled, with a duplicate
+    got = run([prompts[i] for i in order], 4)
+    _close(got, [want[i] for i in order])
+
+
+def test_host_checks_every_few_steps_end_rows_at_the_same_step(model, tok, prompts,
+                                                               monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Reading the tokens every k steps instead of every step changes no output:
+    stops, EOS and lengths are checked for every step that was read late."""
+    cfg = SamplingConfig(max_new_tokens=16, batch_size=64)
+    results = []
+    for every in (1, 3, 16):
+        monkeypatch.setitem(sampling._CHECK_EVERY, "cpu", every)
+        results.append(sample_completions(model, tok, prompts, 3, cfg, seed=4,
+                                          temperature=1.0, stop=_STOPS))
+    _close(results[1], results[0])
+    _close(results[2], results[0])
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_static_step_matches_eager(arch, tok, prompts, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The fixed-shape step that CUDA graphs capture, run eagerly on CPU, gives the
+    eager sampler's results (GPU-free check of everything but the capture)."""
+    arch_model = random_model(arch, len(tok), seed=5, tied=False)
+    cfg = SamplingConfig(max_new_tokens=16, batch_size=5)
+    runs = {}
+    for mode in ("eager", "static"):
+        monkeypatch.setenv("COLLAPSE_BENCH_SAMPLER", mode)
+        runs[mode] = sample_completions(arch_model, tok, prompts, 3, cfg, seed=8,
+                                        temperature=1.0, stop=_STOPS)
+        assert sampling.LAST_RUN["mode"] == mode
+    _close(runs["static"], runs["eager"])

@@ -187,3 +187,16 @@ def test_schedule_and_truncation(tok) -> None:  # type: ignore[no-untyped-def]
     assert len(ids) == 20 and ids[-1] == tok.eos_token_id
     completion = tok("    return x\n", add_special_tokens=False)["input_ids"]
     assert ids[n_prompt:-1] == completion
+
+
+def test_gradient_checkpointing_trains_the_same_adapter(base, tok, data) -> None:  # type: ignore[no-untyped-def]
+    """Recomputing activations in the backward pass changes memory, not the result;
+    and it is switched off again on the returned model (sampling never pays for it)."""
+    plain, stats_plain = finetune_lora(base, tok, data, CFG, seed=3)
+    ckpt, stats_ckpt = finetune_lora(base, tok, data, CFG, seed=3, gradient_checkpointing=True)
+    assert stats_ckpt.tokens == stats_plain.tokens
+    assert stats_ckpt.losses == pytest.approx(stats_plain.losses, rel=1e-5)
+    want = _lora_state(plain)
+    for name, value in _lora_state(ckpt).items():
+        torch.testing.assert_close(value, want[name], rtol=1e-5, atol=1e-6)
+    assert not any(getattr(m, "gradient_checkpointing", False) for m in ckpt.modules())
