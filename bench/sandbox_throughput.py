@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=164, help="programs per side (default 164)")
     parser.add_argument("--executor", choices=("docker", "local"), default="docker")
     parser.add_argument("--pool-size", type=int, default=0,
-                        help="runners (containers); 0 = one per CPU core (the default)")
+                        help="runners (containers); 0 = one per CPU core plus one (the default)")
     args = parser.parse_args(argv)
     if args.n < 1:
         parser.error("--n must be at least 1")

@@ -188,7 +188,7 @@ class DockerChannel(Channel):
 
 
 class DockerPool(RunnerPool):
-    """The isolated executor: `settings.pool_size` containers (default one per core)."""
+    """The isolated executor: `settings.pool_size` containers (default one per core plus one)."""
 
     def __init__(self, settings: SandboxSettings | None = None, *,
                  unresponsive_after_s: float = 3.0) -> None:

@@ -114,7 +114,7 @@ class SandboxSettings:
     image: str = field(default="collapse-bench-sandbox:latest",
                        metadata={"help": "Docker image with the runner (see `sandbox build`)."})
     pool_size: int = field(default=0, metadata={
-        "help": "Warm containers; 0 means one per CPU core."})
+        "help": "Warm containers; 0 means one per CPU core plus one (fastest measured)."})
     memory_mb: int = field(default=512, metadata={
         "help": "Memory limit per container (memory+swap equal to it)."})
     cpus: float = field(default=1.0, metadata={"help": "CPU quota per container, in cores."})

@@ -111,7 +111,7 @@ class LocalChannel(Channel):
 
 
 class LocalExecutor(RunnerPool):
-    """Unisolated executor: `settings.pool_size` host runners (default one per core)."""
+    """Unisolated executor: `settings.pool_size` host runners (default one per core plus one)."""
 
     def __init__(self, settings: SandboxSettings | None = None, *,
                  unresponsive_after_s: float = 3.0) -> None:

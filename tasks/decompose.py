@@ -27,6 +27,7 @@ from typing import Any
 
 from sandbox.runner import encode_value
 from sandbox.values import WRAPPERS, CallCheck, Check, Compare, ConstCheck
+from tasks.model_text import parse_python
 
 _NOT_LITERAL = object()
 _ARITHMETIC = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b,
@@ -209,9 +210,8 @@ def _from_isclose(test: ast.Call, entry: str) -> Check | None:
 @lru_cache(maxsize=65536)
 def decompose_assert(source: str, entry_point: str) -> Check | None:
     """The trusted check for one assert statement, or None if it must run in-process."""
-    try:
-        module = ast.parse(source)
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
+    module = parse_python(source)
+    if module is None:
         return None
     if len(module.body) != 1 or not isinstance(module.body[0], ast.Assert):
         return None

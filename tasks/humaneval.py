@@ -22,6 +22,7 @@ import tokenize
 from collections.abc import Mapping
 from typing import Any
 
+from tasks.model_text import parse_python
 from tasks.schema import Task
 
 SUITE = "humaneval"
@@ -58,9 +59,8 @@ def split_check(test: str, entry_point: str, check_name: str = "check") -> tuple
     anything but asserts (and no-op expressions): loops, assignments or imports
     mean the asserts are not independent, so only the whole check is trustworthy.
     """
-    try:
-        module = ast.parse(test)
-    except SyntaxError:
+    module = parse_python(test)
+    if module is None:
         return ()
     checks = [n for n in module.body if isinstance(n, ast.FunctionDef) and n.name == check_name]
     if len(checks) != 1 or len(checks[0].args.args) != 1:

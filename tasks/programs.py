@@ -25,6 +25,7 @@ from functools import lru_cache
 from sandbox.executor import ExecRequest
 from sandbox.values import Check
 from tasks.decompose import decompose_assert
+from tasks.model_text import parse_python
 from tasks.schema import Task
 
 
@@ -42,9 +43,8 @@ def test_preamble(task: Task) -> str:
     fully_trusted = all(c is not None for c in trusted_checks(task))
     if task.final_call and not fully_trusted:
         return task.test
-    try:
-        module = ast.parse(task.test)
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
+    module = parse_python(task.test)
+    if module is None:
         return "" if not task.final_call else task.test
     wanted = set(task.asserts)
     check_name = task.final_call.split("(", 1)[0].strip()

