@@ -312,7 +312,8 @@ def check_training(cfg: TrainingConfig) -> None:
 
 def check_sandbox(cfg: SandboxSettings) -> None:
     _require(bool(cfg.image.strip()), "sandbox.image", "non-empty", cfg.image)
-    _require(cfg.pool_size >= 0, "sandbox.pool_size", ">= 0 (0 = one per core plus one)", cfg.pool_size)
+    _require(cfg.pool_size >= 0, "sandbox.pool_size", ">= 0 (0 = one per core plus one)",
+             cfg.pool_size)
     _require(cfg.memory_mb >= 16, "sandbox.memory_mb", ">= 16", cfg.memory_mb)
     _require(cfg.cpus > 0, "sandbox.cpus", "> 0", cfg.cpus)
     _require(cfg.pids_limit >= 1, "sandbox.pids_limit", ">= 1", cfg.pids_limit)

@@ -15,6 +15,7 @@ examples each test ran (`make test-text` does).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -77,3 +78,12 @@ def with_named_examples(test: Callable[..., Any]) -> Callable[..., Any]:
     for text in NAMED.values():
         test = example(text)(test)
     return test
+
+
+def no_warnings(fn: Callable[..., Any], *args: Any) -> Any:
+    """fn(*args), failing the test if it issued any warning (they would reach the user)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = fn(*args)
+    assert not caught, [str(w.message) for w in caught]
+    return result

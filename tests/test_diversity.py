@@ -11,7 +11,6 @@ import itertools
 import math
 import random
 import time
-import warnings
 
 import pytest
 from hypothesis import given, settings
@@ -33,7 +32,13 @@ from harness.metrics.diversity import (
     parse_sample,
     problem_metrics,
 )
-from tests.hostile_text import NAMED, PROPERTY, hostile_text, with_named_examples
+from tests.hostile_text import (
+    NAMED,
+    PROPERTY,
+    hostile_text,
+    no_warnings,
+    with_named_examples,
+)
 
 pytestmark = pytest.mark.text
 
@@ -184,19 +189,11 @@ def test_fast_enough_for_an_eval_of_200_problems() -> None:
 # -- any text a model writes (issue 9) -------------------------------------------------
 
 
-def _quietly(fn, *args):  # type: ignore[no-untyped-def]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = fn(*args)
-    assert not caught, [str(w.message) for w in caught]
-    return result
-
-
 @PROPERTY
 @given(hostile_text)
 @with_named_examples
 def test_code_tokens_for_any_text(code: str) -> None:
-    toks = _quietly(code_tokens.__wrapped__, code)  # uncached: every example really runs
+    toks = no_warnings(code_tokens.__wrapped__, code)  # uncached: every example really runs
     assert isinstance(toks, tuple) and all(isinstance(t, str) and t for t in toks)
     if code.strip() and not code.lstrip().startswith("#"):
         assert toks or not any(c.isalnum() for c in code)
@@ -206,7 +203,7 @@ def test_code_tokens_for_any_text(code: str) -> None:
 @given(hostile_text)
 @with_named_examples
 def test_canonical_ast_for_any_text(code: str) -> None:
-    canon = _quietly(canonical_ast.__wrapped__, code)
+    canon = no_warnings(canonical_ast.__wrapped__, code)
     assert (canon is None) == (parse_sample(code) is None)
     assert canon is None or isinstance(canon, str)
 
@@ -216,7 +213,7 @@ def test_canonical_ast_for_any_text(code: str) -> None:
        st.lists(st.one_of(st.none(), st.lists(st.booleans(), max_size=4).map(tuple)),
                 min_size=4, max_size=4))
 def test_problem_metrics_for_any_samples(samples: list[str], sigs: list) -> None:  # type: ignore[type-arg]
-    m = _quietly(problem_metrics, samples, sigs[:len(samples)], "p")
+    m = no_warnings(problem_metrics, samples, sigs[:len(samples)], "p")
     assert set(m) == set(KEYS)
     for key, value in m.items():
         assert value is None or (0.0 <= value <= 1.0 and not math.isnan(value)), (key, value)

@@ -23,18 +23,15 @@ from tasks.model_text import (
     unparsable_reason,
     utf8,
 )
-from tests.hostile_text import NAMED, PROPERTY, hostile_text, with_named_examples
+from tests.hostile_text import (
+    NAMED,
+    PROPERTY,
+    hostile_text,
+    no_warnings,
+    with_named_examples,
+)
 
 pytestmark = pytest.mark.text
-
-
-def no_warnings(fn, *args):  # type: ignore[no-untyped-def]
-    """fn(*args), failing the test if it issued any warning (they would reach the user)."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = fn(*args)
-    assert not caught, [str(w.message) for w in caught]
-    return result
 
 
 @PROPERTY
