@@ -160,11 +160,11 @@ class RunnerPool:
             if slot in self._slots:
                 self._slots.remove(slot)
             slot.channel.destroy()
-            running, *queued = slot.inflight or [None]
-            for att in reversed(queued):
-                if att is not None and att.run_id == self._run_id:
-                    pending.appendleft((att.index, att.attempt))
-            if running is not None:
+            if slot.inflight:
+                running, *queued = slot.inflight
+                for att in reversed(queued):
+                    if att.run_id == self._run_id:
+                        pending.appendleft((att.index, att.attempt))
                 retry_or_fail(running, why + (f"; runner said: {detail}" if detail else ""))
             self.replacements += 1
             self._top_up()

@@ -582,8 +582,8 @@ def _remove_tree_contents(root: str, keep: str = "") -> int:
                 except OSError:
                     failed.add((here.st_dev, here.st_ino))
                     left += 1
-            elif not names and name == keep:
-                failed.add((here.st_dev, here.st_ino))  # emptied; do not visit again
+            else:
+                failed.add((here.st_dev, here.st_ino))  # `keep`, emptied: do not visit again
     except OSError:
         return left + 1
     finally:
