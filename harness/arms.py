@@ -25,6 +25,9 @@ from harness.filters import parse_filter
 from harness.regimes import check_real_fraction, check_regime
 from harness.store import safe_name
 
+DEFAULT_TRAIN_TEMPERATURE = 1.0
+"""Arms at this train temperature keep the short id (`...__s-0`); others say theirs."""
+
 
 @dataclass(frozen=True)
 class Arm:
@@ -32,21 +35,26 @@ class Arm:
     regime: str
     real_fraction: float
     seed: int
+    train_temperature: float = DEFAULT_TRAIN_TEMPERATURE
 
     @property
     def arm_id(self) -> str:
+        temp = ("" if self.train_temperature == DEFAULT_TRAIN_TEMPERATURE
+                else f"__t-{self.train_temperature}")
         return safe_name(f"f-{self.filter}__r-{self.regime}__real-{self.real_fraction}"
-                         f"__s-{self.seed}")
+                         f"{temp}__s-{self.seed}")
 
     def to_json(self, restart: str) -> dict[str, object]:
         return {"arm_id": self.arm_id, "filter": self.filter, "regime": self.regime,
-                "real_fraction": self.real_fraction, "seed": self.seed, "restart": restart}
+                "real_fraction": self.real_fraction, "seed": self.seed, "restart": restart,
+                "train_temperature": self.train_temperature}
 
 
 def arms_of(cfg: RunConfig) -> list[Arm]:
     """The grid in a stable order: seeds outermost, so gen 0 of a seed is shared early."""
-    return [Arm(f, r, float(x), s) for s, f, r, x in
-            itertools.product(cfg.seeds, cfg.filters, cfg.regimes, cfg.real_fractions)]
+    return [Arm(f, r, float(x), s, float(t)) for s, f, r, x, t in
+            itertools.product(cfg.seeds, cfg.filters, cfg.regimes, cfg.real_fractions,
+                              cfg.train_temperatures)]
 
 
 def validate(cfg: RunConfig) -> None:
@@ -74,7 +82,8 @@ def check_grid(cfg: RunConfig) -> None:
     favour of the explicit no-training control, `--epochs 0`.
     """
     lists = {"filters": cfg.filters, "regimes": cfg.regimes,
-             "real_fractions": cfg.real_fractions, "seeds": cfg.seeds}
+             "real_fractions": cfg.real_fractions, "seeds": cfg.seeds,
+             "train_temperatures": cfg.train_temperatures}
     for name, values in lists.items():
         if not values:
             raise BadInput(f"{name} must not be empty ({flag_of(name)})")
@@ -90,7 +99,8 @@ def check_grid(cfg: RunConfig) -> None:
     normalised = {"filters": [parse_filter(f).text for f in cfg.filters],
                   "regimes": [r.strip() for r in cfg.regimes],
                   "real_fractions": [float(x) for x in cfg.real_fractions],
-                  "seeds": list(cfg.seeds)}
+                  "seeds": list(cfg.seeds),
+                  "train_temperatures": [float(t) for t in cfg.train_temperatures]}
     for name, values in normalised.items():
         repeated = sorted({str(v) for v in values if values.count(v) > 1})
         if repeated:

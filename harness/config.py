@@ -66,8 +66,6 @@ class SamplingConfig:
 
     temperature: float = _f(0.8, "Sampling temperature for evaluation samples (0 = greedy).",
                             aliases=("temperature",))
-    train_temperature: float = _f(0.8, "Sampling temperature for the self-generated train "
-                                       "data (0 = greedy).", aliases=("train-temperature",))
     top_p: float = _f(1.0, "Nucleus sampling threshold in (0, 1] (1.0 = off).")
     max_new_tokens: int = _f(64, "Max tokens generated per completion.")
     batch_size: int = _f(256, "Sequences per forward pass while sampling.")
@@ -136,6 +134,20 @@ class RunConfig:
                                      "reference solutions from the train split.",
                                      aliases=("real-fraction",))
     seeds: list[int] = _f([0], "Seeds; each seed is a separate arm.")
+    train_temperatures: list[float] = _f(
+        [1.0], "Sampling temperatures of the self-generated train data, one arm each (0 = "
+               "greedy). At 1.0 the model trains on its own distribution and the unverified "
+               "arm drifts into noise; below 1 it sharpens (docs/collapse.md).",
+        aliases=("train-temperature",))
+    training_set_size: int = _f(0, "0 = each generation trains on every kept example plus "
+                                   "human ones at the real fraction; N = exactly N examples, "
+                                   "a share 1 - real fraction self-generated (set by "
+                                   "--synthetic-share).")
+    recover: int = _f(0, "Repair generations appended after the self-training ones: each "
+                         "trains on human references only (docs/collapse.md).")
+    human_pool_share: float = _f(0.0, "Mixed candidate pool: share of each generation's "
+                                      "candidates that are unseen human references, for the "
+                                      "detect:* filters; 0 = off (docs/collapse.md).")
     subsample_size: int = _f(0, "accumulate-subsample: examples per generation; "
                                 "0 = train_prompts.")
     executor: str = _f("docker", "docker (isolated) | local (host subprocess, NOT isolated).",
@@ -147,6 +159,11 @@ class RunConfig:
                                      metadata={"help": "LoRA settings."})
     sandbox: SandboxSettings = field(default_factory=SandboxSettings,
                                      metadata={"help": "Sandbox settings."})
+
+    @property
+    def total_generations(self) -> int:
+        """Generations after generation 0: the self-training ones, then the repair ones."""
+        return self.generations + self.recover
 
 
 T = TypeVar("T")
@@ -281,8 +298,6 @@ def check_model(cfg: ModelConfig) -> None:
 
 def check_sampling(cfg: SamplingConfig) -> None:
     _require(cfg.temperature >= 0, "sampling.temperature", ">= 0 (0 = greedy)", cfg.temperature)
-    _require(cfg.train_temperature >= 0, "sampling.train_temperature", ">= 0 (0 = greedy)",
-             cfg.train_temperature)
     _require(0 < cfg.top_p <= 1, "sampling.top_p", "in (0, 1]", cfg.top_p)
     _require(cfg.max_new_tokens >= 1, "sampling.max_new_tokens", ">= 1", cfg.max_new_tokens)
     _require(cfg.batch_size >= 1, "sampling.batch_size", ">= 1", cfg.batch_size)
@@ -331,6 +346,12 @@ def check_sizes(cfg: RunConfig) -> None:
     _require(cfg.n_eval >= 1, "n_eval", ">= 1", cfg.n_eval)
     _require(cfg.eval_tasks >= 0, "eval_tasks", ">= 0 (0 = all)", cfg.eval_tasks)
     _require(cfg.subsample_size >= 0, "subsample_size", ">= 0", cfg.subsample_size)
+    _require(cfg.training_set_size >= 0, "training_set_size", ">= 0", cfg.training_set_size)
+    _require(cfg.recover >= 0, "recover", ">= 0", cfg.recover)
+    _require(0 <= cfg.human_pool_share < 1, "human_pool_share", "in [0, 1)",
+             cfg.human_pool_share)
+    for t in cfg.train_temperatures:
+        _require(t >= 0, "train_temperatures", ">= 0 (0 = greedy)", cfg.train_temperatures)
     _require(bool(cfg.ks), "ks", "a non-empty list", cfg.ks)
     for k in cfg.ks:
         _require(k >= 1, "ks", "integers >= 1", cfg.ks)
@@ -353,6 +374,8 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
     """Build dataclass `cls` from a (TOML) dict, rejecting unknown keys and bad types."""
     if not isinstance(data, dict):
         raise BadInput(f"{where}: expected a table, got {type(data).__name__}")
+    if cls is RunConfig:
+        data = _migrate(data)
     hints = get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(data) - names)
@@ -362,6 +385,17 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
     for name, value in data.items():
         kwargs[name] = _coerce(hints[name], value, f"{where}.{name}")
     return cls(**kwargs)
+
+
+def _migrate(data: dict[str, Any]) -> dict[str, Any]:
+    """Read configs written before train temperature became an ablation axis (they kept
+    one `sampling.train_temperature`), so older run directories still load."""
+    sampling = data.get("sampling")
+    if not isinstance(sampling, dict) or "train_temperature" not in sampling:
+        return data
+    data = {**data, "sampling": {k: v for k, v in sampling.items() if k != "train_temperature"}}
+    data.setdefault("train_temperatures", [sampling["train_temperature"]])
+    return data
 
 
 def _coerce(tp: Any, value: Any, where: str) -> Any:

@@ -40,6 +40,9 @@ class Candidate:
     completion: str
     result: ExecResult
     mean_logprob: float
+    provenance: str = "self"            # "self" (the model's) | "human" (mixed pool)
+    ai_score: float = math.nan          # detector score (harness.detection); higher = AI
+    ai_threshold: float = math.nan      # scores above it are judged AI
 
 
 KeepMask = list[bool]

@@ -59,12 +59,12 @@ from harness.stats import (
 SCHEMA_VERSION = "1.0"
 RANK_BY = "collapse.pass1_auc.mean"
 _ENTRY_KEY = ("model", "train_suite", "train_split", "eval_suite", "eval_split", "filter",
-              "regime", "real_fraction", "restart")
+              "regime", "real_fraction", "restart", "train_temperature")
 
 
 def _entry_key(run: RunResult, arm: ArmResult) -> tuple[Any, ...]:
     return (run.model, run.train_suite, run.train_split, run.eval_suite, run.eval_split,
-            arm.filter, arm.regime, arm.real_fraction, arm.restart)
+            arm.filter, arm.regime, arm.real_fraction, arm.restart, arm.train_temperature)
 
 
 def _generation_dict(stats: GroupStats, index: int) -> dict[str, Any]:

@@ -9,6 +9,9 @@
         D_g = regime(K_1..K_g, real data)
         M_g = lora_finetune(start model for the restart policy, D_g)
         evaluate(M_g)                             -> metrics[gen g]
+    for g in G+1..G+R:                            (--recover R: the repair question)
+        M_g = lora_finetune(..., human references only)
+        evaluate(M_g)                             -> metrics[gen g]
 
 Every model the loop uses is rebuilt from the base weights plus the adapters saved
 on disk (`model_after`, `model_to_train`). The uninterrupted run and a run resumed
@@ -22,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -132,6 +135,18 @@ def check_output_root(cfg: RunConfig) -> None:
 
 # ----------------------------------------------------------------------------- one arm
 def run_arm(ctx: Context, arm: Arm) -> None:
+    """Every generation of one arm that is not complete yet."""
+    for _ in iter_arm(ctx, arm):
+        pass
+
+
+def iter_arm(ctx: Context, arm: Arm) -> Iterator[int]:
+    """Run an arm generation by generation, yielding each generation once it is complete
+    (DONE written); complete generations are skipped, not yielded.
+
+    The seam for running arms elsewhere (harness/ray_grid.py): a worker iterates this
+    into its own copy of the run directory and ships each yielded generation back.
+    """
     cfg, store = ctx.cfg, ctx.store
     arm_dir = store.arm_dir(arm.arm_id)
     atomic_write_json(arm_dir / "arm.json", arm.to_json(cfg.training.restart))
@@ -139,10 +154,12 @@ def run_arm(ctx: Context, arm: Arm) -> None:
 
     if not store.is_done(arm.arm_id, 0):
         run_generation_zero(ctx, arm)
-    for g in range(1, cfg.generations + 1):
+        yield 0
+    for g in range(1, cfg.total_generations + 1):
         if store.is_done(arm.arm_id, g):
             continue
         run_generation(ctx, arm, g)
+        yield g
 
 
 def run_generation_zero(ctx: Context, arm: Arm) -> None:
@@ -158,7 +175,8 @@ def run_generation_zero(ctx: Context, arm: Arm) -> None:
         atomic_write_json(gen_dir / "metrics.json", metrics)
     else:
         eval_rows, verdict_rows, metrics = evaluate(ctx, ctx.base_model, arm, 0)
-        metrics.update(filter=None, n_train_examples=0, train_loss=None)
+        metrics.update(phase="base", filter=None, detection=None, train_composition=None,
+                       n_train_examples=0, train_loss=None)
         metrics["timings_s"].update(sampling=0.0, execution=0.0, training=0.0)
         _write_generation(gen_dir, eval_rows, verdict_rows, metrics)
     store.mark_done(arm.arm_id, 0)
@@ -166,64 +184,36 @@ def run_generation_zero(ctx: Context, arm: Arm) -> None:
     _log_generation(ctx, read_json(gen_dir / "metrics.json"))
 
 
+@dataclass
+class TrainingData:
+    """What steps 1-4 of a generation produce: its dataset and the rows that record it."""
+
+    dataset: list[Example]
+    sample_rows: list[dict[str, Any]]
+    verdict_rows: list[dict[str, Any]]
+    metrics: dict[str, Any]           # filter, detection, train_composition
+    timings: dict[str, float]
+
+
 def run_generation(ctx: Context, arm: Arm, g: int) -> None:
-    from harness.sampling import sample_completions
     from harness.training import finetune_lora, save_adapter
 
     cfg, store = ctx.cfg, ctx.store
     gen_dir = store.gen_dir(arm.arm_id, g)
     store.record_step(f"{arm.arm_id}/gen-{g}", "running")
-
-    # 1. sample the previous model on a fresh draw of train prompts
-    t0 = time.perf_counter()
-    rng = np.random.default_rng(derive_seed(arm.seed, g, "prompts"))
-    picked = rng.choice(len(ctx.train_tasks), size=cfg.train_prompts, replace=False)
-    tasks = [ctx.train_tasks[i] for i in sorted(picked)]
-    restart = cfg.training.restart
-    previous = model_after(ctx.base_model, store, arm.arm_id, restart, g - 1)
-    drawn = sample_completions(previous, ctx.tokenizer, [t.prompt for t in tasks], cfg.n_train,
-                               cfg.sampling, seed=derive_seed(arm.seed, g, "train-samples"),
-                               temperature=cfg.sampling.train_temperature,
-                               progress=f"gen {g} sample train")
-    del previous
-    flat = [(t, c) for t, comps in zip(tasks, drawn, strict=True) for c in comps]
-    t_sampling = time.perf_counter() - t0
-
-    # 2. execute every candidate in the sandbox (needed for precision/recall of any filter)
-    t0 = time.perf_counter()
-    results = execute_samples({t.task_id: t for t in tasks},
-                              [Sample(t.task_id, c.text) for t, c in flat], ctx.executor,
-                              timeout_s=cfg.sandbox.timeout_s, progress=f"gen {g} execute")
-    t_execution = time.perf_counter() - t0
-
-    # 3. filter
-    candidates = [Candidate(t.task_id, t.prompt, c.text, r, c.mean_logprob)
-                  for (t, c), r in zip(flat, results, strict=True)]
-    spec = parse_filter(arm.filter)
-    outcome = apply_filter(spec, candidates, np.random.default_rng(
-        derive_seed(arm.seed, g, "filter")))
-    kept = [Example(c.task_id, c.prompt, as_function_body(c.completion), "self", g)
-            for c, k in zip(candidates, outcome.keep, strict=True) if k]
-    atomic_write_jsonl(gen_dir / "kept.jsonl", (e.to_json() for e in kept))
-
-    # 4. this generation's dataset under the regime, with real data mixed in
-    kept_by_gen = [_read_examples(store.gen_dir(arm.arm_id, h) / "kept.jsonl")
-                   for h in range(1, g)] + [kept]
-    real_pool = [Example(t.task_id, t.prompt, t.canonical_solution, "real", 0)
-                 for t in ctx.train_tasks]
-    dataset = build_dataset(arm.regime, kept_by_gen, real_pool, arm.real_fraction,
-                            cfg.subsample_size or cfg.train_prompts,
-                            np.random.default_rng(derive_seed(arm.seed, g, "dataset")))
-    sha = atomic_write_jsonl(gen_dir / "train.jsonl", (e.to_json() for e in dataset))
+    data = (self_training_data(ctx, arm, g) if g <= cfg.generations
+            else recovery_data(ctx, arm, g))
+    sha = atomic_write_jsonl(gen_dir / "train.jsonl", (e.to_json() for e in data.dataset))
     store.record_step(f"{arm.arm_id}/gen-{g}/train.jsonl", "written", sha256=sha,
-                      n_examples=len(dataset))
+                      n_examples=len(data.dataset))
 
     # 5. fine-tune from the restart policy's starting point; save the adapter
     t0 = time.perf_counter()
+    restart = cfg.training.restart
     model = model_to_train(ctx.base_model, store, arm.arm_id, restart, g)
     trained, stats = finetune_lora(model, ctx.tokenizer,
-                                   [(e.prompt, e.completion) for e in dataset], cfg.training,
-                                   seed=derive_seed(arm.seed, g, "train"),
+                                   [(e.prompt, e.completion) for e in data.dataset],
+                                   cfg.training, seed=derive_seed(arm.seed, g, "train"),
                                    progress=f"gen {g} train")
     save_adapter(trained, gen_dir / "adapter")
     del model, trained
@@ -232,20 +222,153 @@ def run_generation(ctx: Context, arm: Arm, g: int) -> None:
     # 6. evaluate M_g, rebuilt from disk exactly as a resumed run would
     eval_rows, verdict_rows, metrics = evaluate(
         ctx, model_after(ctx.base_model, store, arm.arm_id, restart, g), arm, g)
-    train_rows = [{"task_id": t.task_id, "completion": c.text, "split": "train",
-                   "seed": arm.seed, "index": i, "mean_logprob": c.mean_logprob}
-                  for i, (t, c) in enumerate(flat)]
-    train_verdicts = [_verdict_row(t.task_id, "train", i, r, kept=k)
-                      for i, ((t, _), r, k) in enumerate(zip(flat, results, outcome.keep,
-                                                              strict=True))]
-    metrics.update(filter=outcome.to_json(arm.filter), n_train_examples=len(dataset),
+    metrics.update(data.metrics, n_train_examples=len(data.dataset),
                    train_loss=stats.losses[-1] if stats.losses else None)
-    metrics["timings_s"].update(sampling=t_sampling, execution=t_execution,
-                                training=t_training)
-    _write_generation(gen_dir, train_rows + eval_rows, train_verdicts + verdict_rows, metrics)
+    metrics["timings_s"].update(data.timings, training=t_training)
+    _write_generation(gen_dir, data.sample_rows + eval_rows, data.verdict_rows + verdict_rows,
+                      metrics)
     store.mark_done(arm.arm_id, g)
     store.record_step(f"{arm.arm_id}/gen-{g}", "done")
     _log_generation(ctx, metrics)
+
+
+def self_training_data(ctx: Context, arm: Arm, g: int) -> TrainingData:
+    """Steps 1-4: sample M_{g-1}, execute, filter, and assemble the regime's dataset."""
+    from harness.sampling import sample_completions
+
+    cfg, store = ctx.cfg, ctx.store
+    gen_dir = store.gen_dir(arm.arm_id, g)
+
+    # 1. sample the previous model on a fresh draw of train prompts
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(derive_seed(arm.seed, g, "prompts"))
+    picked = rng.choice(len(ctx.train_tasks), size=cfg.train_prompts, replace=False)
+    tasks = [ctx.train_tasks[i] for i in sorted(picked)]
+    previous = model_after(ctx.base_model, store, arm.arm_id, cfg.training.restart, g - 1)
+    drawn = sample_completions(previous, ctx.tokenizer, [t.prompt for t in tasks], cfg.n_train,
+                               cfg.sampling, seed=derive_seed(arm.seed, g, "train-samples"),
+                               temperature=arm.train_temperature,
+                               progress=f"gen {g} sample train")
+    flat = [(t, c) for t, comps in zip(tasks, drawn, strict=True) for c in comps]
+    humans = human_pool(ctx, arm, g, {t.task_id for t in tasks}, len(flat))
+    t_sampling = time.perf_counter() - t0
+
+    # 2. execute every candidate in the sandbox (needed for precision/recall of any filter)
+    t0 = time.perf_counter()
+    by_id = {t.task_id: t for t in tasks} | {t.task_id: t for t in humans}
+    results = execute_samples(by_id, [Sample(t.task_id, c.text) for t, c in flat]
+                              + [Sample(t.task_id, t.canonical_solution) for t in humans],
+                              ctx.executor, timeout_s=cfg.sandbox.timeout_s,
+                              progress=f"gen {g} execute")
+    t_execution = time.perf_counter() - t0
+
+    # 3. filter (detectors first score the mixed pool with M_{g-1} and the base model)
+    candidates = ([Candidate(t.task_id, t.prompt, c.text, r, c.mean_logprob)
+                   for (t, c), r in zip(flat, results, strict=True)]
+                  + [Candidate(t.task_id, t.prompt, t.canonical_solution, r, float("nan"),
+                               provenance="human")
+                     for t, r in zip(humans, results[len(flat):], strict=True)])
+    spec = parse_filter(arm.filter)
+    mixed = bool(humans) or spec.name == "detect"
+    if mixed:
+        from harness.detection import attach_detector_scores
+
+        candidates = attach_detector_scores(spec, candidates, previous, ctx.base_model,
+                                            ctx.tokenizer,
+                                            calibration_pairs(ctx, arm, g, by_id))
+    del previous
+    outcome = apply_filter(spec, candidates, np.random.default_rng(
+        derive_seed(arm.seed, g, "filter")))
+    kept = [Example(c.task_id, c.prompt, as_function_body(c.completion),
+                    "self" if c.provenance == "self" else "real", g)
+            for c, k in zip(candidates, outcome.keep, strict=True) if k]
+    atomic_write_jsonl(gen_dir / "kept.jsonl", (e.to_json() for e in kept))
+
+    # 4. this generation's dataset under the regime, with real data mixed in
+    kept_by_gen = [_read_examples(store.gen_dir(arm.arm_id, h) / "kept.jsonl")
+                   for h in range(1, g)] + [kept]
+    dataset = build_dataset(arm.regime, kept_by_gen, _real_pool(ctx), arm.real_fraction,
+                            cfg.subsample_size or cfg.train_prompts,
+                            np.random.default_rng(derive_seed(arm.seed, g, "dataset")),
+                            fixed_size=cfg.training_set_size)
+
+    train_rows = [{"task_id": t.task_id, "completion": c.text, "split": "train",
+                   "seed": arm.seed, "index": i, "mean_logprob": c.mean_logprob}
+                  for i, (t, c) in enumerate(flat)]
+    verdicts = [_verdict_row(c.task_id, "train" if c.provenance == "self" else "human-pool",
+                             i, c.result, kept=k)
+                for i, (c, k) in enumerate(zip(candidates, outcome.keep, strict=True))]
+    metrics: dict[str, Any] = {"phase": "self-training",
+                               "filter": outcome.to_json(arm.filter),
+                               "detection": (detection_metrics(candidates, outcome.keep)
+                                             if mixed else None),
+                               "train_composition": _composition(dataset)}
+    return TrainingData(dataset, train_rows, verdicts, metrics,
+                        {"sampling": t_sampling, "execution": t_execution})
+
+
+def recovery_data(ctx: Context, arm: Arm, g: int) -> TrainingData:
+    """A repair generation (--recover): human references only, no sampling, no filter.
+
+    As many examples as a self-training generation of this arm trains on at most
+    (`training_set_size`, else the regime's size), drawn afresh each generation.
+    """
+    cfg = ctx.cfg
+    size = cfg.training_set_size or cfg.subsample_size or cfg.train_prompts
+    dataset = build_dataset("replace", [[]], _real_pool(ctx), 1.0, size,
+                            np.random.default_rng(derive_seed(arm.seed, g, "dataset")))
+    metrics: dict[str, Any] = {"phase": "recovery", "filter": None, "detection": None,
+                               "train_composition": _composition(dataset)}
+    return TrainingData(dataset, [], [], metrics, {"sampling": 0.0, "execution": 0.0})
+
+
+def human_pool(ctx: Context, arm: Arm, g: int, used: set[str], n_self: int) -> list[Task]:
+    """Unseen human references for the mixed candidate pool (`human_pool_share`).
+
+    Drawn from train tasks not prompted this generation, so the pool's human code is
+    for problems the model did not just answer; none when the share is 0.
+    """
+    share = ctx.cfg.human_pool_share
+    if share <= 0:
+        return []
+    rest = [t for t in ctx.train_tasks if t.task_id not in used]
+    n = min(round(share * n_self / (1.0 - share)), len(rest))
+    rng = np.random.default_rng(derive_seed(arm.seed, g, "human-pool"))
+    return [rest[i] for i in sorted(rng.choice(len(rest), size=n, replace=False))]
+
+
+def calibration_pairs(ctx: Context, arm: Arm, g: int, in_pool: dict[str, Task]
+                      ) -> list[tuple[str, str]]:
+    """Human references outside the pool that calibrate a detector's threshold."""
+    rest = [t for t in ctx.train_tasks if t.task_id not in in_pool]
+    n = min(CALIBRATION_SIZE, len(rest))
+    rng = np.random.default_rng(derive_seed(arm.seed, g, "calibration"))
+    return [(rest[i].prompt, rest[i].canonical_solution)
+            for i in sorted(rng.choice(len(rest), size=n, replace=False))]
+
+
+CALIBRATION_SIZE = 256
+"""Human references a detector's quantile threshold is calibrated on, per generation."""
+
+
+def detection_metrics(candidates: Sequence[Candidate], keep: Sequence[bool]
+                      ) -> dict[str, Any]:
+    """How well the filter told AI from human code in a mixed pool (provenance known)."""
+    from harness.detection import detection_report
+
+    scores = np.array([c.ai_score for c in candidates], dtype=float)
+    is_ai = np.array([c.provenance == "self" for c in candidates])
+    return detection_report(scores, is_ai, ~np.array(keep, dtype=bool))
+
+
+def _real_pool(ctx: Context) -> list[Example]:
+    return [Example(t.task_id, t.prompt, t.canonical_solution, "real", 0)
+            for t in ctx.train_tasks]
+
+
+def _composition(dataset: Sequence[Example]) -> dict[str, int]:
+    n_self = sum(e.source == "self" for e in dataset)
+    return {"self": n_self, "real": len(dataset) - n_self}
 
 
 def as_function_body(completion: str) -> str:

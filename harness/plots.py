@@ -26,7 +26,7 @@ from harness.stats import GroupStats, Interval
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-_DIMENSIONS = ("filter", "regime", "real_fraction", "restart")
+_DIMENSIONS = ("filter", "regime", "real_fraction", "restart", "train_temperature")
 MAX_SINGLE_PANEL = 8   # more arm groups than this (over several dimensions): small multiples
 MAX_BANDS = 4          # more overlapping bands than this turn into mud: dodged error bars
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "p")
@@ -42,13 +42,16 @@ overlapping blend into a third colour that belongs to neither arm."""
 
 
 def _dim_name(dim: str) -> str:
-    return "real fraction" if dim == "real_fraction" else dim
+    return {"real_fraction": "real fraction", "train_temperature": "train temperature"
+            }.get(dim, dim)
 
 
 def _dim_value(key: ArmGroupKey, dim: str, short: bool = True) -> str:
     value = getattr(key, dim)
     if dim == "real_fraction":
         return f"real {value:g}" if short else f"real fraction {value:g}"
+    if dim == "train_temperature":
+        return f"T {value:g}" if short else f"train temperature {value:g}"
     return str(value) if short else f"{dim} {value}"
 
 

@@ -13,6 +13,13 @@ data (which tends not to). Three regimes, one registry:
 final set: with S synthetic examples, R = round(F * S / (1 - F)) real ones are drawn
 (without replacement, seeded) from the train split; F = 1 trains on `size` real
 examples only (the all-human control).
+
+With a fixed training-set size N (`training_set_size`, set by `--synthetic-share`),
+`mix_fixed` instead draws round((1 - F) N) self-generated and N - round((1 - F) N)
+human examples, so every generation and every arm trains on the same amount of
+data and only the *share* of AI-written code varies: the dose of the
+dose-response question (docs/collapse.md). When the filter kept fewer than its
+share, all of them are used and the set is smaller (the metrics record the counts).
 """
 
 from __future__ import annotations
@@ -93,9 +100,25 @@ def mix_real(synthetic: Sequence[Example], real_pool: Sequence[Example], fractio
     return [*synthetic, *(real_pool[i] for i in chosen)]
 
 
+def mix_fixed(synthetic: Sequence[Example], real_pool: Sequence[Example], fraction: float,
+              size: int, rng: np.random.Generator) -> list[Example]:
+    """`size` examples, a share 1 - `fraction` of them self-generated (module docstring)."""
+    check_real_fraction(fraction)
+    n_self = min(round((1.0 - fraction) * size), len(synthetic))
+    n_real = min(size - round((1.0 - fraction) * size), len(real_pool))
+    self_idx = np.sort(rng.choice(len(synthetic), size=n_self, replace=False))
+    real_idx = np.sort(rng.choice(len(real_pool), size=n_real, replace=False))
+    return [*(synthetic[i] for i in self_idx), *(real_pool[i] for i in real_idx)]
+
+
 def build_dataset(regime: str, kept_by_generation: Sequence[Sequence[Example]],
                   real_pool: Sequence[Example], real_fraction: float, size: int,
-                  rng: np.random.Generator) -> list[Example]:
-    """The training set of the newest generation in `kept_by_generation`."""
+                  rng: np.random.Generator, fixed_size: int = 0) -> list[Example]:
+    """The training set of the newest generation in `kept_by_generation`.
+
+    fixed_size > 0: exactly that many examples at the real fraction (`mix_fixed`).
+    """
     synthetic = REGIMES.get(regime)(kept_by_generation, size, rng)
+    if fixed_size > 0:
+        return mix_fixed(synthetic, real_pool, real_fraction, fixed_size, rng)
     return mix_real(synthetic, real_pool, real_fraction, size, rng)

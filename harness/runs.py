@@ -37,10 +37,11 @@ class ArmGroupKey(NamedTuple):
     regime: str
     real_fraction: float
     restart: str
+    train_temperature: float = 1.0
 
     def label(self) -> str:
         return (f"{self.filter} / {self.regime} / real {self.real_fraction:g} / "
-                f"restart {self.restart}")
+                f"restart {self.restart} / T {self.train_temperature:g}")
 
 
 @dataclass(frozen=True)
@@ -72,10 +73,12 @@ class ArmResult:
     restart: str
     complete: bool
     generations: tuple[GenerationMetrics, ...]
+    train_temperature: float = 1.0
 
     @property
     def key(self) -> ArmGroupKey:
-        return ArmGroupKey(self.filter, self.regime, self.real_fraction, self.restart)
+        return ArmGroupKey(self.filter, self.regime, self.real_fraction, self.restart,
+                           self.train_temperature)
 
 
 @dataclass(frozen=True)
@@ -242,7 +245,13 @@ def _parse_arm(arm_id: str, meta: Any, generations: list[GenerationMetrics], com
         restart=str(meta.get("restart", "merge")),
         complete=complete,
         generations=ordered,
+        train_temperature=_num(meta.get("train_temperature", LEGACY_TRAIN_TEMPERATURE),
+                               f"{where}.train_temperature"),
     )
+
+
+LEGACY_TRAIN_TEMPERATURE = 0.8
+"""The default train temperature before it became an arm axis (arm.json had no field)."""
 
 
 def _from_summary(path: Path, summary: Any) -> RunResult:
@@ -305,7 +314,7 @@ def _reassemble(path: Path) -> RunResult:
     manifest = _read_json(path / "manifest.json") if (path / "manifest.json").is_file() else {}
     where = str(config_path)
     model = _get(config, "model", where)
-    planned = config.get("generations")
+    planned = _planned_generations(config)
     arms: dict[str, ArmResult] = {}
     for arm_dir in sorted((path / "arms").iterdir()) if (path / "arms").is_dir() else []:
         if not (arm_dir / "arm.json").is_file():
@@ -332,7 +341,8 @@ def _reassemble(path: Path) -> RunResult:
     )
 
 
-POOL_IGNORED = frozenset({"seeds", "filters", "regimes", "real_fractions", "out", "executor",
+POOL_IGNORED = frozenset({"seeds", "filters", "regimes", "real_fractions",
+                          "train_temperatures", "out", "executor",
                           "model.threads", "model.cache_dir", "sandbox.pool_size"})
 """Config keys that may differ between runs pooled into one leaderboard entry: the
 seed (what pooling is for), the arm grid (an entry is one arm of it anyway), and
@@ -349,17 +359,23 @@ def _plan(path: Path) -> tuple[dict[str, Any] | None, int | None, list[str]]:
     from harness.config import flatten
 
     settings = {k: v for k, v in flatten(config) if k not in POOL_IGNORED}
-    planned = config.get("generations")
     arm_ids: list[str] = []
     try:
-        from harness.arms import Arm
+        from harness.arms import arms_of
+        from harness.config import RunConfig, from_dict
 
-        arm_ids = [Arm(str(f), str(r), float(x), int(s)).arm_id
-                   for s in config["seeds"] for f in config["filters"]
-                   for r in config["regimes"] for x in config["real_fractions"]]
-    except (KeyError, TypeError, ValueError):
+        arm_ids = [a.arm_id for a in arms_of(from_dict(RunConfig, config))]
+    except (BadInput, KeyError, TypeError, ValueError):
         pass
-    return settings, planned if isinstance(planned, int) else None, arm_ids
+    return settings, _planned_generations(config), arm_ids
+
+
+def _planned_generations(config: Mapping[str, Any]) -> int | None:
+    """Generations after gen 0 that config.toml plans: self-training plus repair."""
+    planned, recover = config.get("generations"), config.get("recover", 0)
+    if not isinstance(planned, int) or not isinstance(recover, int):
+        return None
+    return planned + recover
 
 
 def load_run(path: str | Path) -> RunResult:

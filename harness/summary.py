@@ -41,7 +41,7 @@ def build_summary(store: RunStore, cfg: RunConfig) -> dict[str, Any]:
         n_problems = len(gens[0].get("per_task") or {})
         arms[arm.arm_id] = {
             **arm.to_json(cfg.training.restart),
-            "complete": len(gens) == cfg.generations + 1,
+            "complete": len(gens) == cfg.total_generations + 1,
             "generations": gens,
             "collapse": collapse_summary([m["pass_at_k"]["pass@1"] for m in gens],
                                          [m["diversity"]["diversity"] for m in gens]).to_dict(),
@@ -55,7 +55,7 @@ def build_summary(store: RunStore, cfg: RunConfig) -> dict[str, Any]:
         "eval_suite": cfg.eval_suite, "eval_split": cfg.eval_split,
         "ks": list(cfg.ks),
         "n_eval_problems": n_problems,
-        "planned_generations": cfg.generations,
+        "planned_generations": cfg.total_generations,
         "arms": arms,
     }
 

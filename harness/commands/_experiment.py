@@ -196,12 +196,14 @@ def check_resume_changes(run_dir: Path, old: Any, new: Any) -> dict[str, tuple[A
     store = RunStore(run_dir)
     arm_ids = {a.arm_id for a in arms_of(old)}
     arm_ids |= {p.name for p in (run_dir / "arms").glob("*") if p.is_dir()}
-    last_done = max((g for arm_id in arm_ids for g in range(old.generations + 1)
+    last_done = max((g for arm_id in arm_ids for g in range(old.total_generations + 1)
                      if store.is_done(arm_id, g)), default=-1)
     for path, (before, after) in changes.items():
         if path == "out":
             raise BadInput(f"--resume continues {run_dir} in place; --out cannot change")
-        free = path in RESUME_CAN_CHANGE or (path == "generations" and after >= before)
+        more = after >= before if isinstance(after, int) else False
+        free = (path in RESUME_CAN_CHANGE or (path == "recover" and more)
+                or (path == "generations" and more and old.recover == 0))
         used = last_done >= 1 or (last_done == 0 and path in GEN0_DEPENDS_ON)
         if used and not free:
             raise BadInput(f"cannot resume {run_dir} with {path} = {after!r}: completed "
@@ -269,9 +271,10 @@ def _already_complete(cfg: Any, resume: Path) -> bool:
 
     store = RunStore.open(resume)
     arms = arms_of(cfg)
-    if not all(store.is_done(a.arm_id, g) for a in arms for g in range(cfg.generations + 1)):
+    total = cfg.total_generations + 1
+    if not all(store.is_done(a.arm_id, g) for a in arms for g in range(total)):
         return False
-    click.echo(f"{resume} is already complete ({len(arms)} arm(s) x {cfg.generations + 1} "
+    click.echo(f"{resume} is already complete ({len(arms)} arm(s) x {total} "
                "generations); nothing to do", err=True)
     if (resume / "summary.json").is_file():
         click.echo(render_tables(read_json(resume / "summary.json")))
