@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check "$(TORCH_SPEC)" || \
 		$(BIN)/pip install -q --disable-pip-version-check torch
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev,ray]'
 	touch $(STAMP)
 
 docker:
@@ -30,6 +30,7 @@ image: venv docker
 # The text tests (pytest -m text) run in test-text, on every Python pyproject declares;
 # the rest of the suite runs here on the venv's Python.
 test: setup test-text
+	bash scripts/ensure_chromium.sh
 	$(BIN)/pytest -q -m "not text"
 
 # Model-text handling on Python 3.11, 3.12, 3.13 (the classifiers in pyproject.toml),

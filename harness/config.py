@@ -67,7 +67,8 @@ class SamplingConfig:
     temperature: float = _f(0.8, "Sampling temperature for evaluation samples (0 = greedy).",
                             aliases=("temperature",))
     top_p: float = _f(1.0, "Nucleus sampling threshold in (0, 1] (1.0 = off).")
-    max_new_tokens: int = _f(64, "Max tokens generated per completion.")
+    max_new_tokens: int = _f(96, "Max tokens generated per completion (the synthetic suite's "
+                                 "longest reference, a loop rendering, is 84).")
     batch_size: int = _f(256, "Sequences per forward pass while sampling.")
 
 
@@ -153,6 +154,9 @@ class RunConfig:
     executor: str = _f("docker", "docker (isolated) | local (host subprocess, NOT isolated).",
                        choices=("docker", "local"))
     out: str = _f("results", "Root directory for run directories.")
+    protocol: str = _f("", "Benchmark protocol this run follows, recorded as NAME@VERSION:SHA256 "
+                           "(set by `run --protocol NAME`; `run --list-protocols`). Empty: a "
+                           "free-form experiment.")
     sampling: SamplingConfig = field(default_factory=SamplingConfig,
                                      metadata={"help": "Sampling settings."})
     training: TrainingConfig = field(default_factory=TrainingConfig,

@@ -4,45 +4,74 @@ A filter sees every candidate of a generation with its sandbox verdict and the
 model's own confidence, and returns a keep-mask. Filters are registered by name in
 one registry; a spec string selects one:
 
-    none | syntax | tests | partial:P | noisy:P | perplexity:Q   [+dedup]
+    none | syntax | tests | partial:P | noisy:P | perplexity:Q | detect:KIND:T   [+dedup]
 
 `+dedup` composes with any of them: after the base filter, exact duplicate
 completions of the same task are dropped (the first is kept). Every candidate is
 executed whatever the filter, so acceptance, precision and recall against the full
 tests can be reported for weak verifiers too.
 
+Candidates are self-generated (provenance "self") or human reference solutions
+mixed into the pool (provenance "human"); every filter but `detect` judges both
+alike. `detect:KIND:T` (KIND loglik or ratio, T in (0, 1)) keeps what an AI-text
+detector judges human: a candidate is kept iff its `ai_score` is at most its
+`ai_threshold` (a NaN on either side: dropped), both attached beforehand by
+`attach_detector_scores`, so the filter itself stays a pure function of the
+candidates. Scores, calibration and the report: `harness.detection`.
+
 Completions are whatever the model wrote (policy: `tasks.model_text`): every filter
 gives a keep/drop for any text and any confidence value. Text Python cannot parse
 for any reason (NUL bytes, 5,000 nested brackets, recursion limits) fails `syntax`;
-a NaN confidence ranks last under `perplexity`.
+a NaN confidence ranks last under `perplexity`; a NaN detector score is dropped by
+`detect`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from harness.detection import (
+    calibrate_threshold,
+    detection_report,
+    flag_ai,
+    parse_detector,
+    score_candidates,
+)
 from harness.errors import BadInput
 from harness.registry import Registry
 from sandbox.executor import ExecResult
 from tasks.model_text import parse_python
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+PROVENANCES: tuple[str, ...] = ("self", "human")
+
 
 @dataclass(frozen=True)
 class Candidate:
-    """One self-generated completion with everything a filter may look at."""
+    """One candidate completion with everything a filter may look at.
+
+    provenance: "self" (sampled from the model) or "human" (a reference solution in
+    the pool; the detector's ground truth). ai_score / ai_threshold: the detector's
+    score (higher = more AI-like) and the calibrated threshold, set by
+    `attach_detector_scores` for a `detect` filter and NaN otherwise.
+    """
 
     task_id: str
     prompt: str
     completion: str
     result: ExecResult
     mean_logprob: float
-    provenance: str = "self"            # "self" (the model's) | "human" (mixed pool)
-    ai_score: float = math.nan          # detector score (harness.detection); higher = AI
-    ai_threshold: float = math.nan      # scores above it are judged AI
+    provenance: str = "self"
+    ai_score: float = math.nan
+    ai_threshold: float = math.nan
 
 
 KeepMask = list[bool]
@@ -129,6 +158,30 @@ def _perplexity(q: float | None) -> FilterFn:
     return keep
 
 
+@FILTERS.register("detect")
+def _detect(t: float | None) -> FilterFn:
+    """Keep what the AI-text detector judges human: ai_score <= ai_threshold.
+
+    The threshold was calibrated so that about a fraction T of human code passes
+    (`harness.detection.calibrate_threshold`); T itself is not needed here. A NaN
+    score or threshold is dropped: the detector cannot vouch for it (an empty
+    completion, a numerically broken model, no usable calibration).
+    """
+    if t is None or not 0.0 < t < 1.0:
+        raise BadInput("filter 'detect' needs a quantile T in (0, 1), e.g. detect:loglik:0.9")
+
+    def keep(cands: Sequence[Candidate], rng: np.random.Generator) -> KeepMask:
+        return [not ai for ai in judged_ai(cands)]
+
+    return keep
+
+
+def judged_ai(cands: Sequence[Candidate]) -> list[bool]:
+    """The detector's verdict per candidate, against its own threshold: True = AI
+    (score above the threshold, or either NaN)."""
+    return flag_ai([c.ai_score for c in cands], [c.ai_threshold for c in cands])
+
+
 def _require_fraction(name: str, value: float | None) -> float:
     if value is None or not 0.0 <= value <= 1.0:
         raise BadInput(f"filter {name!r} needs a fraction in [0, 1], e.g. {name}:0.5")
@@ -151,12 +204,17 @@ def dedup_mask(cands: Sequence[Candidate], keep: KeepMask) -> KeepMask:
 
 @dataclass(frozen=True)
 class FilterSpec:
-    """A parsed filter spec: base name, its parameter, and whether +dedup follows."""
+    """A parsed filter spec: base name, its parameter, and whether +dedup follows.
+
+    detector: the score kind of a `detect` filter ("loglik" or "ratio"; its param
+    is the calibration quantile T), None for every other filter.
+    """
 
     text: str
     name: str
     param: float | None
     dedup: bool
+    detector: str | None = None
 
     def build(self) -> Callable[[Sequence[Candidate], np.random.Generator], KeepMask]:
         base = FILTERS.get(self.name)(self.param)
@@ -170,7 +228,8 @@ class FilterSpec:
 
 
 def parse_filter(text: str) -> FilterSpec:
-    """Parse 'name', 'name:P' or either followed by '+dedup'; BadInput if unknown."""
+    """Parse 'name', 'name:P', 'detect:KIND:T' or any of them followed by '+dedup';
+    BadInput (one line) if unknown or out of range."""
     spec = text.strip()
     base, _, rest = spec.partition("+")
     if rest not in ("", "dedup"):
@@ -180,24 +239,41 @@ def parse_filter(text: str) -> FilterSpec:
         name, rest = "none", "dedup"  # plain `dedup` = every completion, deduplicated
     FILTERS.get(name)  # unknown names fail here, listing the known ones
     param: float | None = None
-    if param_text:
+    detector: str | None = None
+    if name == "detect":
+        if not param_text:
+            raise BadInput(f"bad filter {text!r}: detect needs KIND:T, e.g. detect:loglik:0.9")
+        try:
+            parsed = parse_detector(param_text)
+        except BadInput as exc:
+            raise BadInput(f"bad filter {text!r}: {exc}; e.g. detect:loglik:0.9") from None
+        param, detector = parsed.quantile, parsed.kind
+    elif param_text:
         try:
             param = float(param_text)
         except ValueError:
             raise BadInput(f"bad filter {text!r}: {param_text!r} is not a number") from None
-    spec_obj = FilterSpec(text=spec, name=name, param=param, dedup=rest == "dedup")
+    spec_obj = FilterSpec(text=spec, name=name, param=param, dedup=rest == "dedup",
+                          detector=detector)
     spec_obj.build()  # validate the parameter now, not mid-run
     return spec_obj
 
 
 @dataclass(frozen=True)
 class FilterOutcome:
-    """What a filter kept and how good a verifier it was against the full tests."""
+    """What a filter kept and how good a verifier it was against the full tests.
+
+    detection: for a `detect` filter, `harness.detection.detection_report` of the
+    detector's own AI/human verdicts (before +dedup) against the candidates'
+    provenance; None otherwise. Not part of `to_json`: the loop records detection
+    once, in the generation's "detection" block.
+    """
 
     keep: KeepMask
     acceptance_rate: float
     precision: float | None
     recall: float | None
+    detection: dict[str, float | int | None] | None = None
 
     def to_json(self, name: str) -> dict[str, object]:
         return {"name": name, "acceptance_rate": self.acceptance_rate,
@@ -208,14 +284,44 @@ class FilterOutcome:
 def apply_filter(spec: FilterSpec, cands: Sequence[Candidate],
                  rng: np.random.Generator) -> FilterOutcome:
     """Run the filter and score it: precision = kept & passing / kept,
-    recall = kept & passing / passing (None when the denominator is 0)."""
+    recall = kept & passing / passing (None when the denominator is 0); for a
+    `detect` filter also how well it told AI ("self") from human candidates."""
     keep = spec.build()(cands, rng)
     kept = sum(keep)
     passing = sum(c.result.passed for c in cands)
     true_pos = sum(1 for c, k in zip(cands, keep, strict=True) if k and c.result.passed)
+    detection = None
+    if spec.name == "detect":
+        thresholds = {c.ai_threshold for c in cands}
+        detection = detection_report(
+            [c.ai_score for c in cands], [c.provenance != "human" for c in cands],
+            judged_ai(cands), thresholds.pop() if len(thresholds) == 1 else None)
     return FilterOutcome(
         keep=keep,
         acceptance_rate=kept / len(cands) if cands else 0.0,
         precision=true_pos / kept if kept else None,
         recall=true_pos / passing if passing else None,
+        detection=detection,
     )
+
+
+def attach_detector_scores(spec: FilterSpec, cands: Sequence[Candidate], current_model: Any,
+                           base_model: Any, tokenizer: PreTrainedTokenizerBase,
+                           calibration_pairs: Sequence[tuple[str, str]],
+                           batch_size: int = 64) -> list[Candidate]:
+    """The candidates with the detector's score and calibrated threshold attached,
+    ready for `apply_filter`; unchanged (a new list) for any filter but `detect`.
+
+    current_model: the model that sampled this generation's candidates; base_model:
+    generation 0's (used by `ratio` only). calibration_pairs: (prompt, completion)
+    of human references kept apart from the pool; the threshold is the T-quantile
+    of their scores (`harness.detection.calibrate_threshold`).
+    """
+    if spec.name != "detect" or spec.detector is None or spec.param is None:
+        return list(cands)
+    pairs = [(c.prompt, c.completion) for c in cands]
+    scores = score_candidates(spec.detector, current_model, base_model, tokenizer,
+                              [*pairs, *calibration_pairs], batch_size=batch_size)
+    threshold = calibrate_threshold(scores[len(pairs):], spec.param)
+    return [dataclasses.replace(c, ai_score=float(s), ai_threshold=threshold)
+            for c, s in zip(cands, scores[:len(pairs)], strict=True)]

@@ -26,6 +26,13 @@ values (sorted last) are broken by the entry's identity, so the order is total
 and reproducible. The area rewards an arm that starts well and stays well, which
 is what "resists collapse" means on a fixed budget of generations.
 
+Protocols: an entry whose runs all ran one benchmark protocol (`run --protocol`)
+records it (`protocol`: name, version, hash) next to the settings its runs share
+(`config`, flattened, without where and how fast they ran), so anyone can check
+the claim: export refuses a run whose config is not the protocol it claims, and
+`validate_leaderboard` refuses such an entry. `headline` holds the numbers the
+model board ranks by (`harness.headline`).
+
 The document's shape is `harness/schemas/leaderboard.schema.json` (shipped in the
 package); `validate_leaderboard` checks a document against it and reports the
 first bad field by its JSON path (`entries[0].generations[2].pass_at_k`).
@@ -37,6 +44,7 @@ import csv
 import datetime as _dt
 import io
 import json
+import tomllib
 from collections.abc import Iterable, Sequence
 from functools import cache
 from importlib import resources
@@ -45,6 +53,8 @@ from typing import Any
 
 from harness import __version__
 from harness.errors import BadInput
+from harness.headline import headline
+from harness.protocols import CLAIM_KEY, check_claim, check_entry_protocol, parse_claim
 from harness.runs import ArmResult, RunResult, load_run
 from harness.stats import (
     CI_LEVEL,
@@ -106,11 +116,51 @@ def _check_poolable(members: list[tuple[RunResult, ArmResult]]) -> dict[str, lis
     return _differences(runs)
 
 
+MACHINE_LOCAL = frozenset({"out", "executor", "model.threads", "model.cache_dir",
+                           "sandbox.pool_size"})
+"""Settings an entry's `config` leaves out: where and how fast its runs ran."""
+
+
+def run_config(run: RunResult) -> dict[str, Any] | None:
+    """A run's config.toml, flattened as written; None when it has none."""
+    from harness.config import flatten
+
+    try:
+        with open(run.path / "config.toml", "rb") as fh:
+            return dict(flatten(tomllib.load(fh)))
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+
+
+def _shared_config(configs: list[dict[str, Any] | None]) -> dict[str, Any]:
+    """Settings every run of an entry has, with one value, minus the machine-local ones."""
+    if not configs or any(c is None for c in configs):
+        return {}
+    first, *rest = [c for c in configs if c is not None]
+    return {k: v for k, v in sorted(first.items()) if k not in MACHINE_LOCAL
+            and all(k in c and c[k] == v for c in rest)}
+
+
+def _protocol_of(configs: list[dict[str, Any] | None]) -> dict[str, Any] | None:
+    """{name, version, hash} when every run of the entry claims one and the same protocol."""
+    claims = {(c or {}).get(CLAIM_KEY) or "" for c in configs}
+    if len(claims) != 1 or not (claim := claims.pop()):
+        return None
+    name, version, digest = parse_claim(claim)
+    return {"name": name, "version": version, "hash": digest}
+
+
 def _entry(key: tuple[Any, ...], members: list[tuple[RunResult, ArmResult]],
-           n_boot: int, boot_seed: int, pooled: dict[str, list[Any]]) -> dict[str, Any]:
+           n_boot: int, boot_seed: int, pooled: dict[str, list[Any]],
+           configs: dict[str, dict[str, Any] | None]) -> dict[str, Any]:
     arms = [arm for _, arm in members]
     stats = group_stats(arms, n_boot=n_boot, seed=boot_seed)
+    extra = headline(arms, n_boot=n_boot, seed=boot_seed)
     by_seed = {arm.seed: run for run, arm in members}
+    member_configs = [configs[r] for r in sorted({run.run_id for run, _ in members})]
+    generations = [_generation_dict(stats, i) for i in range(len(stats.generations))]
+    for gen, tail in zip(generations, extra.tail_curve or [], strict=False):
+        gen["tail_perplexity"] = tail.to_dict()
     return {
         "rank": 0,  # filled in after sorting
         **dict(zip(_ENTRY_KEY, key, strict=True)),
@@ -123,8 +173,11 @@ def _entry(key: tuple[Any, ...], members: list[tuple[RunResult, ArmResult]],
         "ks": stats.ks,
         "n_generations": len(stats.generations),
         "n_problems_resampled": stats.n_problems,
-        "generations": [_generation_dict(stats, i) for i in range(len(stats.generations))],
+        "protocol": _protocol_of(member_configs),
+        "config": _shared_config(member_configs),
+        "generations": generations,
         "collapse": intervals_to_dict(stats.collapse),
+        "headline": extra.to_dict(),
         "per_seed": [
             {"seed": seed, "run_id": by_seed[seed].run_id,
              "arm_id": next(a.arm_id for a in arms if a.seed == seed),
@@ -182,6 +235,11 @@ def build_leaderboard(run_dirs: Sequence[str | Path], *, n_boot: int = DEFAULT_N
     See the module docstring for what may be pooled and how incomplete arms show.
     """
     runs = _load_all(run_dirs)
+    configs = {run.run_id: run_config(run) for run in runs}
+    for run in runs:  # a protocol run is exactly its protocol's experiment, or not exported
+        claim = (configs[run.run_id] or {}).get(CLAIM_KEY)
+        if claim:
+            check_claim(claim, configs[run.run_id] or {}, f"run {run.run_id} ({run.path})")
     grouped: dict[tuple[Any, ...], list[tuple[RunResult, ArmResult]]] = {}
     for run in runs:
         for arm in run.arms.values():
@@ -208,7 +266,7 @@ def build_leaderboard(run_dirs: Sequence[str | Path], *, n_boot: int = DEFAULT_N
     if not grouped:
         raise BadInput("no arm left to export" + (" (all incomplete: drop --skip-incomplete)"
                                                  if skip_incomplete else ""))
-    entries = [_entry(key, members, n_boot, boot_seed, pooled[key])
+    entries = [_entry(key, members, n_boot, boot_seed, pooled[key], configs)
                for key, members in grouped.items()]
     entries.sort(key=_rank_key)
     for rank, entry in enumerate(entries, start=1):
@@ -273,6 +331,8 @@ def validate_leaderboard(doc: Any) -> None:
         if entry["rank"] != i + 1:
             raise BadInput(f"entries[{i}].rank: expected {i + 1} (entries are sorted by rank), "
                            f"got {entry['rank']}")
+        if entry.get("protocol"):
+            check_entry_protocol(entry, f"entries[{i}]")
 
 
 def load_leaderboard(path: str | Path) -> dict[str, Any]:

@@ -23,6 +23,7 @@ metrics identical. Each generation is complete only once its DONE marker exists;
 from __future__ import annotations
 
 import hashlib
+import math
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -37,6 +38,7 @@ from harness.config import RunConfig, save_toml
 from harness.errors import BadInput, Interrupted
 from harness.evaluation import Sample, execute_samples, score
 from harness.filters import Candidate, apply_filter, parse_filter
+from harness.metrics.record import GenerationRecord
 from harness.outputs import check_output_dir
 from harness.regimes import Example, build_dataset
 from harness.store import (
@@ -170,18 +172,17 @@ def run_generation_zero(ctx: Context, arm: Arm) -> None:
     if sibling is not None:
         shutil.rmtree(gen_dir, ignore_errors=True)
         shutil.copytree(sibling, gen_dir, ignore=shutil.ignore_patterns("DONE"))
-        metrics = read_json(gen_dir / "metrics.json")
-        metrics["arm_id"] = arm.arm_id
-        atomic_write_json(gen_dir / "metrics.json", metrics)
+        record = GenerationRecord.from_json(read_json(gen_dir / "metrics.json"))
+        record.arm_id = arm.arm_id
+        atomic_write_json(gen_dir / "metrics.json", record.to_json())
     else:
-        eval_rows, verdict_rows, metrics = evaluate(ctx, ctx.base_model, arm, 0)
-        metrics.update(phase="base", filter=None, detection=None, train_composition=None,
-                       n_train_examples=0, train_loss=None)
-        metrics["timings_s"].update(sampling=0.0, execution=0.0, training=0.0)
-        _write_generation(gen_dir, eval_rows, verdict_rows, metrics)
+        eval_rows, verdict_rows, scores = evaluate(ctx, ctx.base_model, arm, 0)
+        record = GenerationRecord(arm_id=arm.arm_id, generation=0, phase="base", **scores)
+        record.timings_s.update(sampling=0.0, execution=0.0, training=0.0)
+        _write_generation(gen_dir, eval_rows, verdict_rows, record)
     store.mark_done(arm.arm_id, 0)
     store.record_step(f"{arm.arm_id}/gen-0", "done")
-    _log_generation(ctx, read_json(gen_dir / "metrics.json"))
+    _log_generation(ctx, record)
 
 
 @dataclass
@@ -191,7 +192,9 @@ class TrainingData:
     dataset: list[Example]
     sample_rows: list[dict[str, Any]]
     verdict_rows: list[dict[str, Any]]
-    metrics: dict[str, Any]           # filter, detection, train_composition
+    phase: str                        # self-training | recovery
+    filter: dict[str, Any] | None
+    detection: dict[str, Any] | None
     timings: dict[str, float]
 
 
@@ -220,16 +223,19 @@ def run_generation(ctx: Context, arm: Arm, g: int) -> None:
     t_training = time.perf_counter() - t0
 
     # 6. evaluate M_g, rebuilt from disk exactly as a resumed run would
-    eval_rows, verdict_rows, metrics = evaluate(
+    eval_rows, verdict_rows, scores = evaluate(
         ctx, model_after(ctx.base_model, store, arm.arm_id, restart, g), arm, g)
-    metrics.update(data.metrics, n_train_examples=len(data.dataset),
-                   train_loss=stats.losses[-1] if stats.losses else None)
-    metrics["timings_s"].update(data.timings, training=t_training)
+    record = GenerationRecord(
+        arm_id=arm.arm_id, generation=g, phase=data.phase, **scores, filter=data.filter,
+        detection=data.detection, train_composition=_composition(data.dataset),
+        n_train_examples=len(data.dataset),
+        train_loss=stats.losses[-1] if stats.losses else None)
+    record.timings_s.update(data.timings, training=t_training)
     _write_generation(gen_dir, data.sample_rows + eval_rows, data.verdict_rows + verdict_rows,
-                      metrics)
+                      record)
     store.mark_done(arm.arm_id, g)
     store.record_step(f"{arm.arm_id}/gen-{g}", "done")
-    _log_generation(ctx, metrics)
+    _log_generation(ctx, record)
 
 
 def self_training_data(ctx: Context, arm: Arm, g: int) -> TrainingData:
@@ -262,16 +268,19 @@ def self_training_data(ctx: Context, arm: Arm, g: int) -> TrainingData:
                               progress=f"gen {g} execute")
     t_execution = time.perf_counter() - t0
 
-    # 3. filter (detectors first score the mixed pool with M_{g-1} and the base model)
+    # 3. filter (detectors first score the mixed pool with M_{g-1} and the base model);
+    #    human candidates get M_{g-1}'s confidence too, as `perplexity:Q` ranks by it
+    human_logprobs = _logprobs(previous, ctx.tokenizer, humans)
     candidates = ([Candidate(t.task_id, t.prompt, c.text, r, c.mean_logprob)
-                   for (t, c), r in zip(flat, results, strict=True)]
-                  + [Candidate(t.task_id, t.prompt, t.canonical_solution, r, float("nan"),
+                   for (t, c), r in zip(flat, results[:len(flat)], strict=True)]
+                  + [Candidate(t.task_id, t.prompt, t.canonical_solution, r, lp,
                                provenance="human")
-                     for t, r in zip(humans, results[len(flat):], strict=True)])
+                     for t, r, lp in zip(humans, results[len(flat):], human_logprobs,
+                                         strict=True)])
     spec = parse_filter(arm.filter)
     mixed = bool(humans) or spec.name == "detect"
     if mixed:
-        from harness.detection import attach_detector_scores
+        from harness.filters import attach_detector_scores
 
         candidates = attach_detector_scores(spec, candidates, previous, ctx.base_model,
                                             ctx.tokenizer,
@@ -298,12 +307,9 @@ def self_training_data(ctx: Context, arm: Arm, g: int) -> TrainingData:
     verdicts = [_verdict_row(c.task_id, "train" if c.provenance == "self" else "human-pool",
                              i, c.result, kept=k)
                 for i, (c, k) in enumerate(zip(candidates, outcome.keep, strict=True))]
-    metrics: dict[str, Any] = {"phase": "self-training",
-                               "filter": outcome.to_json(arm.filter),
-                               "detection": (detection_metrics(candidates, outcome.keep)
-                                             if mixed else None),
-                               "train_composition": _composition(dataset)}
-    return TrainingData(dataset, train_rows, verdicts, metrics,
+    return TrainingData(dataset, train_rows, verdicts, "self-training",
+                        outcome.to_json(arm.filter),
+                        detection_metrics(candidates, outcome.keep) if mixed else None,
                         {"sampling": t_sampling, "execution": t_execution})
 
 
@@ -317,9 +323,8 @@ def recovery_data(ctx: Context, arm: Arm, g: int) -> TrainingData:
     size = cfg.training_set_size or cfg.subsample_size or cfg.train_prompts
     dataset = build_dataset("replace", [[]], _real_pool(ctx), 1.0, size,
                             np.random.default_rng(derive_seed(arm.seed, g, "dataset")))
-    metrics: dict[str, Any] = {"phase": "recovery", "filter": None, "detection": None,
-                               "train_composition": _composition(dataset)}
-    return TrainingData(dataset, [], [], metrics, {"sampling": 0.0, "execution": 0.0})
+    return TrainingData(dataset, [], [], "recovery", None, None,
+                        {"sampling": 0.0, "execution": 0.0})
 
 
 def human_pool(ctx: Context, arm: Arm, g: int, used: set[str], n_self: int) -> list[Task]:
@@ -353,12 +358,32 @@ CALIBRATION_SIZE = 256
 
 def detection_metrics(candidates: Sequence[Candidate], keep: Sequence[bool]
                       ) -> dict[str, Any]:
-    """How well the filter told AI from human code in a mixed pool (provenance known)."""
-    from harness.detection import detection_report
+    """How well the filter told AI from human code in a mixed pool (provenance known).
+
+    "Flagged as AI" is "dropped by the filter", so a non-detector filter on a mixed
+    pool reports how its drops split by provenance (and no AUROC: it has no score).
+    """
+    from harness.detection import detection_report, roc_points
 
     scores = np.array([c.ai_score for c in candidates], dtype=float)
     is_ai = np.array([c.provenance == "self" for c in candidates])
-    return detection_report(scores, is_ai, ~np.array(keep, dtype=bool))
+    thresholds = [c.ai_threshold for c in candidates if not math.isnan(c.ai_threshold)]
+    report: dict[str, Any] = detection_report(scores, is_ai, ~np.array(keep, dtype=bool),
+                                              thresholds[0] if thresholds else None)
+    scored = not np.isnan(scores).all()
+    report["roc"] = [list(p) for p in roc_points(scores, is_ai)] if scored else []
+    if not scored:
+        report["auroc"] = None
+    return report
+
+
+def _logprobs(model: Any, tokenizer: Any, humans: Sequence[Task]) -> list[float]:
+    if not humans:
+        return []
+    from harness.training import completion_logprobs
+
+    return completion_logprobs(model, tokenizer,
+                               [(t.prompt, t.canonical_solution) for t in humans])
 
 
 def _real_pool(ctx: Context) -> list[Example]:
@@ -444,9 +469,7 @@ def evaluate(ctx: Context, model: Any, arm: Arm, g: int
                               progress=f"gen {g} execute eval")
     t_exec = time.perf_counter() - t_exec
     report = score(tasks, samples, results, cfg.ks)
-    metrics: dict[str, Any] = {"arm_id": arm.arm_id, "generation": g, **report.to_json()}
-
-    metrics["greedy_pass_at_1"] = None
+    scores: dict[str, Any] = {**report.to_json(), "greedy_pass_at_1": None}
     if cfg.greedy:
         greedy = sample_completions(model, ctx.tokenizer, prompts, 1, cfg.sampling,
                                     seed=derive_seed(arm.seed, "greedy"), temperature=0.0)
@@ -454,18 +477,62 @@ def evaluate(ctx: Context, model: Any, arm: Arm, g: int
                                                                        strict=True)]
         greedy_results = execute_samples(tasks, greedy_samples, ctx.executor,
                                          timeout_s=cfg.sandbox.timeout_s)
-        metrics["greedy_pass_at_1"] = score(tasks, greedy_samples, greedy_results,
-                                            [1]).pass_at_k["pass@1"]
-    metrics["perplexity"] = perplexity(model, ctx.tokenizer,
-                                       [(t.prompt, t.canonical_solution) for t in ctx.eval_tasks])
-    metrics["timings_s"] = {"evaluation": time.perf_counter() - t0, "eval_execution": t_exec}
+        scores["greedy_pass_at_1"] = score(tasks, greedy_samples, greedy_results,
+                                           [1]).pass_at_k["pass@1"]
+    scores["perplexity"] = perplexity(model, ctx.tokenizer,
+                                      [(t.prompt, t.canonical_solution) for t in ctx.eval_tasks])
+    scores.update(tail_metrics(ctx, model, samples, results))
+    scores["collapse"] = collapse_block(ctx, arm, g, samples, scores)
+    scores["timings_s"] = {"evaluation": time.perf_counter() - t0, "eval_execution": t_exec}
 
     eval_rows = [{"task_id": t.task_id, "completion": c.text, "split": "eval",
                   "seed": arm.seed, "index": i, "mean_logprob": c.mean_logprob}
                  for i, (t, c) in enumerate(flat)]
     verdict_rows = [_verdict_row(s.task_id, "eval", i, r)
                     for i, (s, r) in enumerate(zip(samples, results, strict=True))]
-    return eval_rows, verdict_rows, metrics
+    return eval_rows, verdict_rows, scores
+
+
+def tail_metrics(ctx: Context, model: Any, samples: Sequence[Sample],
+                 results: Sequence[ExecResult]) -> dict[str, Any]:
+    """Where the suite has renderings (synth): the style mix of the passing eval samples
+    and perplexity on references written wholly in the rarest (tail) and the commonest
+    (head) style. Shumailov et al. (2024) see tails vanish first; this makes it
+    observable for code (docs/collapse.md). Null for suites without renderings."""
+    from harness.training import perplexity
+    from tasks.renderings import HEAD_STYLE, TAIL_STYLE, solution_in_style, style_entropy
+    from tasks.renderings import style_shares as shares_of
+
+    if ctx.cfg.eval_suite.split(":")[0] != "synth":
+        return {"renderings": None, "tail_perplexity": None, "head_perplexity": None}
+    passing = [s.completion for s, r in zip(samples, results, strict=True) if r.passed]
+    shares = shares_of(passing) if passing else None
+    out: dict[str, Any] = {"renderings": {"n_passing": len(passing), "shares": shares,
+                                          "entropy": style_entropy(shares) if shares else None}}
+    for key, style in (("tail_perplexity", TAIL_STYLE), ("head_perplexity", HEAD_STYLE)):
+        out[key] = perplexity(model, ctx.tokenizer, [(t.prompt, solution_in_style(t, style))
+                                                     for t in ctx.eval_tasks])
+    return out
+
+
+def collapse_block(ctx: Context, arm: Arm, g: int, samples: Sequence[Sample],
+                   scores: dict[str, Any]) -> dict[str, Any]:
+    """Collapse-mode metrics of the eval samples, compared with generation 0's samples
+    (harness.metrics.collapse): towards noise or towards a mode."""
+    from harness.metrics.collapse import ModeInputs, collapse_metrics, group_by_task
+
+    prompts = {t.task_id: t.prompt for t in ctx.eval_tasks}
+    gen0_by_task = gen0_inputs = None
+    if g > 0:
+        gen0_dir = ctx.store.gen_dir(arm.arm_id, 0)
+        rows = [r for r in read_jsonl(gen0_dir / "samples.jsonl") if r["split"] == "eval"]
+        gen0_by_task = group_by_task([r["task_id"] for r in rows],
+                                     [r["completion"] for r in rows])
+        gen0 = GenerationRecord.from_json(read_json(gen0_dir / "metrics.json"))
+        gen0_inputs = ModeInputs.from_metrics(gen0.collapse or {}, gen0.headline_diversity)
+    return collapse_metrics([prompts[s.task_id] for s in samples],
+                            [s.completion for s in samples], [s.task_id for s in samples],
+                            gen0_by_task, scores["diversity"]["diversity"], gen0_inputs)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -480,10 +547,10 @@ def _verdict_row(task_id: str, split: str, index: int, result: ExecResult,
 
 
 def _write_generation(gen_dir: Path, sample_rows: Sequence[dict[str, Any]],
-                      verdict_rows: Sequence[dict[str, Any]], metrics: dict[str, Any]) -> None:
+                      verdict_rows: Sequence[dict[str, Any]], record: GenerationRecord) -> None:
     atomic_write_jsonl(gen_dir / "samples.jsonl", sample_rows)
     atomic_write_jsonl(gen_dir / "verdicts.jsonl", verdict_rows)
-    atomic_write_json(gen_dir / "metrics.json", metrics)
+    atomic_write_json(gen_dir / "metrics.json", record.to_json())
 
 
 def _read_examples(path: Path) -> list[Example]:
@@ -497,11 +564,20 @@ def _done_gen0_sibling(ctx: Context, arm: Arm) -> Path | None:
     return None
 
 
-def _log_generation(ctx: Context, m: dict[str, Any]) -> None:
-    pk = "  ".join(f"{k}={v:.3f}" for k, v in m["pass_at_k"].items())
-    filt = m.get("filter")
-    kept = (f"  kept={filt['n_kept']}/{filt['n_candidates']}" if filt else "")
-    div = m["diversity"]["diversity"]
-    div_text = "-" if div is None else f"{div:.3f}"
-    ctx.log(f"gen {m['generation']}: {pk}  diversity={div_text}  "
-            f"ppl={m['perplexity']:.2f}{kept}  train_n={m['n_train_examples']}")
+def _log_generation(ctx: Context, record: GenerationRecord | dict[str, Any]) -> None:
+    ctx.log(generation_line(record))
+
+
+def generation_line(record: GenerationRecord | dict[str, Any]) -> str:
+    """The one progress line of a finished generation (also what Ray workers stream)."""
+    m = record if isinstance(record, GenerationRecord) else GenerationRecord.from_json(record)
+    pk = "  ".join(f"{k}={v:.3f}" for k, v in m.pass_at_k.items())
+    kept = (f"  kept={m.filter['n_kept']}/{m.filter['n_candidates']}" if m.filter else "")
+    div = m.headline_diversity
+    ppl = "-" if m.perplexity is None else f"{m.perplexity:.2f}"
+    tail = "" if m.tail_perplexity is None else f"  tail_ppl={m.tail_perplexity:.2f}"
+    mode = (m.collapse or {}).get("mode")
+    return (f"gen {m.generation}: {pk}  diversity={'-' if div is None else f'{div:.3f}'}  "
+            f"ppl={ppl}{tail}{kept}  train_n={m.n_train_examples}"
+            + (f"  mode={mode}" if mode else "") + ("  (repair)" if m.phase == "recovery"
+                                                   else ""))

@@ -133,10 +133,9 @@ def resolve_model_path(cfg: ModelConfig, progress: bool = True) -> str:
         if which not in BUILTIN_MODELS:
             raise BadInput(f"unknown builtin model {name!r}; known: "
                            + ", ".join(BUILTIN_PREFIX + b for b in BUILTIN_MODELS))
-        from harness.tiny_model import BUILTIN_SPECS, ensure_tiny_model
+        from harness.tiny_model import builtin_model_dir  # tiny: the shipped, verified copy
 
-        return str(ensure_tiny_model(cfg.cache_dir or None, progress=progress,
-                                     spec=BUILTIN_SPECS[which]))
+        return str(builtin_model_dir(which, cfg.cache_dir or None, progress=progress))
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from harness.errors import BadInput
 from harness.plots import all_plots, group_labels
+from harness.questions import SeedBootstrap, answer_all, question_plots, render_questions
 from harness.runs import ArmGroupKey, RunResult, load_run
 from harness.stats import (
     DEFAULT_BOOT_SEED,
@@ -229,9 +230,14 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, *,
                            "(drop --skip-incomplete)")
     stats = _all_stats(run, n_boot, boot_seed)
     plots = all_plots(run, stats, out)
+    answers = answer_all(run, SeedBootstrap(n_boot, boot_seed))
+    labels = group_labels(list(stats)).labels
+    question_pngs = question_plots(run, answers, labels, out)
     markdown = out / "report.md"
-    atomic_write_text(markdown, render_markdown(run, stats, plots, incomplete,
-                                                skip_incomplete) + "\n")
+    atomic_write_text(markdown, "\n".join([
+        render_markdown(run, stats, plots, incomplete, skip_incomplete),
+        *render_questions(answers, labels, question_pngs)]) + "\n")
+    plots = {**plots, **question_pngs}
     return Report(markdown=markdown, plots=plots, n_groups=len(stats), incomplete=incomplete,
                   skipped_incomplete=skip_incomplete)
 

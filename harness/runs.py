@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from harness.errors import BadInput
+from harness.metrics.record import GenerationRecord
 from harness.store import DONE
 
 _PASS_KEY = re.compile(r"^pass@([1-9][0-9]*)$")
@@ -59,6 +60,7 @@ class GenerationMetrics:
     per_task: dict[str, tuple[int, int]]        # task id -> (n, c)
     per_task_diversity: dict[str, float]        # optional per-problem diversity, else {}
     raw: dict[str, Any] = field(repr=False, compare=False)  # the whole metrics.json
+    record: GenerationRecord | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -183,29 +185,21 @@ def _read_json(path: Path) -> Any:
 
 
 def parse_metrics(data: Any, where: str) -> GenerationMetrics:
-    """Validate one metrics.json object (or a summary.json generation entry)."""
+    """Validate one metrics.json object (or a summary.json generation entry): the typed
+    record (harness.metrics.record) plus the analysis view the statistics use."""
+    record = GenerationRecord.from_json(data, where)
     pass_at_k: dict[int, float] = {}
-    raw_passk = _get(data, "pass_at_k", where)
-    if not isinstance(raw_passk, Mapping):
-        raise BadInput(f"{where}.pass_at_k: expected an object, got {raw_passk!r}")
-    for name, value in raw_passk.items():
+    for name, value in record.pass_at_k.items():
         match = _PASS_KEY.match(name)
         if not match:
             raise BadInput(f"{where}.pass_at_k: key {name!r} is not of the form 'pass@K'")
-        pass_at_k[int(match.group(1))] = _num(value, f"{where}.pass_at_k.{name}")
-    diversity = data.get("diversity")
-    headline = (_opt_num(diversity.get("diversity"), f"{where}.diversity.diversity")
-                if isinstance(diversity, Mapping) else None)
-    filt = data.get("filter")
-    if filt is not None and not isinstance(filt, Mapping):
-        raise BadInput(f"{where}.filter: expected an object or null, got {filt!r}")
-    filt = filt or {}
+        pass_at_k[int(match.group(1))] = value
+    if isinstance(record.diversity.get("diversity"), str):
+        raise BadInput(f"{where}.diversity.diversity: expected a number or null")
+    filt = record.filter or {}
     per_task: dict[str, tuple[int, int]] = {}
     per_task_div: dict[str, float] = {}
-    raw_tasks = data.get("per_task") or {}
-    if not isinstance(raw_tasks, Mapping):
-        raise BadInput(f"{where}.per_task: expected an object, got {type(raw_tasks).__name__}")
-    for task_id, counts in raw_tasks.items():
+    for task_id, counts in record.per_task.items():
         at = f"{where}.per_task[{task_id!r}]"
         n, c = _int(counts, "n", at), _int(counts, "c", at)
         if not 0 <= c <= n or n == 0:
@@ -214,19 +208,19 @@ def parse_metrics(data: Any, where: str) -> GenerationMetrics:
         if counts.get("diversity") is not None:
             per_task_div[task_id] = _num(counts["diversity"], f"{at}.diversity")
     return GenerationMetrics(
-        generation=_int(data, "generation", where),
+        generation=record.generation,
         pass_at_k=pass_at_k,
-        diversity=headline,
-        perplexity=_opt_num(data.get("perplexity"), f"{where}.perplexity"),
+        diversity=record.headline_diversity,
+        perplexity=record.perplexity,
         filter_acceptance_rate=_opt_num(filt.get("acceptance_rate"),
-                                            f"{where}.filter.acceptance_rate"),
+                                        f"{where}.filter.acceptance_rate"),
         filter_precision=_opt_num(filt.get("precision"), f"{where}.filter.precision"),
         filter_recall=_opt_num(filt.get("recall"), f"{where}.filter.recall"),
-        n_train_examples=int(_opt_num(data.get("n_train_examples"),
-                                      f"{where}.n_train_examples") or 0),
+        n_train_examples=record.n_train_examples,
         per_task=per_task,
         per_task_diversity=per_task_div if len(per_task_div) == len(per_task) else {},
         raw=dict(data),
+        record=record,
     )
 
 

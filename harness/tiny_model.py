@@ -1,21 +1,37 @@
-"""`builtin:tiny`: a ~0.8M-parameter code model built offline in a few CPU minutes.
+"""`builtin:tiny`: a ~0.8M-parameter code model, shipped with the package, and its recipe.
 
 The benchmark must run on a laptop with no model hub, so its default model is made
 here from nothing: a byte-level BPE tokenizer trained on the synthetic suite's text
 plus standard-library Python, a small Llama-style network from random init, and a
 short pretraining on prompt + canonical solution of the synthetic *train* split
-(generation 0 = human data). Held-out eval tasks use step combinations the model
-never saw, so its pass@k measures composition.
+(generation 0 = human data, in the suite's 80/15/5 mix of coding styles, see
+`tasks.renderings`). Held-out eval tasks use step combinations the model never saw,
+so its pass@k measures composition.
+
+**Shipped, not built on first use.** `builtin:tiny` loads the copy shipped in
+`harness/builtin_models/tiny/` (package data, about 3 MB), after checking every
+file against its `SHA256SUMS`; a mismatch is an EnvironmentProblem. Building it
+from the recipe on each machine cannot give the same model everywhere: the recipe
+is deterministic on one machine, but bit-reproducibility across torch versions,
+CPUs and GPUs is not something torch guarantees (different kernels, different
+reduction orders, different BPE library versions), so two machines would compare
+slightly different "generation 0"s. Shipping the weights makes `builtin:tiny` one
+model. The copy stays reproducible from the recipe: `collapse-bench model build
+--ship` builds `TinySpec()` (into the cache, as below) and refreshes the shipped
+directory and its sums; `build_info.json` there records the versions it was built
+with.
 
 `builtin:random` is the same recipe with no pretraining (`TinySpec(steps=0)`): the
-same tokenizer and architecture, seeded random weights. Its samples are noise by
+same tokenizer recipe and architecture, seeded random weights. Its samples are noise by
 construction - invalid UTF-8, NUL bytes, unbalanced brackets - which makes it the
 model for checking that the harness survives whatever a model writes
 (tests/test_garbage_model.py; policy in tasks/model_text.py).
 
-The result is an ordinary `save_pretrained` directory cached under a key that
-hashes everything that determines it (recipe, suite text, stdlib files, library
-versions); a second use only loads it. Builds go to a temporary directory renamed
+`builtin:random` (it needs no training) and every `model build` (other widths with
+`--hidden-size` / `--layers`, or a changed recipe) are built from the recipe: an ordinary
+`save_pretrained` directory cached under a key that hashes everything that
+determines it (recipe, suite text, stdlib files, library versions); a second use
+only loads it. Builds go to a temporary directory renamed
 into place under a file lock, so a crash never leaves half a model and two
 processes never build the same one twice.
 """
@@ -27,6 +43,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import sys
 import sysconfig
 import time
@@ -35,7 +52,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.errors import EnvironmentProblem
+from harness.errors import BadInput, EnvironmentProblem
 from harness.store import atomic_replace_dir
 
 if TYPE_CHECKING:
@@ -43,8 +60,12 @@ if TYPE_CHECKING:
 
     from tasks.schema import Task
 
-RECIPE_VERSION = 1  # bump when the build code changes what it produces
+RECIPE_VERSION = 2  # bump when the build code changes what it produces (2: styled suite)
 EOS = "<|endoftext|>"
+SHIPPED_TINY_DIR = Path(__file__).resolve().parent / "builtin_models" / "tiny"
+SUMS_FILE = "SHA256SUMS"
+REBUILD_HINT = ("reinstall collapse-bench, or rebuild the shipped copy with "
+                "`collapse-bench model build --ship`")
 
 
 @dataclass(frozen=True)
@@ -79,6 +100,25 @@ BUILTIN_SPECS: dict[str, TinySpec] = {"tiny": TinySpec(), "random": TinySpec(ste
 def builtin_label(spec: TinySpec) -> str:
     """How messages name a build: builtin:random for an untrained spec, else builtin:tiny."""
     return "builtin:random" if spec.steps == 0 else "builtin:tiny"
+
+
+def variant_spec(hidden_size: int | None = None, num_layers: int | None = None) -> TinySpec:
+    """The default recipe with another width and/or depth (same architecture).
+
+    The MLP keeps the default's 2x expansion, so a variant is the same shape of
+    network, scaled. BadInput when the width does not split into the heads (rotary
+    embeddings also need an even head size).
+    """
+    base = TinySpec()
+    hidden = base.hidden_size if hidden_size is None else hidden_size
+    layers = base.num_layers if num_layers is None else num_layers
+    if hidden <= 0 or hidden % (2 * base.num_heads):
+        raise BadInput(f"--hidden-size must be a positive multiple of {2 * base.num_heads} "
+                       f"({base.num_heads} heads of an even size), got {hidden}")
+    if layers <= 0:
+        raise BadInput(f"--layers must be >= 1, got {layers}")
+    return dataclasses.replace(base, hidden_size=hidden, num_layers=layers,
+                               intermediate_size=2 * hidden)
 
 
 def default_cache_root(cache_dir: str | None = None) -> Path:
@@ -166,6 +206,82 @@ def ensure_tiny_model(cache_dir: str | None = None, progress: bool = True,
         atomic_replace_dir(lambda tmp: build_tiny_model(spec, tasks, tmp, progress=progress),
                            target)
     return target
+
+
+def builtin_model_dir(which: str, cache_dir: str | None = None, progress: bool = True) -> Path:
+    """The directory `builtin:<which>` loads from: the verified shipped copy for
+    "tiny", a cached build of BUILTIN_SPECS[which] (built on a miss) otherwise."""
+    if which == "tiny":
+        return shipped_tiny_model()
+    return ensure_tiny_model(cache_dir, progress=progress, spec=BUILTIN_SPECS[which])
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _corrupted(directory: Path, why: str) -> EnvironmentProblem:
+    return EnvironmentProblem(f"builtin:tiny's shipped weights in {directory} are corrupted "
+                              f"({why}); {REBUILD_HINT}")
+
+
+def shipped_tiny_model(directory: Path | None = None) -> Path:
+    """The shipped `builtin:tiny` directory, after checking it against its SHA256SUMS.
+
+    Every listed file must exist with its sha256, and every file there must be
+    listed (from_pretrained would read a stray one). Hashing ~3 MB costs a few
+    milliseconds, so it is done at every load: a corrupted copy can never be used.
+    """
+    directory = Path(directory) if directory is not None else SHIPPED_TINY_DIR
+    try:
+        listing = (directory / SUMS_FILE).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not text"
+        raise _corrupted(directory, f"cannot read {SUMS_FILE}: {why}") from None
+    expected: dict[str, str] = {}
+    for line in listing.splitlines():
+        digest, _, name = line.partition("  ")
+        if len(digest) != 64 or not name or "/" in name or name in expected:
+            raise _corrupted(directory, f"malformed {SUMS_FILE} line {line[:80]!r}")
+        expected[name] = digest
+    present = {p.name for p in directory.iterdir()} - {SUMS_FILE}
+    if present - expected.keys():
+        raise _corrupted(directory, f"unlisted file {sorted(present - expected.keys())[0]!r}")
+    for name, digest in expected.items():
+        path = directory / name
+        if not path.is_file():
+            raise _corrupted(directory, f"{name} is missing")
+        if _sha256(path) != digest:
+            raise _corrupted(directory, f"{name}: sha256 mismatch")
+    return directory
+
+
+def write_sums(directory: Path) -> Path:
+    """Write `directory`/SHA256SUMS over every other file (the `sha256sum -c` format)."""
+    names = sorted(p.name for p in directory.iterdir() if p.is_file() and p.name != SUMS_FILE)
+    text = "".join(f"{_sha256(directory / n)}  {n}\n" for n in names)
+    (directory / SUMS_FILE).write_text(text, encoding="utf-8")
+    return directory / SUMS_FILE
+
+
+def ship_tiny_model(source: Path, target: Path | None = None) -> Path:
+    """Replace the shipped copy (default SHIPPED_TINY_DIR) by the build in `source`,
+    with fresh sums; atomically, so a failure leaves the old copy. Returns target."""
+    target = Path(target) if target is not None else SHIPPED_TINY_DIR
+
+    def fill(tmp: Path) -> None:
+        tmp.mkdir(parents=True)
+        for path in sorted(Path(source).iterdir()):
+            if path.is_file() and path.name != SUMS_FILE:
+                shutil.copyfile(path, tmp / path.name)
+        write_sums(tmp)
+
+    atomic_replace_dir(fill, target)
+    return shipped_tiny_model(target)
 
 
 def _complete(path: Path) -> bool:

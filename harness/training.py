@@ -1,4 +1,5 @@
-"""LoRA fine-tuning of one generation, adapter files, restart policies, perplexity.
+"""LoRA fine-tuning of one generation, adapter files, restart policies, perplexity
+and per-example completion log-probabilities (the AI-text detectors' scores).
 
 Training is the loop's other hot path, so it runs its own small loop instead of
 HF's Trainer: examples are tokenized once, batched by similar length (little
@@ -34,6 +35,7 @@ from harness.config import RESTART_POLICIES, TrainingConfig
 from harness.errors import BadInput
 from harness.models import max_positions, quiet_transformers
 from harness.store import atomic_replace_dir
+from tasks.model_text import clean_text
 
 if TYPE_CHECKING:
     from peft import PeftModel
@@ -240,6 +242,17 @@ def _summed_loss(model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor,
     would be discarded anyway. On CUDA the forward runs under bf16 autocast when
     the model holds bf16 weights (see `_autocast`); the loss itself is float32.
     """
+    logits, target = _trained_logits(model, ids, mask, labels, first, keep_kw)
+    return torch.nn.functional.cross_entropy(
+        logits.float().reshape(-1, logits.shape[-1]), target.reshape(-1),
+        ignore_index=-100, reduction="sum")
+
+
+def _trained_logits(model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor,
+                    labels: torch.Tensor, first: int, keep_kw: str | None,
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(logits, labels) of the positions from `first` on (see `_summed_loss`): the one
+    forward pass that training, perplexity and per-example scores share."""
     kwargs: dict[str, Any] = {"input_ids": ids, "attention_mask": mask, "use_cache": False}
     if keep_kw and first > 0:
         kwargs[keep_kw] = ids.shape[1] - first
@@ -247,10 +260,7 @@ def _summed_loss(model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor,
         first = 0
     with _autocast(ids.device, model):
         logits = model(**kwargs).logits
-    target = labels[:, first:first + logits.shape[1]]
-    return torch.nn.functional.cross_entropy(
-        logits.float().reshape(-1, logits.shape[-1]), target.reshape(-1),
-        ignore_index=-100, reduction="sum")
+    return logits, labels[:, first:first + logits.shape[1]]
 
 
 def _autocast(device: torch.device, model: torch.nn.Module) -> Any:
@@ -517,30 +527,72 @@ def perplexity(model: PreTrainedModel | PeftModel, tokenizer: PreTrainedTokenize
     """exp(mean negative log-likelihood) of the completions given their prompts.
 
     Only completion tokens count (no EOS: this measures the code, not where a model
-    thinks files end, which differs between base models). Lower is better.
+    thinks files end, which differs between base models). Lower is better. The mean
+    is over all completion tokens together (a long completion weighs more), from the
+    same per-example sums as `completion_logprobs`, so the two cannot disagree.
+    """
+    nll, counts = completion_nll(model, tokenizer, pairs, batch_size, max_length)
+    total = sum(counts)
+    if total == 0:
+        raise BadInput("perplexity needs at least one non-empty completion")
+    return math.exp(math.fsum(x for x, n in zip(nll, counts, strict=True) if n) / total)
+
+
+def completion_logprobs(model: PreTrainedModel | PeftModel,
+                        tokenizer: PreTrainedTokenizerBase, pairs: Sequence[tuple[str, str]],
+                        batch_size: int = 64, max_length: int = 1024) -> list[float]:
+    """Per (prompt, completion): mean log-probability of the completion's tokens given
+    the prompt, tokenized and truncated exactly as `perplexity` does (no EOS).
+
+    NaN where there is no completion token to score (an empty completion), so one
+    bad sample never breaks a batch; a numerically broken model gives NaN or -inf
+    for the examples it breaks on, as it would for perplexity. Any text is accepted
+    (lone surrogates are read as U+FFFD: `tasks.model_text.clean_text`).
+    """
+    nll, counts = completion_nll(model, tokenizer, pairs, batch_size, max_length)
+    return [-x / n if n else math.nan for x, n in zip(nll, counts, strict=True)]
+
+
+def completion_nll(model: PreTrainedModel | PeftModel, tokenizer: PreTrainedTokenizerBase,
+                   pairs: Sequence[tuple[str, str]], batch_size: int = 64,
+                   max_length: int = 1024) -> tuple[list[float], list[int]]:
+    """(summed negative log-likelihood, number of scored tokens) of each completion
+    given its prompt, in the order of `pairs`; (0.0, 0) for an empty completion.
+
+    The core of `perplexity` and `completion_logprobs`. Examples are run sorted by
+    length (little padding) with only the completion's logits computed where the
+    model allows; per-token losses are float32 as in training, summed per example in
+    float64, and read from the device once at the end.
     """
     if batch_size < 1:
         raise BadInput(f"batch_size must be >= 1, got {batch_size}")
     limit = _length_limit(model, max_length)
-    encoded = [encode_example(tokenizer, p, c, limit, add_eos=False) for p, c in pairs]
-    encoded = [e for e in encoded if len(e[0]) > e[1]]
-    if not encoded:
-        raise BadInput("perplexity needs at least one non-empty completion")
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
+    encoded = [encode_example(tokenizer, clean_text(p), clean_text(c), limit, add_eos=False)
+               for p, c in pairs]
+    counts = [_counts([e], True)[1] for e in encoded]
+    nll = [0.0] * len(encoded)
+    order = sorted((i for i in range(len(encoded)) if counts[i]),
+                   key=lambda i: len(encoded[i][0]))
+    if not order:
+        return nll, counts
     device = next(model.parameters()).device
     keep_kw = _logits_kwarg(model)
-    nll: torch.Tensor | float = 0.0
-    count = 0
+    pad_id = _pad_id(tokenizer)
+    sums: list[torch.Tensor] = []
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode():
             for start in range(0, len(order), batch_size):
                 batch = [encoded[i] for i in order[start:start + batch_size]]
-                ids, mask, labels, first = _collate(batch, _pad_id(tokenizer), True, device)
-                loss = _summed_loss(model, ids, mask, labels, first, keep_kw)
-                nll = nll + loss.double()  # summed on the device: one wait at the end
-                count += _counts(batch, True)[1]
+                ids, mask, labels, first = _collate(batch, pad_id, True, device)
+                logits, target = _trained_logits(model, ids, mask, labels, first, keep_kw)
+                per_token = torch.nn.functional.cross_entropy(
+                    logits.float().reshape(-1, logits.shape[-1]), target.reshape(-1),
+                    ignore_index=-100, reduction="none").view(target.shape)  # 0: ignored
+                sums.append(per_token.double().sum(dim=1))
     finally:
         model.train(was_training)
-    return math.exp(float(nll) / count)
+    for i, value in zip(order, torch.cat(sums).cpu().tolist(), strict=True):
+        nll[i] = value
+    return nll, counts

@@ -3,9 +3,9 @@
 Each task is a function `f(x)` composed of 2-3 simple steps on a list of ints
 (map / filter / order / slice, optionally ending in a reduce) or on a string
 (case / replace / slice, optionally ending in a count). The docstring has one
-sentence per step and the canonical body one line per step, so the mapping from
-prompt to solution is learnable, yet solving an unseen combination of steps needs
-composition rather than recall.
+sentence per step and the canonical body one short block per step, so the mapping
+from prompt to solution is learnable, yet solving an unseen combination of steps
+needs composition rather than recall.
 
 Why the details are the way they are:
 
@@ -21,12 +21,18 @@ Why the details are the way they are:
   category: "add 3" for "add 2", "sort descending" for "ascending") that the first
   6 inputs do not tell apart. A verified filter built on these tests is therefore
   honest about which programs are right.
+* **Styles with a tail.** Every step has a rendering in each style of
+  `tasks.renderings.STYLES` (comprehension one-liner, explicit loop, map/filter/
+  lambda), all computing the same function. Each task's canonical solution uses
+  one style, drawn per task at 80/15/5 (`STYLE_FREQUENCIES`) from its own seeded
+  stream, so the human reference has a head and a tail that collapse can erode;
+  the draw touches nothing else (asserts, mutants and splits are style-free).
 * **Determinism.** The combination space is enumerated in a fixed order and all
   randomness comes from `random.Random(seed)` (or fixed seeds), never from set or
   hash order, so one seed always gives byte-identical tasks.
 
-Step semantics come from compiling the very source line shown in the canonical
-solution, so code and expected outputs cannot drift apart.
+Step semantics come from compiling the step's comprehension line, the head
+rendering; tests/test_renderings.py checks every other rendering against it.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from functools import lru_cache
 from typing import Any
 
 from harness.errors import BadInput
+from tasks.renderings import STYLE_FREQUENCIES, STYLES
 from tasks.schema import Task
 
 SUITE = "synth"
@@ -49,51 +56,103 @@ MAX_EXTRA_ASSERTS = 3
 
 @dataclass(frozen=True)
 class Step:
-    """One step: a docstring sentence, its one-line body, and a category.
+    """One step: a docstring sentence, its renderings, and a category.
 
-    `line` is a statement on `x` ("x = ...") for transforms, or "return ..." for
-    the terminal reduce. `category` groups steps that are swapped for each other to
-    build mutants.
+    `line` is the comprehension-style statement on `x` ("x = ...") for transforms,
+    or "return ..." for the terminal reduce; `fn` is compiled from it and defines
+    what the step computes. `forms` holds the body lines of each style, in the
+    order of STYLES (a tuple, not a dict, so Step stays hashable). `category`
+    groups steps that are swapped for each other to build mutants.
     """
 
     sentence: str
     line: str
     category: str
     fn: Callable[[Any], Any]
+    forms: tuple[tuple[str, ...], ...]
 
     @property
     def is_reduce(self) -> bool:
         return self.line.startswith("return ")
 
+    def lines(self, style: str) -> tuple[str, ...]:
+        """The step's body lines in `style` (relative indentation, no leading indent)."""
+        return self.forms[STYLES.index(style)]
 
-def _compile(line: str) -> Callable[[Any], Any]:
-    """Compile a step's source line into a function of x (same text as the solution)."""
-    body = line if line.startswith("return ") else f"{line}\n    return x"
+
+def compile_lines(lines: Sequence[str]) -> Callable[[Any], Any]:
+    """Compile step body lines into a function of x (`return x` added unless they return)."""
+    body = [*lines] if lines[-1].startswith("return ") else [*lines, "return x"]
     namespace: dict[str, Any] = {}
-    exec(f"def _step(x):\n    {body}\n", namespace)
+    exec("def _step(x):\n" + "".join(f"    {line}\n" for line in body), namespace)
     return namespace["_step"]
 
 
-def _step(sentence: str, line: str, category: str) -> Step:
-    return Step(sentence, line, category, _compile(line))
+def _step(sentence: str, line: str, category: str, loop: Sequence[str] | None = None,
+          functional: Sequence[str] | None = None) -> Step:
+    """A step; a style without its own rendering (slices, sorting) reads as `line`."""
+    by_style = {"comprehension": (line,), "loop": tuple(loop or (line,)),
+                "functional": tuple(functional or (line,))}
+    return Step(sentence, line, category, compile_lines((line,)),
+                tuple(by_style[s] for s in STYLES))
+
+
+def _map(sentence: str, expr: str, func: str | None = None) -> Step:
+    """x = [expr for v in x]; `func` names a builtin to map directly (abs)."""
+    return _step(sentence, f"x = [{expr} for v in x]", "map",
+                 loop=("y = []", "for v in x:", f"    y.append({expr})", "x = y"),
+                 functional=(f"x = list(map({func or f'lambda v: {expr}'}, x))",))
+
+
+def _filter(sentence: str, cond: str) -> Step:
+    return _step(sentence, f"x = [v for v in x if {cond}]", "filter",
+                 loop=("y = []", "for v in x:", f"    if {cond}:", "        y.append(v)",
+                       "x = y"),
+                 functional=(f"x = list(filter(lambda v: {cond}, x))",))
+
+
+def _extreme(sentence: str, name: str, better: str) -> Step:
+    """max/min with default 0: `better` is the comparison that replaces the best so far."""
+    return _step(sentence, f"return {name}(x, default=0)", "reduce",
+                 loop=("m = x[0] if x else 0", "for v in x:", f"    if v {better} m:",
+                       "        m = v", "return m"),
+                 functional=("from functools import reduce",
+                             f"return reduce({name}, x) if x else 0"))
+
+
+def _counter(sentence: str, line: str, var: str, cond: str | None = None) -> Step:
+    """A count (of everything, or of the items where `cond` holds) as a reduce step."""
+    if cond is None:
+        loop: tuple[str, ...] = ("n = 0", f"for {var} in x:", "    n += 1", "return n")
+        functional = f"return sum(map(lambda {var}: 1, x))"
+    else:
+        loop = ("n = 0", f"for {var} in x:", f"    if {cond}:", "        n += 1", "return n")
+        functional = f"return len(list(filter(lambda {var}: {cond}, x)))"
+    return _step(sentence, line, "reduce", loop=loop, functional=(functional,))
+
+
+def _per_char(sentence: str, line: str, category: str, expr: str, func: str) -> Step:
+    """A string step that maps each character c to `expr` (`func` in functional style)."""
+    return _step(sentence, line, category,
+                 loop=("y = ''", "for c in x:", f"    y += {expr}", "x = y"),
+                 functional=(f"x = ''.join(map({func}, x))",))
 
 
 def _int_steps() -> list[Step]:
     s: list[Step] = []
     for k in (1, 2, 3):
-        s.append(_step(f"Add {k} to each number.", f"x = [v + {k} for v in x]", "map"))
+        s.append(_map(f"Add {k} to each number.", f"v + {k}"))
     for k in (1, 2):
-        s.append(_step(f"Subtract {k} from each number.", f"x = [v - {k} for v in x]", "map"))
+        s.append(_map(f"Subtract {k} from each number.", f"v - {k}"))
     for k in (2, 3):
-        s.append(_step(f"Multiply each number by {k}.", f"x = [v * {k} for v in x]", "map"))
-    s.append(_step("Square each number.", "x = [v * v for v in x]", "map"))
-    s.append(_step("Replace each number by its absolute value.", "x = [abs(v) for v in x]", "map"))
-    s.append(_step("Keep the even numbers.", "x = [v for v in x if v % 2 == 0]", "filter"))
-    s.append(_step("Keep the odd numbers.", "x = [v for v in x if v % 2 == 1]", "filter"))
+        s.append(_map(f"Multiply each number by {k}.", f"v * {k}"))
+    s.append(_map("Square each number.", "v * v"))
+    s.append(_map("Replace each number by its absolute value.", "abs(v)", func="abs"))
+    s.append(_filter("Keep the even numbers.", "v % 2 == 0"))
+    s.append(_filter("Keep the odd numbers.", "v % 2 == 1"))
     for k in (0, 3):
-        s.append(_step(f"Keep the numbers greater than {k}.",
-                       f"x = [v for v in x if v > {k}]", "filter"))
-    s.append(_step("Keep the numbers less than 3.", "x = [v for v in x if v < 3]", "filter"))
+        s.append(_filter(f"Keep the numbers greater than {k}.", f"v > {k}"))
+    s.append(_filter("Keep the numbers less than 3.", "v < 3"))
     s.append(_step("Sort the numbers in ascending order.", "x = sorted(x)", "order"))
     s.append(_step("Sort the numbers in descending order.", "x = sorted(x, reverse=True)",
                    "order"))
@@ -102,26 +161,31 @@ def _int_steps() -> list[Step]:
     s.append(_step("Keep the last 2 numbers.", "x = x[-2:]", "slice"))
     s.append(_step("Drop the first number.", "x = x[1:]", "slice"))
     s.append(_step("Keep every other number.", "x = x[::2]", "slice"))
-    s.append(_step("Return the sum.", "return sum(x)", "reduce"))
-    s.append(_step("Return the count.", "return len(x)", "reduce"))
-    s.append(_step("Return the largest number, or 0 if empty.", "return max(x, default=0)",
-                   "reduce"))
-    s.append(_step("Return the smallest number, or 0 if empty.", "return min(x, default=0)",
-                   "reduce"))
+    s.append(_step("Return the sum.", "return sum(x)", "reduce",
+                   loop=("t = 0", "for v in x:", "    t += v", "return t"),
+                   functional=("from functools import reduce",
+                               "return reduce(lambda a, v: a + v, x, 0)")))
+    s.append(_counter("Return the count.", "return len(x)", "v"))
+    s.append(_extreme("Return the largest number, or 0 if empty.", "max", ">"))
+    s.append(_extreme("Return the smallest number, or 0 if empty.", "min", "<"))
     return s
 
 
 def _str_steps() -> list[Step]:
     s: list[Step] = [
-        _step("Convert to upper case.", "x = x.upper()", "case"),
-        _step("Convert to lower case.", "x = x.lower()", "case"),
-        _step("Swap the case of each letter.", "x = x.swapcase()", "case"),
-    ]
+        _per_char(sentence, f"x = x.{method}()", "case", f"c.{method}()", f"str.{method}")
+        for sentence, method in (("Convert to upper case.", "upper"),
+                                 ("Convert to lower case.", "lower"),
+                                 ("Swap the case of each letter.", "swapcase"))]
     for a, b in (("a", "b"), ("b", "a"), ("a", "c"), ("c", "a"), ("b", "c"), ("c", "b")):
-        s.append(_step(f"Replace every '{a}' with '{b}'.", f"x = x.replace('{a}', '{b}')",
-                       "replace"))
+        swap = f"'{b}' if c == '{a}' else c"
+        s.append(_per_char(f"Replace every '{a}' with '{b}'.", f"x = x.replace('{a}', '{b}')",
+                           "replace", swap, f"lambda c: {swap}"))
     for a in ("a", "b", "c"):
-        s.append(_step(f"Remove every '{a}'.", f"x = x.replace('{a}', '')", "replace"))
+        s.append(_step(f"Remove every '{a}'.", f"x = x.replace('{a}', '')", "replace",
+                       loop=("y = ''", "for c in x:", f"    if c != '{a}':", "        y += c",
+                             "x = y"),
+                       functional=(f"x = ''.join(filter(lambda c: c != '{a}', x))",)))
     s.append(_step("Reverse the string.", "x = x[::-1]", "slice"))
     for k in (2, 3):
         s.append(_step(f"Keep the first {k} characters.", f"x = x[:{k}]", "slice"))
@@ -129,9 +193,9 @@ def _str_steps() -> list[Step]:
     s.append(_step("Drop the first character.", "x = x[1:]", "slice"))
     s.append(_step("Repeat the string twice.", "x = x + x", "slice"))
     for a in ("a", "b", "c"):
-        s.append(_step(f"Return the number of '{a}' characters.", f"return x.count('{a}')",
-                       "reduce"))
-    s.append(_step("Return the length.", "return len(x)", "reduce"))
+        s.append(_counter(f"Return the number of '{a}' characters.", f"return x.count('{a}')",
+                          "c", f"c == '{a}'"))
+    s.append(_counter("Return the length.", "return len(x)", "c"))
     return s
 
 
@@ -259,12 +323,64 @@ def _choose_inputs(domain: Domain, steps: tuple[Step, ...], rng: random.Random) 
     return chosen
 
 
-def _make_task(domain: Domain, steps: tuple[Step, ...], split: str, index: int,
-               rng: random.Random) -> Task:
-    prompt = f'def {ENTRY_POINT}(x):\n    """{_key(steps)}"""\n'
-    body = "".join(f"    {s.line}\n" for s in steps)
+@lru_cache(maxsize=1)
+def _steps_by_sentence() -> dict[str, Step]:
+    """Every step of every domain by its sentence (sentences are unique across domains)."""
+    steps = [s for d in _domains() for s in d.steps]
+    by_sentence = {s.sentence: s for s in steps}
+    assert len(by_sentence) == len(steps), "two steps share a sentence"
+    return by_sentence
+
+
+def steps_of(task: Task) -> tuple[Step, ...]:
+    """The steps of a synth task, read back from its docstring sentences.
+
+    BadInput when the docstring is not a sequence of known step sentences (a task
+    of another suite, or an edited one).
+    """
+    rest = combination_key(task)
+    by_sentence = _steps_by_sentence()
+    steps: list[Step] = []
+    while rest:
+        step = next((s for s in by_sentence.values()
+                     if rest == s.sentence or rest.startswith(s.sentence + " ")), None)
+        if step is None:
+            raise BadInput(f"{task.task_id}: not a synth task (unknown step {rest[:60]!r})")
+        steps.append(step)
+        rest = rest[len(step.sentence):].lstrip(" ")
+    if not 2 <= len(steps) <= 3 or any(s.is_reduce for s in steps[:-1]):
+        raise BadInput(f"{task.task_id}: not a synth task (steps: {combination_key(task)!r})")
+    return tuple(steps)
+
+
+def render_body(steps: Sequence[Step], style: str) -> str:
+    """The function body (4-space indented) of `steps` with every step in `style`.
+
+    Imports a step needs (functional reduces) go first, where people write them.
+    """
+    lines = [line for step in steps for line in step.lines(style)]
+    lines.sort(key=lambda line: not line.startswith(("import ", "from ")))  # stable
     if not steps[-1].is_reduce:
-        body += "    return x\n"
+        lines.append("return x")
+    return "".join(f"    {line}\n" for line in lines)
+
+
+def task_style(seed: int, split: str, index: int) -> str:
+    """The style drawn for task `index` of `split`: STYLE_FREQUENCIES, from its own
+    stream, so the draw never shifts the inputs drawn for the asserts."""
+    u = random.Random(f"{seed}-{split}-{index}-style").random()
+    cumulative = 0.0
+    for style in STYLES:
+        cumulative += STYLE_FREQUENCIES[style]
+        if u < cumulative:
+            return style
+    return STYLES[-1]  # u within rounding of 1.0
+
+
+def _make_task(domain: Domain, steps: tuple[Step, ...], split: str, index: int,
+               rng: random.Random, style: str) -> Task:
+    prompt = f'def {ENTRY_POINT}(x):\n    """{_key(steps)}"""\n'
+    body = render_body(steps, style)
     asserts = tuple(f"assert {ENTRY_POINT}({v!r}) == {_run(steps, v)!r}"
                     for v in _choose_inputs(domain, steps, rng))
     return Task(task_id=f"{SUITE}/{split}/{index}", prompt=prompt, entry_point=ENTRY_POINT,
@@ -276,7 +392,8 @@ def generate_synth(n_train: int = 4000, n_eval: int = 200, seed: int = 0) -> lis
     """`n_train` train then `n_eval` eval tasks, one distinct combination each.
 
     Eval combinations are drawn first and removed from the pool, so no eval
-    combination ever appears in train. Same arguments -> byte-identical tasks.
+    combination ever appears in train. Each canonical solution is rendered in the
+    style `task_style(seed, split, i)`. Same arguments -> byte-identical tasks.
     """
     space = combination_space()
     if n_train < 0 or n_eval < 0:
@@ -293,5 +410,6 @@ def generate_synth(n_train: int = 4000, n_eval: int = 200, seed: int = 0) -> lis
         for i, combo_index in enumerate(indices):
             domain_name, steps = space[combo_index]
             task_rng = random.Random(f"{seed}-{split}-{i}")
-            tasks.append(_make_task(domains[domain_name], steps, split, i, task_rng))
+            tasks.append(_make_task(domains[domain_name], steps, split, i, task_rng,
+                                    task_style(seed, split, i)))
     return tasks

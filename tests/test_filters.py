@@ -1,4 +1,5 @@
-"""Each verification filter on small hand-made candidates, plus precision/recall.
+"""Each verification filter on small hand-made candidates, plus precision/recall;
+human candidates in the pool, and the AI-text detector filter on attached scores.
 
 Pure Python (numpy, no torch), marked `text`: runs on every supported Python, with
 property tests over hostile model text (tests/hostile_text.py).
@@ -6,6 +7,8 @@ property tests over hostile model text (tests/hostile_text.py).
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import warnings
 
@@ -15,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.errors import BadInput
-from harness.filters import Candidate, apply_filter, parse_filter
+from harness.filters import Candidate, apply_filter, attach_detector_scores, parse_filter
 from sandbox.executor import ExecResult
 from tasks.model_text import parse_python
 from tests.hostile_text import NAMED, PROPERTY, hostile_text
@@ -24,10 +27,12 @@ pytestmark = pytest.mark.text
 
 
 def cand(task: str, completion: str, status: str = "passed",
-         verdicts: tuple[bool, ...] | None = None, logprob: float = -1.0) -> Candidate:
+         verdicts: tuple[bool, ...] | None = None, logprob: float = -1.0,
+         provenance: str = "self", ai_score: float = math.nan,
+         ai_threshold: float = math.nan) -> Candidate:
     return Candidate(task, "def f(x):\n", completion,
                      ExecResult(request_id="r", status=status, assert_verdicts=verdicts),  # type: ignore[arg-type]
-                     logprob)
+                     logprob, provenance, ai_score, ai_threshold)
 
 
 CANDS = [
@@ -107,24 +112,92 @@ def test_precision_undefined_when_nothing_kept() -> None:
 
 
 @pytest.mark.parametrize("spec", ["bogus", "partial", "partial:x", "noisy:1.5",
-                                  "tests+other", "perplexity:-0.1"])
+                                  "tests+other", "perplexity:-0.1", "detect", "detect:0.9",
+                                  "detect:loglik", "detect:loglik:0", "detect:loglik:1",
+                                  "detect:ratio:1.5", "detect:bogus:0.9", "detect:loglik:x",
+                                  "detect:loglik:nan", "detect:loglik:0.9+other"])
 def test_bad_filter_specs_are_bad_input(spec: str) -> None:
-    with pytest.raises(BadInput):
+    with pytest.raises(BadInput) as err:
         parse_filter(spec)
+    assert "\n" not in str(err.value)
+
+
+# -- human candidates and the AI-text detector filter ----------------------------------------
+
+
+def test_detect_specs_parse() -> None:
+    spec = parse_filter("detect:loglik:0.9")
+    assert (spec.name, spec.detector, spec.param, spec.dedup) == ("detect", "loglik", 0.9, False)
+    spec = parse_filter(" detect:ratio:0.25+dedup ")
+    assert (spec.text, spec.detector, spec.param, spec.dedup) == (
+        "detect:ratio:0.25+dedup", "ratio", 0.25, True)
+    assert parse_filter("perplexity:0.5").detector is None
+    assert Candidate("a", "p", "c", CANDS[0].result, -1.0).provenance == "self"
+    assert math.isnan(Candidate("a", "p", "c", CANDS[0].result, -1.0).ai_score)
+
+
+def test_existing_filters_judge_human_candidates_alike() -> None:
+    humans = [dataclasses.replace(c, provenance="human") for c in CANDS]
+    for spec in SPECS:
+        assert keep(spec, humans) == keep(spec, CANDS), spec
+    passing_ref = cand("a", "    return x\n", "passed", provenance="human")
+    assert keep("tests", [passing_ref]) == [True]
+    assert apply_filter(parse_filter("tests"), humans, RNG).detection is None
+
+
+def test_detect_keeps_scores_at_or_below_the_threshold() -> None:
+    cands = [cand("a", "1", provenance="self", ai_score=-0.2, ai_threshold=-1.0),
+             cand("a", "2", provenance="human", ai_score=-3.0, ai_threshold=-1.0),
+             cand("a", "3", provenance="human", ai_score=-1.0, ai_threshold=-1.0),  # equal: kept
+             cand("a", "4", provenance="self", ai_score=-1.5, ai_threshold=-1.0),  # missed AI
+             cand("a", "5", provenance="human", ai_score=-0.5, ai_threshold=-1.0),  # lost human
+             cand("a", "6", provenance="self", ai_score=math.nan, ai_threshold=-1.0)]
+    out = apply_filter(parse_filter("detect:loglik:0.9"), cands, RNG)
+    assert out.keep == [False, True, True, True, False, False]
+    report = out.detection
+    assert report == {"auroc": pytest.approx(7 / 9), "precision": 2 / 3, "recall": 2 / 3,
+                      "human_kept": 2 / 3, "n_ai": 3, "n_human": 3, "n_flagged": 3,
+                      "n_nan_scores": 1, "threshold": -1.0}
+    json.dumps(report, allow_nan=False)
+    assert "detection" not in out.to_json("detect:loglik:0.9")  # the loop records it once
+    # the quantile and the kind only matter when scores are attached
+    assert keep("detect:ratio:0.1", cands) == out.keep
+
+
+def test_detect_drops_everything_without_a_usable_threshold() -> None:
+    unscored = [cand("a", str(i), provenance=p) for i, p in enumerate(["self", "human"])]
+    assert keep("detect:loglik:0.9", unscored) == [False, False]
+    nan_threshold = [cand("a", "x", ai_score=-5.0, provenance="human")]
+    out = apply_filter(parse_filter("detect:loglik:0.9"), nan_threshold, RNG)
+    assert out.keep == [False] and out.detection is not None
+    assert out.detection["threshold"] is None and out.detection["auroc"] is None
+
+
+def test_detect_composes_with_dedup() -> None:
+    cands = [cand("a", "same", ai_score=-2.0, ai_threshold=-1.0),
+             cand("a", "same", ai_score=-2.0, ai_threshold=-1.0, provenance="human")]
+    assert keep("detect:loglik:0.5+dedup", cands) == [True, False]
+
+
+def test_attach_detector_scores_is_a_no_op_for_other_filters() -> None:
+    out = attach_detector_scores(parse_filter("tests+dedup"), CANDS, None, None, None, [])
+    assert out == CANDS and out is not CANDS
 
 
 # -- any text a model writes (issue 9) -------------------------------------------------
 
 SPECS = ["none", "syntax", "tests", "partial:0.5", "noisy:0.3", "perplexity:0.5",
-         "syntax+dedup", "dedup", "perplexity:0.3+dedup"]
+         "syntax+dedup", "dedup", "perplexity:0.3+dedup", "detect:loglik:0.9",
+         "detect:ratio:0.5+dedup"]
+_any_float = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.just(math.nan))
 _candidate = st.builds(
     cand, st.sampled_from(["a", "b"]), hostile_text,
     st.sampled_from(["passed", "failed", "error", "timeout"]),
     st.one_of(st.none(), st.lists(st.booleans(), min_size=1, max_size=4).map(tuple)),
-    st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.just(math.nan)))
+    _any_float, st.sampled_from(["self", "human"]), _any_float, _any_float)
 
 
-@settings(PROPERTY, max_examples=120)  # each example runs all nine filters
+@settings(PROPERTY, max_examples=120)  # each example runs all eleven filters
 @given(st.lists(_candidate, max_size=8), st.integers(0, 2**32 - 1))
 def test_every_filter_answers_for_any_candidates(cands: list[Candidate], seed: int) -> None:
     for spec in SPECS:
@@ -139,6 +212,10 @@ def test_every_filter_answers_for_any_candidates(cands: list[Candidate], seed: i
         assert again.keep == out.keep, spec  # deterministic, NaN confidences included
     syntax = apply_filter(parse_filter("syntax"), cands, np.random.default_rng(0)).keep
     assert syntax == [parse_python(c.prompt + c.completion) is not None for c in cands]
+    detect = apply_filter(parse_filter("detect:loglik:0.9"), cands, np.random.default_rng(0))
+    assert detect.keep == [c.ai_score <= c.ai_threshold for c in cands]  # NaN: dropped
+    assert detect.detection is not None
+    json.dumps(detect.detection, allow_nan=False)
 
 
 def test_syntax_rejects_what_python_cannot_parse() -> None:

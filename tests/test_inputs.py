@@ -105,7 +105,7 @@ def test_bad_flag_value_is_one_line_naming_the_flag(capsys: pytest.CaptureFixtur
     (("--lr", "-1"), "training.learning_rate must be > 0"),
     (("--epochs", "-1"), "training.epochs must be >= 0"),
     (("--temperature", "-1"), "sampling.temperature must be >= 0"),
-    (("--train-temperature", "-1"), "sampling.train_temperature must be >= 0"),
+    (("--train-temperature", "-1"), "train_temperatures must be >= 0"),
     (("--sampling.top-p", "0"), "sampling.top_p must be in (0, 1]"),
     (("--training.warmup-ratio", "1"), "training.warmup_ratio must be in [0, 1)"),
     (("--sandbox.timeout-s", "0"), "sandbox.timeout_s must be > 0"),
@@ -122,7 +122,7 @@ def test_bad_values_are_refused_before_the_model_loads(
     ("[training]\nlearning_rate = 0.0\n", "training.learning_rate must be > 0"),
     ("[training]\nepochs = -1\n", "training.epochs must be >= 0"),
     ("[sampling]\ntemperature = -1.0\n", "sampling.temperature must be >= 0"),
-    ("[sampling]\ntrain_temperature = -1.0\n", "sampling.train_temperature must be >= 0"),
+    ("[sampling]\ntrain_temperature = -1.0\n", "train_temperatures must be >= 0"),
 ])
 def test_bad_values_in_toml_are_refused_before_the_model_loads(
         capsys: pytest.CaptureFixture[str], tmp_path: Path, toml: str, key: str) -> None:

@@ -19,7 +19,7 @@ from tests.run_fixtures import UNVERIFIED, VERIFIED, ArmSpec, RunSpec, write_run
 
 REPO = Path(__file__).resolve().parent.parent
 PLOTS = {"pass_at_1.png", "pass_at_5.png", "diversity.png", "perplexity.png",
-         "filter_acceptance.png", "diversity_vs_pass1.png"}
+         "filter_acceptance.png", "diversity_vs_pass1.png", "questions_horizon.png"}
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -87,7 +87,7 @@ def test_many_arm_groups_still_plot(tmp_path: Path) -> None:
             for f in ("none", "syntax", "tests", "partial:0.5") for r in ("replace", "accumulate")]
     result = write_report(write_run(tmp_path, RunSpec(arms=arms, seeds=(0, 1))), n_boot=50)
     assert result.n_groups == 8
-    assert len(result.plots) == 6
+    assert len(result.plots) == 7
     assert "### partial:0.5 / accumulate / real 0 / restart merge" in \
         result.markdown.read_text()
 
@@ -130,7 +130,7 @@ def test_cli_report_end_to_end(tmp_path: Path) -> None:
                            "sys.exit(main())", "report", str(run), "--n-boot", "100"],
                           capture_output=True, text=True, cwd=REPO, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith(f"wrote {run / 'report' / 'report.md'} (2 arm groups, 6 plots")
+    assert done.stdout.startswith(f"wrote {run / 'report' / 'report.md'} (2 arm groups, 7 plots")
     assert (run / "report" / "pass_at_1.png").is_file()
     missing = subprocess.run([sys.executable, "-c", "import sys; from harness.cli import main; "
                               "sys.exit(main())", "report", str(tmp_path / "nope")],

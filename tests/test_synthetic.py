@@ -13,8 +13,13 @@ from harness.evaluation import Sample, execute_samples
 from sandbox.executor import Executor
 from tasks import synthetic
 from tasks.registry import load_suite, select_split, tasks_by_id
+from tasks.renderings import HEAD_STYLE, STYLES, solution_in_style
 from tasks.schema import Task
 from tasks.synthetic import combination_key, combination_space, generate_synth
+
+# sha256 of the concatenated canonical solutions of generate_synth() before the styled
+# renderings (every task one line per step): what the head style must still produce.
+HEAD_SOLUTIONS_SHA256 = "b306243e2d478d703ed867552fcf1d14a21634194b784f6e8539e3f0dfe556e2"
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +47,25 @@ def test_same_seed_is_byte_identical_other_seed_is_not(default_suite: list[Task]
     assert _dump(generate_synth(4000, 200, 1)) != _dump(default_suite)
 
 
+def test_styles_changed_only_the_canonical_solutions(default_suite: list[Task]) -> None:
+    """Ids, prompts, asserts and splits are byte-identical to the suite before the styled
+    renderings (hash taken with the one-line-per-step suite), and the comprehension
+    rendering is exactly that suite's canonical solution."""
+    import hashlib
+
+    def digest(tasks: list[Task]) -> str:
+        return hashlib.sha256(json.dumps([
+            [t.task_id, t.prompt, t.entry_point, t.test, list(t.asserts), t.final_call,
+             t.suite, t.split] for t in tasks]).encode()).hexdigest()
+
+    assert digest(default_suite) == \
+        "b9476a025ba6fb9d96c049cf1ad9d63434e61a95f7ef4ba6306dd302f90fa4ed"
+    assert digest(generate_synth(30, 5, 3)) == \
+        "29de130c4ceb1cea0c4c7771823ae4f854e5274acd765c6c53d6d37835386fa9"
+    head = "".join(solution_in_style(t, HEAD_STYLE) for t in default_suite)
+    assert hashlib.sha256(head.encode()).hexdigest() == HEAD_SOLUTIONS_SHA256
+
+
 def test_train_and_eval_combinations_are_disjoint(default_suite: list[Task]) -> None:
     train = {combination_key(t) for t in default_suite if t.split == "train"}
     evals = {combination_key(t) for t in default_suite if t.split == "eval"}
@@ -56,10 +80,13 @@ def test_combination_space_is_about_4800() -> None:
 def test_shape_of_a_task(default_suite: list[Task]) -> None:
     for task in default_suite:
         sentences = combination_key(task).count(".")
-        body_lines = task.canonical_solution.count("\n")
+        head_lines = solution_in_style(task, HEAD_STYLE).count("\n")
         assert 2 <= sentences <= 3
-        # one line per step, plus `return x` when the last step is not a reduce
-        assert body_lines in (sentences, sentences + 1)
+        # in the head style, one line per step, plus `return x` when the last step is
+        # not a reduce; the reference is that or another style's rendering
+        assert head_lines in (sentences, sentences + 1)
+        assert task.canonical_solution in {solution_in_style(task, s) for s in STYLES}
+        assert len(task.canonical_solution.splitlines()) <= 16
         assert task.prompt.startswith("def f(x):\n") and len(task.prompt) < 160
         assert 6 <= len(task.asserts) <= 9
         assert task.final_call == ""

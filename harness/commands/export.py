@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -42,7 +43,9 @@ def export(run_dirs: tuple[Path, ...], out: Path | None, fmt: str | None,
 
     One entry per (model, train suite, eval suite, filter, regime, real fraction,
     restart), seeds pooled across runs whose settings are otherwise identical,
-    ranked by area under the pass@1 curve.
+    ranked by area under the pass@1 curve. Runs of a benchmark protocol (`run
+    --protocol`) carry it into their entries, checked against their config; such
+    entries from many machines make a model board (`leaderboard build`).
     """
     from harness.leaderboard import (
         build_leaderboard,
@@ -58,7 +61,7 @@ def export(run_dirs: tuple[Path, ...], out: Path | None, fmt: str | None,
             raise BadInput("--validate FILE takes no run directories and no --out")
         doc = load_leaderboard(validate_file)
         click.echo(f"{validate_file}: valid leaderboard (schema {doc['schema_version']}, "
-                   f"{len(doc['entries'])} entries)")
+                   f"{len(doc['entries'])} entries){_protocols(doc)}")
         return
     if not run_dirs:
         raise BadInput("give at least one RUN_DIR (or --validate FILE); see export --help")
@@ -85,4 +88,11 @@ def export(run_dirs: tuple[Path, ...], out: Path | None, fmt: str | None,
     path = write_leaderboard(doc, out, fmt)
     rows = "" if fmt == "json" else f", {sum(len(e['generations']) for e in doc['entries'])} rows"
     click.echo(f"wrote {path} ({fmt}): {len(doc['entries'])} entries from "
-               f"{len(doc['runs'])} run(s){rows}")
+               f"{len(doc['runs'])} run(s){rows}{_protocols(doc)}")
+
+
+def _protocols(doc: dict[str, Any]) -> str:
+    """`; protocol cpu-synth v1 (claims checked)` when entries ran protocols, else ''."""
+    names = sorted({f"{e['protocol']['name']} v{e['protocol']['version']}"
+                    for e in doc["entries"] if e.get("protocol")})
+    return f"; protocol {', '.join(names)} (claims checked)" if names else ""

@@ -1,4 +1,8 @@
-"""`collapse-bench model`: build the built-in tiny model; describe any model."""
+"""`collapse-bench model`: build the tiny model from its recipe; describe any model.
+
+`builtin:tiny` is shipped with the package (see harness.tiny_model for why);
+`model build` builds the recipe into the cache, `--ship` refreshes the shipped copy.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,20 @@ import click
 
 @click.group("model")
 def model() -> None:
-    """The model under test: build builtin:tiny, inspect a model, export a generation."""
+    """The model under test: build the tiny model, inspect a model, export a generation."""
 
 
 @model.command("build")
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Model cache (default: $COLLAPSE_BENCH_CACHE or ~/.cache/collapse-bench).")
+@click.option("--hidden-size", type=int, default=None,
+              help="Build a variant of this width (multiple of 8; MLP 2x wide) instead of "
+                   "the default 128.")
+@click.option("--layers", type=int, default=None,
+              help="Build a variant with this many layers instead of the default 4.")
+@click.option("--ship", is_flag=True,
+              help="Copy the default build into the package (harness/builtin_models/tiny, "
+                   "with fresh SHA256SUMS): what builtin:tiny loads.")
 @click.option("--executor", type=click.Choice(["docker", "local"]), default="docker",
               show_default=True,
               help="Where the held-out check runs samples. local: host subprocesses "
@@ -31,39 +43,58 @@ def model() -> None:
               help="torch CPU threads (0 = all cores).")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Progress bars on stderr.")
-def build(cache_dir: Path | None, executor: str, force: bool, do_eval: bool, n: int,
-          temperature: float, seed: int, threads: int, progress: bool) -> None:
-    """Build builtin:tiny (tokenizer, model, pretraining; offline) and report pass@k."""
+def build(cache_dir: Path | None, hidden_size: int | None, layers: int | None, ship: bool,
+          executor: str, force: bool, do_eval: bool, n: int, temperature: float, seed: int,
+          threads: int, progress: bool) -> None:
+    """Build the tiny model from its recipe (offline) into the cache and report pass@k.
+
+    builtin:tiny itself is the copy shipped with the package; this builds the
+    recipe on this machine, to use with --model PATH (a changed recipe, or a
+    --hidden-size/--layers variant), or with --ship to refresh the shipped copy.
+    """
     from harness.config import ModelConfig
+    from harness.errors import BadInput
     from harness.models import set_threads
     from harness.tiny_model import (
         build_info,
         ensure_tiny_model,
         evaluate_heldout,
         find_tiny_model,
+        ship_tiny_model,
+        variant_spec,
     )
     from sandbox.backends import make_executor
 
+    if ship and (hidden_size is not None or layers is not None):
+        raise BadInput("--ship ships the default recipe; drop --hidden-size/--layers")
+    spec = variant_spec(hidden_size, layers)
     set_threads(ModelConfig(threads=threads))
     # Start the sandbox first: a missing Docker should fail now, not after the build.
     pool = make_executor(executor) if do_eval else None
     try:
         root = str(cache_dir) if cache_dir else None
-        was_cached = not force and find_tiny_model(root) is not None
-        path = ensure_tiny_model(root, progress=progress, force=force)
+        was_cached = not force and find_tiny_model(root, spec) is not None
+        path = ensure_tiny_model(root, progress=progress, spec=spec, force=force)
         info = build_info(path)
+        what = (f"tiny model (hidden {spec.hidden_size}, {spec.num_layers} layers)"
+                if (hidden_size, layers) != (None, None) else "tiny model")
         if not was_cached:
-            click.echo(f"builtin:tiny built in {info['build_seconds']:.1f} s "
+            click.echo(f"{what} built in {info['build_seconds']:.1f} s "
                        f"(training {info['train_seconds']:.1f} s): {path}")
         else:
-            click.echo(f"builtin:tiny already cached (built in {info['build_seconds']:.1f} s; "
+            click.echo(f"{what} already cached (built in {info['build_seconds']:.1f} s; "
                        f"--force rebuilds): {path}")
         click.echo(f"  parameters {info['parameters']:,}, {info['train_examples']} train "
                    f"examples, {info['train_tokens']:,} training tokens, final loss "
                    f"{info['final_loss']:.3f}")
+        if ship:
+            shipped = ship_tiny_model(path)
+            size = sum(p.stat().st_size for p in shipped.iterdir())
+            click.echo(f"  shipped as builtin:tiny: {shipped} ({size / 1e6:.1f} MB, "
+                       "SHA256SUMS refreshed)")
         if pool is not None:
-            result = evaluate_heldout(path, pool, n=n, temperature=temperature, seed=seed,
-                                      progress=progress)
+            result = evaluate_heldout(path, pool, spec=spec, n=n, temperature=temperature,
+                                      seed=seed, progress=progress)
             scores = "  ".join(f"{k}={v:.3f}" for k, v in result.pass_at_k.items())
             click.echo(f"  held-out synth eval ({result.n_tasks} tasks, n={n}, "
                        f"T={temperature}): {scores}")
@@ -71,6 +102,7 @@ def build(cache_dir: Path | None, executor: str, force: bool, do_eval: bool, n: 
                        f"({result.n_samples / max(result.sampling_seconds, 1e-9):.0f} "
                        f"samples/s), execution {result.execution_seconds:.1f} s "
                        f"({executor} executor)")
+        click.echo(f"use it with: --model {path}")
     finally:
         if pool is not None:
             pool.close()

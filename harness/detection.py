@@ -1,0 +1,234 @@
+"""Telling self-generated code from human code: detector scores, thresholds, reports.
+
+Setting: a generation's candidate pool holds the model's own samples (AI) and
+unseen human reference solutions (human), provenance known. A detector filter
+(`detect:KIND:T` in `harness.filters`) keeps only what it judges human, which asks
+how far a model can keep its own output out of its training data without running it.
+
+Scores (higher = more AI-like), both task-conditioned (the prompt is given, only
+the completion's tokens are scored; `harness.training.completion_logprobs`):
+
+* ``loglik``: mean log-probability of the completion under the *current* model, the
+  one that sampled this generation's candidates. A model's own samples are likely
+  under it; human code less so.
+* ``ratio``: that minus the same under the *base* model (generation 0), in the
+  spirit of Binoculars (Hans et al., 2024): what the current model likes more than
+  the base did is what self-training taught it, which separates its own output from
+  code that is merely easy to predict (short, idiomatic). At generation 1 the
+  sampling model is the base, every ratio is 0 and the filter keeps everything.
+
+Threshold: T in (0, 1) is a quantile of the scores of a separate calibration set of
+human references. `calibrate_threshold` takes the T-quantile (an observed score:
+numpy's "inverted_cdf", no interpolation, so +-inf scores stay usable); a candidate
+scoring above it is flagged AI and dropped, so about a fraction T of human code is
+kept whatever the score's scale.
+
+NaN: a completion with no token (empty) or a numerically broken model scores NaN.
+The filter cannot vouch for it, so it is flagged AI (dropped); in the AUROC a NaN
+ranks as the most AI-like score. A calibration set with no non-NaN score gives a NaN
+threshold, which flags every candidate (the generation trains on nothing, rather
+than on an unchecked pool).
+
+torch is imported only where a model is scored, so parsing specs and the report
+work without it (the filters are pure-Python, text-tested code).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from harness.errors import BadInput
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+DETECTOR_KINDS: tuple[str, ...] = ("loglik", "ratio")
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    """A detector: score `kind` and calibration quantile T (fraction of human kept)."""
+
+    kind: str
+    quantile: float
+
+    @property
+    def text(self) -> str:
+        return f"{self.kind}:{self.quantile:g}"
+
+
+def parse_detector(text: str) -> DetectorSpec:
+    """'KIND:T' (e.g. 'loglik:0.9') -> DetectorSpec; BadInput (one line) otherwise."""
+    kind, sep, q_text = text.strip().partition(":")
+    if kind not in DETECTOR_KINDS:
+        raise BadInput(f"unknown detector {kind!r}; known: {', '.join(DETECTOR_KINDS)}")
+    try:
+        quantile = float(q_text) if sep else math.nan
+    except ValueError:
+        raise BadInput(f"detector quantile {q_text!r} is not a number") from None
+    if not 0.0 < quantile < 1.0:  # also refuses NaN and a missing T
+        raise BadInput(f"detector {kind!r} needs a quantile T in (0, 1), the fraction of "
+                       f"human code kept (got {q_text or 'none'})")
+    return DetectorSpec(kind=kind, quantile=quantile)
+
+
+def score_candidates(kind: str, current_model: Any, base_model: Any,
+                     tokenizer: PreTrainedTokenizerBase,
+                     pairs: Sequence[tuple[str, str]], batch_size: int = 64,
+                     max_length: int = 1024) -> np.ndarray:
+    """Detector scores (float64, higher = more AI-like) of (prompt, completion) pairs.
+
+    loglik: mean completion log-probability under `current_model`; ratio: that minus
+    the same under `base_model` (not needed for loglik, may be None). When
+    `base_model is current_model` the ratio is 0 (NaN stays NaN) without a second pass.
+    """
+    from harness.training import completion_logprobs
+
+    if kind not in DETECTOR_KINDS:
+        raise BadInput(f"unknown detector {kind!r}; known: {', '.join(DETECTOR_KINDS)}")
+    current = np.asarray(completion_logprobs(current_model, tokenizer, pairs, batch_size,
+                                             max_length), dtype=np.float64)
+    if kind == "loglik":
+        return current
+    if base_model is None:
+        raise BadInput("the ratio detector needs the base (generation 0) model")
+    if base_model is current_model:
+        return current - current
+    base = np.asarray(completion_logprobs(base_model, tokenizer, pairs, batch_size,
+                                          max_length), dtype=np.float64)
+    with np.errstate(invalid="ignore"):  # -inf - -inf is NaN: unscorable, as documented
+        return current - base
+
+
+def calibrate_threshold(human_scores: Sequence[float] | np.ndarray, quantile: float) -> float:
+    """The `quantile`-quantile of the human calibration scores (an observed score).
+
+    About a fraction `quantile` of human code scores at or below it (at least that
+    fraction of the calibration set; less than 1/n more without ties). NaN scores
+    are left out; none left: NaN (flags every candidate). BadInput for an empty
+    calibration set or a quantile outside (0, 1).
+    """
+    if not 0.0 < quantile < 1.0:
+        raise BadInput(f"calibration quantile must be in (0, 1), got {quantile}")
+    scores = np.asarray(human_scores, dtype=np.float64).ravel()
+    if scores.size == 0:
+        raise BadInput("the detector needs at least one human calibration example")
+    scores = scores[~np.isnan(scores)]
+    if scores.size == 0:
+        return math.nan
+    return float(np.quantile(scores, quantile, method="inverted_cdf"))
+
+
+def flag_ai(scores: Sequence[float] | np.ndarray,
+            threshold: float | Sequence[float] | np.ndarray) -> list[bool]:
+    """The detector's verdicts: AI iff score > threshold, or either is NaN.
+
+    threshold: one for all scores, or one per score.
+    """
+    values = np.asarray(scores, dtype=np.float64).ravel()
+    limits = np.broadcast_to(np.asarray(threshold, dtype=np.float64), values.shape)
+    judged_human = values <= limits  # False for NaN on either side
+    return [not bool(h) for h in judged_human]
+
+
+def _ranks_for_auroc(scores: np.ndarray) -> np.ndarray:
+    """Average ranks (1-based, ties share their mean rank); NaN ranks above +inf."""
+    values = np.where(np.isnan(scores), np.inf, scores)
+    nan = np.isnan(scores)
+    # sort by (value, is-NaN): NaN after +inf, ties among equal keys
+    order = np.lexsort((nan, values))
+    keys = list(zip(values[order].tolist(), nan[order].tolist(), strict=True))
+    ranks = np.empty(len(scores), dtype=np.float64)
+    i = 0
+    while i < len(keys):
+        j = i
+        while j + 1 < len(keys) and keys[j + 1] == keys[i]:
+            j += 1
+        ranks[order[i:j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+def _scored_classes(scores: Sequence[float] | np.ndarray, is_ai: Sequence[bool]
+                    ) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """(scores, labels, n_ai, n_human) as flat arrays; ValueError when sizes differ."""
+    values = np.asarray(scores, dtype=np.float64).ravel()
+    labels = np.asarray(is_ai, dtype=bool).ravel()
+    if values.shape != labels.shape:
+        raise ValueError(f"{values.size} scores for {labels.size} labels")
+    return values, labels, int(labels.sum()), int((~labels).sum())
+
+
+def auroc(scores: Sequence[float] | np.ndarray, is_ai: Sequence[bool]) -> float | None:
+    """P(an AI sample scores above a human one), ties counting 1/2 (Mann-Whitney U
+    from average ranks); NaN ranks as the most AI-like. None when a class is empty."""
+    values, labels, n_ai, n_human = _scored_classes(scores, is_ai)
+    if n_ai == 0 or n_human == 0:
+        return None
+    ranks = _ranks_for_auroc(values)
+    u = ranks[labels].sum() - n_ai * (n_ai + 1) / 2
+    return float(u / (n_ai * n_human))
+
+
+def roc_points(scores: Sequence[float] | np.ndarray, is_ai: Sequence[bool],
+               max_points: int = 101) -> list[tuple[float, float]]:
+    """(false positive rate, true positive rate) of "AI iff score >= t" for every
+    distinct score t from the top down, from (0, 0) to (1, 1), for plotting.
+
+    Positive = AI; NaN counts as the highest score. At most `max_points` points,
+    evenly spaced along the curve, both ends kept. Empty when a class is empty.
+    """
+    if max_points < 2:
+        raise ValueError(f"max_points must be >= 2, got {max_points}")
+    values, labels, n_ai, n_human = _scored_classes(scores, is_ai)
+    if n_ai == 0 or n_human == 0:
+        return []
+    ranks = _ranks_for_auroc(values)  # equal scores share a rank: one step per group
+    order = np.argsort(-ranks, kind="stable")
+    r, y = ranks[order], labels[order]
+    tp, fp = np.cumsum(y), np.cumsum(~y)
+    last_of_group = np.append(r[1:] != r[:-1], True)
+    points = [(0.0, 0.0)] + [(float(f) / n_human, float(t) / n_ai)
+                             for f, t in zip(fp[last_of_group], tp[last_of_group],
+                                             strict=True)]
+    if len(points) > max_points:
+        keep = np.unique(np.linspace(0, len(points) - 1, max_points).round().astype(int))
+        points = [points[i] for i in keep]
+    return points
+
+
+def _json_float(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def detection_report(scores: Sequence[float] | np.ndarray, is_ai: Sequence[bool],
+                     flagged_ai: Sequence[bool], threshold: float | None = None,
+                     ) -> dict[str, float | int | None]:
+    """How well the detector told AI from human on one pool, JSON-ready.
+
+    auroc (threshold-free; None when a class is empty); precision = flagged & AI /
+    flagged and recall = flagged & AI / AI (None when the denominator is 0);
+    human_kept = share of human candidates not flagged (the calibration aims at T);
+    n_ai, n_human, n_flagged, n_nan_scores; threshold (None when not finite).
+    """
+    labels = np.asarray(is_ai, dtype=bool).ravel()
+    flags = np.asarray(flagged_ai, dtype=bool).ravel()
+    values = np.asarray(scores, dtype=np.float64).ravel()
+    if not values.shape == labels.shape == flags.shape:
+        raise ValueError(f"{values.size} scores, {labels.size} labels, {flags.size} flags")
+    n_ai, n_human, n_flagged = int(labels.sum()), int((~labels).sum()), int(flags.sum())
+    true_pos = int((flags & labels).sum())
+    return {
+        "auroc": auroc(values, labels),
+        "precision": true_pos / n_flagged if n_flagged else None,
+        "recall": true_pos / n_ai if n_ai else None,
+        "human_kept": int((~flags & ~labels).sum()) / n_human if n_human else None,
+        "n_ai": n_ai, "n_human": n_human, "n_flagged": n_flagged,
+        "n_nan_scores": int(np.isnan(values).sum()),
+        "threshold": _json_float(threshold),
+    }

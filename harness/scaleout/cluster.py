@@ -1,0 +1,216 @@
+"""Connect to a Ray cluster (or start a local one), list its nodes, and let go of it.
+
+`--ray` with no address (or `auto`, or "") joins the local instance `ray start`
+left behind, or else starts a private one for this command; `--ray HOST:PORT` joins
+that cluster. A private instance listens on loopback only and without a dashboard:
+nobody else is meant to reach it, and `ray.shutdown()` at the end stops it again,
+whichever way the command ends. A joined cluster is only disconnected from.
+
+Before `ray.init` tries to reach a head (which, unanswered, retries for minutes), a
+plain TCP connect says within seconds whether anything listens there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from harness.errors import BadInput, EnvironmentProblem
+
+RAY_HINT = "install the Ray extra on every node: pip install 'collapse-bench[ray]'"
+LOCAL_ADDRESSES = ("", "auto", "local")
+"""What `--ray` accepts for "start or join a local Ray instance"."""
+CONNECT_TIMEOUT_S = 5.0
+
+
+def import_ray() -> ModuleType:
+    """The `ray` module, or EnvironmentProblem saying how to install it."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise EnvironmentProblem(f"--ray needs Ray, which is not installed ({exc}): "
+                                 f"{RAY_HINT}") from None
+    return ray
+
+
+@dataclass(frozen=True)
+class RaySettings:
+    """Where the work goes and what one arm reserves there.
+
+    cpus/gpus are Ray's logical resources per arm; a fraction of a GPU (0.25) lets
+    several small-model arms share one card.
+    """
+
+    address: str = "auto"
+    cpus: float = 1.0
+    gpus: float = 0.0
+
+    def check(self) -> None:
+        """BadInput for resources Ray would refuse or could never schedule."""
+        if self.cpus < 0 or self.gpus < 0:
+            raise BadInput("--ray-cpus and --ray-gpus must be >= 0")
+        if self.cpus == 0 and self.gpus == 0:
+            raise BadInput("an arm must reserve something: --ray-cpus or --ray-gpus > 0")
+        if self.gpus > 1 and self.gpus != int(self.gpus):
+            raise BadInput(f"--ray-gpus {self.gpus}: above 1, Ray needs a whole number of GPUs")
+        parse_address(self.address)
+
+
+def parse_address(address: str) -> tuple[str, int] | None:
+    """(host, port) for HOST:PORT, None for a local instance; BadInput otherwise."""
+    text = address.strip()
+    if text.lower() in LOCAL_ADDRESSES:
+        return None
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise BadInput(f"--ray {address!r}: expected HOST:PORT (the head's GCS port, 6379 "
+                       "by default), or auto / nothing for a local Ray instance")
+    return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True)
+class Session:
+    """How this process is attached to Ray."""
+
+    address: str
+    started: bool   # True: a private local instance that shutdown() stops
+
+
+@contextlib.contextmanager
+def connected(address: str, log: Callable[[str], None] | None = None) -> Iterator[Session]:
+    """Attached to Ray for the block; always detached (and a private instance stopped)."""
+    ray = import_ray()
+    target = parse_address(address)
+    if target is not None:
+        dialled = _as_ray_resolves(*target)
+        try:
+            _reachable(*dialled)
+        except EnvironmentProblem as exc:
+            if dialled[0] == target[0]:
+                raise
+            raise EnvironmentProblem(f"{exc} (Ray dials {target[0]} as {dialled[0]}; a head "
+                                     "must listen there)") from None
+        kwargs: dict[str, Any] = {"address": f"{target[0]}:{target[1]}"}
+        started = False
+    else:
+        found = _local_instance()
+        started = found is None
+        kwargs = ({"address": None, "include_dashboard": False, "_node_ip_address": "127.0.0.1"}
+                  if started else {"address": found})
+    try:
+        ray.init(log_to_driver=False, configure_logging=False, **kwargs)
+    except ConnectionError as exc:
+        raise EnvironmentProblem(f"could not join the Ray cluster at {address}: {exc}") from None
+    session = Session(ray.get_runtime_context().gcs_address, started)
+    if log is not None:
+        what = "started a local Ray instance" if started else "joined the Ray cluster"
+        log(f"ray: {what} at {session.address}")
+    try:
+        yield session
+    finally:
+        ray.shutdown()
+
+
+def _reachable(host: str, port: int) -> None:
+    """EnvironmentProblem unless something accepts TCP connections at host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        raise EnvironmentProblem(
+            f"no Ray head answers at {host}:{port} ({exc.strerror or exc}): start one there "
+            "with `ray start --head --port 6379`, or use --ray alone for a local instance"
+        ) from None
+
+
+def _as_ray_resolves(host: str, port: int) -> tuple[str, int]:
+    """The (host, port) `ray.init` will dial for host:port.
+
+    Ray replaces a loopback host with this machine's outward address, so a head that
+    listens on loopback only cannot be joined as 127.0.0.1; checking the address Ray
+    will really use turns minutes of retries into one line.
+    """
+    from ray._private import services
+
+    resolved = services.canonicalize_bootstrap_address(f"{host}:{port}")
+    if resolved is None:
+        return host, port
+    rhost, _, rport = resolved.rpartition(":")
+    return rhost, int(rport)
+
+
+def _local_instance() -> str | None:
+    """The address of the local instance `ray start` left (or RAY_ADDRESS names), if any.
+
+    Ray remembers the last head in a file that outlives the head; joining a dead one
+    would retry for minutes, so an address nothing listens on counts as none.
+    """
+    from ray._private import services
+
+    try:
+        found = services.canonicalize_bootstrap_address(None)
+    except (ConnectionError, ValueError):
+        return None
+    if found is None:
+        return None
+    host, _, port = found.rpartition(":")
+    try:
+        _reachable(host, int(port))
+    except (EnvironmentProblem, ValueError):
+        return None
+    return found
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """One alive node and its total logical resources."""
+
+    node_id: str
+    address: str
+    hostname: str
+    cpus: float
+    gpus: float
+
+    @property
+    def name(self) -> str:
+        """How messages name the node: host, address and a short id (several nodes may
+        share a host, as in tests)."""
+        return f"{self.hostname} ({self.address}, node {self.node_id[:8]})"
+
+    def fits(self, cpus: float, gpus: float) -> bool:
+        return self.cpus >= cpus and self.gpus >= gpus
+
+
+def alive_nodes() -> list[NodeInfo]:
+    """Every alive node of the connected cluster."""
+    import ray
+
+    return [NodeInfo(n["NodeID"], n["NodeManagerAddress"], n["NodeManagerHostname"],
+                     float(n["Resources"].get("CPU", 0)), float(n["Resources"].get("GPU", 0)))
+            for n in ray.nodes() if n.get("Alive")]
+
+
+def nodes_for(cpus: float, gpus: float) -> list[NodeInfo]:
+    """The nodes one unit of work (cpus + gpus) fits on; EnvironmentProblem if none.
+
+    Ray would otherwise queue the work for ever, waiting for a node that never comes.
+    """
+    nodes = [n for n in alive_nodes() if n.fits(cpus, gpus)]
+    if not nodes:
+        have = ", ".join(f"{n.name}: {n.cpus:g} CPU, {n.gpus:g} GPU" for n in alive_nodes())
+        raise EnvironmentProblem(
+            f"no node of the Ray cluster has {cpus:g} CPU(s) and {gpus:g} GPU(s) for one "
+            f"arm (nodes: {have or 'none'}): lower --ray-cpus / --ray-gpus or add nodes "
+            "with `ray start --address HEAD:6379`")
+    return nodes
+
+
+def pinned(node: NodeInfo) -> Any:
+    """A scheduling strategy that runs a task on `node` and nowhere else."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    return NodeAffinitySchedulingStrategy(node.node_id, soft=False)
