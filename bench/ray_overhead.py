@@ -13,14 +13,17 @@ Both runs must give the same metrics (checked). On a machine with two cores, the
 Ray run can at best halve the wall time; whatever else runs on the machine shares
 those cores, so the load average is recorded next to the numbers.
 
-Last line: sequential_s=<S> ray_s=<R> ratio=<R/S>
+Last line: ratio=<median Ray s / sequential s> metrics_identical=<True|False>
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import platform
+import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -30,7 +33,9 @@ from pathlib import Path
 # Ray reads these at import: loopback only, no usage report, no log dedup.
 os.environ.update(RAY_USAGE_STATS_ENABLED="0", RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",
                   RAY_DEDUP_LOGS="0")
-os.environ.setdefault("RAY_TMPDIR", tempfile.mkdtemp(prefix="cbray-bench-", dir="/tmp"))
+if "RAY_TMPDIR" not in os.environ:  # Ray's sessions and sockets (short path), ours alone
+    os.environ["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="cbray-bench-", dir="/tmp")
+    atexit.register(shutil.rmtree, os.environ["RAY_TMPDIR"], ignore_errors=True)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -73,23 +78,59 @@ def loadavg() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def timed_pair(cluster_address: str, model: Path, root: Path, generations: int,
+               executor: str, ray_first: bool) -> tuple[float, float, bool, str]:
+    """(sequential s, Ray s, same metrics, load averages) for one pair of runs."""
+    def sequential() -> tuple[float, Path]:
+        cfg = bench_config(model, root / "sequential", generations, executor)
+        t0 = time.perf_counter()
+        with make_executor(cfg.executor, cfg.sandbox) as pool:
+            store = run_experiment(cfg, pool, lambda line: None)
+        return time.perf_counter() - t0, store.root
+
+    def on_ray() -> tuple[float, Path]:
+        cfg = bench_config(model, root / "ray", generations, executor)
+        t0 = time.perf_counter()
+        store = run_grid(cfg, RaySettings(cluster_address), lambda line: None)
+        return time.perf_counter() - t0, store.root
+
+    loads = [loadavg()]
+    first, second = (on_ray, sequential) if ray_first else (sequential, on_ray)
+    a = first()
+    loads.append(loadavg())
+    b = second()
+    loads.append(loadavg())
+    (t_seq, seq_dir), (t_ray, ray_dir) = (b, a) if ray_first else (a, b)
+    order = "Ray first" if ray_first else "sequential first"
+    return t_seq, t_ray, metrics_of(seq_dir) == metrics_of(ray_dir), \
+        f"{order}; load average (1/5/15 min) before / between / after: {' / '.join(loads)}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--generations", type=int, default=5,
                         help="self-training generations per arm (5: the default experiment)")
     parser.add_argument("--executor", choices=("docker", "local"), default="docker")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="pairs of runs, alternating which goes first (load drifts); "
+                             "the ratio reported is the median")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" /
                         "ray_overhead.txt", help="where the report goes ('-': stdout only)")
     args = parser.parse_args()
 
     from ray.cluster_utils import Cluster
 
-    lines = [f"# bench/ray_overhead.py --generations {args.generations} "
-             f"--executor {args.executor}",
+    lines = [f"# python bench/ray_overhead.py --generations {args.generations} "
+             f"--executor {args.executor} --repeat {args.repeat}",
              f"date: {datetime.now(UTC).isoformat(timespec='seconds')}",
              f"host: {platform.node()}, {os.cpu_count()} cores, python "
-             f"{platform.python_version()}"]
+             f"{platform.python_version()}",
+             f"grid: 2 filters x 2 seeds = 4 arms x {args.generations} generations (+ gen 0), "
+             f"{SUITE}, 32 train prompts x 2, {SMALL_SPEC.n_eval} eval problems x 4, "
+             f"{args.executor} sandbox, 1 thread + 2 containers per arm"]
     model = ensure_tiny_model(None, progress=False, spec=SMALL_SPEC)
+    ratios: list[float] = []
+    same = True
     with tempfile.TemporaryDirectory(prefix="cb-ray-bench-") as tmp:
         t0 = time.perf_counter()
         cluster = Cluster(initialize_head=True,
@@ -98,38 +139,24 @@ def main() -> None:
         try:
             for _ in range(2):
                 cluster.add_node(num_cpus=1, **NODE_ARGS)
-            t_cluster = time.perf_counter() - t0
-            lines.append(f"grid: 2 filters x 2 seeds = 4 arms x {args.generations} generations "
-                         f"(+ gen 0), {SUITE}, 32 train prompts x 2, {SMALL_SPEC.n_eval} eval "
-                         f"problems x 4, {args.executor} sandbox, 1 thread + 2 containers "
-                         "per arm")
             lines.append(f"cluster start (head 0 CPU + 2 nodes x 1 CPU, not counted): "
-                         f"{t_cluster:.1f} s")
-
-            load_before = loadavg()
-            cfg = bench_config(model, Path(tmp) / "sequential", args.generations, args.executor)
-            t0 = time.perf_counter()
-            with make_executor(cfg.executor, cfg.sandbox) as executor:
-                sequential = run_experiment(cfg, executor, lambda line: None)
-            t_seq = time.perf_counter() - t0
-            load_mid = loadavg()
-
-            cfg = bench_config(model, Path(tmp) / "ray", args.generations, args.executor)
-            t0 = time.perf_counter()
-            on_ray = run_grid(cfg, RaySettings(cluster.address), lambda line: None)
-            t_ray = time.perf_counter() - t0
-            load_after = loadavg()
+                         f"{time.perf_counter() - t0:.1f} s")
+            for i in range(args.repeat):
+                t_seq, t_ray, equal, note = timed_pair(
+                    cluster.address, model, Path(tmp) / f"pair-{i}", args.generations,
+                    args.executor, ray_first=i % 2 == 1)
+                same = same and equal
+                ratios.append(t_ray / t_seq)
+                lines.append(f"pair {i + 1}: sequential (this process) {t_seq:.1f} s, Ray (2 "
+                             f"nodes x 1 CPU; connect + readiness check + run) {t_ray:.1f} s, "
+                             f"ratio {t_ray / t_seq:.3f}, metrics identical: {equal}; {note}")
         finally:
             cluster.shutdown()
-        same = metrics_of(sequential.root) == metrics_of(on_ray.root)
 
-    lines += [f"load average (1/5/15 min) before sequential: {load_before}; before Ray: "
-              f"{load_mid}; after Ray: {load_after}",
-              f"sequential, in this process: {t_seq:.1f} s",
-              f"Ray, 2 nodes x 1 CPU (connect + readiness check + run): {t_ray:.1f} s",
-              f"metrics identical: {same}",
-              f"ratio Ray / sequential: {t_ray / t_seq:.3f} (target <= 1.15)",
-              f"sequential_s={t_seq:.1f} ray_s={t_ray:.1f} ratio={t_ray / t_seq:.3f}"]
+    ratio = statistics.median(ratios)
+    lines += [f"ratio Ray / sequential (median of {len(ratios)}): {ratio:.3f} "
+              "(target <= 1.15)",
+              f"ratio={ratio:.3f} metrics_identical={same}"]
     text = "\n".join(lines) + "\n"
     print(text, end="")
     if str(args.out) != "-":

@@ -146,8 +146,8 @@ def iter_arm(ctx: Context, arm: Arm) -> Iterator[int]:
     """Run an arm generation by generation, yielding each generation once it is complete
     (DONE written); complete generations are skipped, not yielded.
 
-    The seam for running arms elsewhere (harness/ray_grid.py): a worker iterates this
-    into its own copy of the run directory and ships each yielded generation back.
+    The seam for running arms elsewhere (harness/scaleout/worker.py): a Ray worker runs
+    this into its own copy of the run directory and ships each yielded generation back.
     """
     cfg, store = ctx.cfg, ctx.store
     arm_dir = store.arm_dir(arm.arm_id)

@@ -318,6 +318,8 @@ def dose_slope_text(answers: Sequence[GroupAnswer]) -> str:
 def question_plots(run: RunResult, answers: Sequence[GroupAnswer],
                    labels: dict[ArmGroupKey, str], out_dir: Path) -> dict[str, Path]:
     """PNGs for the questions the run has data for ({caption: path})."""
+    from matplotlib.ticker import MaxNLocator
+
     from harness.plots import _pyplot
 
     plt = _pyplot()
@@ -351,6 +353,7 @@ def question_plots(run: RunResult, answers: Sequence[GroupAnswer],
                 ax.axvline(a.n_self + 0.5, color="0.6", lw=0.8, ls=":")
         ax.set_title(title, fontsize="small")
         ax.set_xlabel("generation")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(True, alpha=0.3)
     if drawn:
         axes[0].axhline(0.9, color="0.5", lw=0.8, ls="--")

@@ -280,6 +280,13 @@ def _processes_with_env(marker: str) -> set[int]:
     return found
 
 
+def request_cleanup(path: Path) -> None:
+    """Remove a driver's Ray temp dir once its processes are gone (they write there)."""
+    import atexit
+
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+
+
 def _sandbox_containers() -> list[dict[str, Any]]:
     """Every sandbox container, from one list call (no per-container inspect, which
     races with a container removing itself)."""
@@ -326,6 +333,7 @@ def test_ctrl_c_leaves_no_containers_or_ray_processes_and_resume_completes(
         if driver.poll() is None:
             os.killpg(driver.pid, signal.SIGKILL)
             driver.wait()
+        request_cleanup(own_tmp)
 
     assert driver.returncode == 130, err[-3000:]
     assert "--resume" in err
@@ -336,7 +344,6 @@ def test_ctrl_c_leaves_no_containers_or_ray_processes_and_resume_completes(
     left = [c["Names"] for c in _sandbox_containers()
             if c["Id"] in seen_containers or _owner_pid(c) in seen_pids]
     assert not left, f"containers outlived Ctrl-C: {left}"
-    shutil.rmtree(own_tmp, ignore_errors=True)
 
     # and `--resume` (here on the test cluster) finishes with the reference's numbers
     run_dir = only_run(tmp_path / "out")

@@ -25,7 +25,6 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from harness.arms import Arm, arms_of, validate
@@ -180,11 +179,10 @@ class Grid:
         self._receive(job, packet)
 
     def _receive(self, job: _Job, packet: GenerationPacket) -> None:
-        from harness.loop import _log_generation
+        from harness.loop import generation_line
 
         write_generation(self.store, packet)
-        prefixed = SimpleNamespace(log=lambda line: self.log(f"{packet.arm_id} {line}"))
-        _log_generation(prefixed, packet.metrics)  # type: ignore[arg-type]
+        self.log(f"{packet.arm_id} {generation_line(packet.metrics)}")  # the loop's line
         if packet.generation == 0:
             for sibling in self.waiting.pop(job.arm.seed, []):
                 self._submit(sibling)
