@@ -316,8 +316,10 @@ def self_training_data(ctx: Context, arm: Arm, g: int) -> TrainingData:
 def recovery_data(ctx: Context, arm: Arm, g: int) -> TrainingData:
     """A repair generation (--recover): human references only, no sampling, no filter.
 
-    As many examples as a self-training generation of this arm trains on at most
-    (`training_set_size`, else the regime's size), drawn afresh each generation.
+    `training_set_size` examples when set, else one reference per train prompt
+    (`subsample_size` or `train_prompts`: the human data one generation would
+    draw), drawn afresh each generation. That is fewer examples than an unfiltered
+    self-training generation trains on (train_prompts x n_train).
     """
     cfg = ctx.cfg
     size = cfg.training_set_size or cfg.subsample_size or cfg.train_prompts
