@@ -31,6 +31,18 @@ def docker_unavailable(reason: str) -> None:
     pytest.skip(f"Docker sandbox unavailable: {reason}")
 
 
+def require_sandbox_image() -> None:
+    """Skip (fail under REQUIRE_DOCKER=1) unless the engine runs and the image is current."""
+    from sandbox.docker_env import connect, image_state
+
+    try:
+        state = image_state(connect(), SandboxSettings().image)
+    except EnvironmentProblem as exc:
+        docker_unavailable(str(exc))
+    if state != "current":
+        docker_unavailable(f"the sandbox image is {state}: run `collapse-bench sandbox build`")
+
+
 @pytest.fixture(scope="session")
 def docker_executor() -> Iterator[Executor]:
     """The Docker pool with default settings (one container per core)."""

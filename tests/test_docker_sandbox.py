@@ -26,7 +26,7 @@ from sandbox.check import Listener, docker_host_address, run_case
 from sandbox.docker_pool import DockerPool
 from sandbox.executor import ExecRequest, SandboxSettings
 from sandbox.hostile import CASES, LOOK_FOR_LEFTOVERS, HostileCase, add_request, honest_request
-from tests.conftest import docker_unavailable
+from tests.conftest import docker_unavailable, require_sandbox_image
 
 pytestmark = pytest.mark.docker
 
@@ -39,14 +39,7 @@ MARGIN_S = 1.5
 @pytest.fixture(scope="module", autouse=True)
 def docker_engine() -> None:
     """Every test here needs a Docker engine and a current sandbox image."""
-    from sandbox.docker_env import connect, image_state
-
-    try:
-        state = image_state(connect(), SandboxSettings().image)
-    except EnvironmentProblem as exc:
-        docker_unavailable(str(exc))
-    if state != "current":
-        docker_unavailable(f"the sandbox image is {state}: run `collapse-bench sandbox build`")
+    require_sandbox_image()
 
 
 @pytest.fixture(scope="module")

@@ -40,7 +40,7 @@ from harness.scaleout.transfer import (
 from harness.scaleout.worker import fit_to_share
 from harness.store import DONE, RunStore, atomic_write_json, read_json
 from harness.tiny_model import ensure_tiny_model
-from tests.conftest import docker_unavailable
+from tests.conftest import require_sandbox_image
 from tests.model_helpers import SMALL_SPEC
 from tests.test_loop import final_metrics, only_run, small_config
 
@@ -164,15 +164,7 @@ def cluster(ray_env: Path) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def docker_ready() -> None:
-    from sandbox.docker_env import connect, image_state
-    from sandbox.executor import SandboxSettings
-
-    try:
-        state = image_state(connect(), SandboxSettings().image)
-    except EnvironmentProblem as exc:
-        docker_unavailable(str(exc))
-    if state != "current":
-        docker_unavailable(f"the sandbox image is {state}: run `collapse-bench sandbox build`")
+    require_sandbox_image()
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.human_eval_compat import check_correctness
-from tests.conftest import docker_unavailable
+from tests.conftest import require_sandbox_image
 
 ROOT = Path(__file__).resolve().parents[1]
 LAST_LINE = re.compile(r"^executions_per_s=[\d.]+ human_eval_per_s=[\d.]+ ratio=[\d.]+$")
@@ -20,19 +20,6 @@ def cli(*args: str, env: dict[str, str] | None = None,
         timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "harness.cli", "sandbox", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout, env=env)
-
-
-def require_docker_image() -> None:
-    from harness.errors import EnvironmentProblem
-    from sandbox.docker_env import connect, image_state
-    from sandbox.executor import SandboxSettings
-
-    try:
-        state = image_state(connect(), SandboxSettings().image)
-    except EnvironmentProblem as exc:
-        docker_unavailable(str(exc))
-    if state != "current":
-        docker_unavailable(f"sandbox image is {state}")
 
 
 def test_help_lists_the_subcommands() -> None:
@@ -73,7 +60,7 @@ def test_check_on_the_local_executor_warns_and_shows_what_leaks() -> None:
 
 @pytest.mark.docker
 def test_check_on_docker_contains_the_attacks() -> None:
-    require_docker_image()
+    require_sandbox_image()
     out = cli("check", "--timeout", "1", "--only", "sys_exit", "--only", "fork_bomb",
               "--only", "network", "--only", "outliving_child")
     assert out.returncode == 0, out.stdout + out.stderr
@@ -83,7 +70,7 @@ def test_check_on_docker_contains_the_attacks() -> None:
 
 @pytest.mark.docker
 def test_build_if_missing_keeps_a_current_image() -> None:
-    require_docker_image()
+    require_sandbox_image()
     out = cli("build", "--if-missing")
     assert out.returncode == 0, out.stderr
     assert "up to date" in out.stdout
@@ -91,7 +78,7 @@ def test_build_if_missing_keeps_a_current_image() -> None:
 
 @pytest.mark.docker
 def test_bench_prints_the_summary_line() -> None:
-    require_docker_image()
+    require_sandbox_image()
     out = cli("bench", "--n", "24", timeout=600)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
@@ -101,7 +88,7 @@ def test_bench_prints_the_summary_line() -> None:
 
 @pytest.mark.docker
 def test_the_bench_script_prints_the_same_line() -> None:
-    require_docker_image()
+    require_sandbox_image()
     out = subprocess.run([sys.executable, "bench/sandbox_throughput.py", "--n", "8"], cwd=ROOT,
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
