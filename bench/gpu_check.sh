@@ -109,7 +109,7 @@ print('python', platform.python_version(), 'torch', torch.__version__, 'transfor
 if torch.cuda.is_available():
     p = torch.cuda.get_device_properties(0)
     print('gpu', p.name, round(p.total_memory / 2**30), 'GiB, bf16', torch.cuda.is_bf16_supported())
-import harness.cli, harness.sampling, harness.training, sandbox.local
+import harness.cli, harness.model.sampling, harness.model.training, sandbox.local
 print('env: imports ok, cuda', torch.cuda.is_available())
 "
 
@@ -150,7 +150,7 @@ model.save_pretrained('$MODEL_DIR'); tok.save_pretrained('$MODEL_DIR'); print('b
 else
     BUILD_PY="
 import time, torch; torch.set_num_threads($BUILD_THREADS)
-from harness.tiny_model import ensure_tiny_model
+from harness.model.tiny import ensure_tiny_model
 t = time.perf_counter(); path = ensure_tiny_model(progress=False)
 print(f'build_tiny: {path} seconds={time.perf_counter() - t:.1f} threads=$BUILD_THREADS')"
     EXP_ARGS=()

@@ -41,11 +41,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from harness.config import RunConfig  # noqa: E402
-from harness.loop import run_experiment  # noqa: E402
+from harness.experiment.loop import run_experiment  # noqa: E402
+from harness.model.tiny import ensure_tiny_model  # noqa: E402
+from harness.runfiles.store import read_json  # noqa: E402
 from harness.scaleout.cluster import RaySettings  # noqa: E402
 from harness.scaleout.grid import run_grid  # noqa: E402
-from harness.store import read_json  # noqa: E402
-from harness.tiny_model import ensure_tiny_model  # noqa: E402
 from sandbox.backends import make_executor  # noqa: E402
 from tests.model_helpers import SMALL_SPEC  # noqa: E402
 

@@ -33,14 +33,10 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from harness.config import ModelConfig, SamplingConfig
-from harness.models import load_model, resolve_device, resolve_dtype, set_threads
-from harness.sampling import LAST_RUN, sample_completions
-from harness.tiny_model import (
-    TinySpec,
-    ensure_tiny_model,
-    find_tiny_model,
-    train_tokenizer,
-)
+from harness.model.loading import load_model
+from harness.model.runtime import resolve_device, resolve_dtype, set_threads
+from harness.model.sampling import LAST_RUN, sample_completions
+from harness.model.tiny import TinySpec, ensure_tiny_model, find_tiny_model, train_tokenizer
 from tasks.postprocess import STOP_SEQUENCES
 from tasks.synthetic import generate_synth
 

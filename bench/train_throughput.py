@@ -8,8 +8,7 @@ sampling_throughput.py). On CUDA the model is bf16 (dtype auto) and the forward
 runs under bf16 autocast; `--gradient-checkpointing` trades compute for memory.
 Tokens are all non-padding input tokens processed. Peak memory: CUDA peak
 allocated on a GPU, the process's peak RSS on CPU. `--full` (CPU, tiny) also times
-full-parameter training at batch 128 (builtin:tiny's pretraining loop), the figure
-FEASIBILITY.md quotes.
+full-parameter training at batch 128: builtin:tiny's pretraining loop.
 
 Last line: train_tokens_per_s=<X> peak_mem_mb=<M>
 """
@@ -26,13 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch
 
 from harness.config import ModelConfig, TrainingConfig
-from harness.models import set_threads
-from harness.training import (
-    LoopSettings,
-    encode_example,
-    finetune_lora,
-    train_loop,
-)
+from harness.model.runtime import set_threads
+from harness.model.training import LoopSettings, encode_example, finetune_lora, train_loop
 from tasks.synthetic import generate_synth
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -8,7 +8,7 @@ options from it (`cli_fields`), the way trl's HfArgumentParser does, so the flag
 is this tree with every default written out, so a run is reproducible from it alone.
 
 Each section has its own check (`check_model`, `check_sampling`, ...), and
-`harness.arms.validate` calls them all from one place, before any model or
+`harness.experiment.arms.validate` calls them all from one place, before any model or
 container is touched: a bad value costs a second, not a model load or a generation.
 """
 
@@ -73,7 +73,7 @@ class SamplingConfig:
 
 
 RESTART_POLICIES = ("continue", "merge", "from-base")
-"""How each generation starts (harness.loop builds them from the saved adapters)."""
+"""How each generation starts (harness.experiment.loop builds them from the saved adapters)."""
 
 
 @dataclass
@@ -108,7 +108,7 @@ class RunConfig:
     """One run: a model, a train/eval suite pair, and the grid of arms to run.
 
     An arm is one point of filters x regimes x real_fractions x seeds; every arm runs
-    the same generational loop (DESIGN.md) from the same base model.
+    the same generational loop (docs/design.md) from the same base model.
     """
 
     model: ModelConfig = field(default_factory=ModelConfig, metadata={"help": "Base model."})
@@ -289,7 +289,7 @@ _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:[0-9]+)?)$")
 
 
 def check_model(cfg: ModelConfig) -> None:
-    """Device, dtype and threads. The model *name* is left to harness.models: it
+    """Device, dtype and threads. The model *name* is left to harness.model.loading: it
     knows which `builtin:*` specs exist, and a local path or hub id can only be
     checked by loading it."""
     _require(bool(cfg.name.strip()), "model.name", "non-empty", cfg.name)
@@ -449,7 +449,7 @@ def save_toml(obj: Any, path: str | Path) -> None:
     """Write a config tree as TOML, atomically (every default written out)."""
     import tomli_w
 
-    from harness.store import atomic_write_text
+    from harness.runfiles.store import atomic_write_text
 
     atomic_write_text(Path(path), tomli_w.dumps(to_dict(obj)))
 

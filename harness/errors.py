@@ -1,7 +1,7 @@
 """Errors the CLI turns into one clear line and a documented exit code.
 
 Library code raises these instead of printing and exiting, so it stays usable from
-Python; only `harness.cli` maps them to exit codes (DESIGN.md: 2 = bad usage or bad
+Python; only `harness.cli` maps them to exit codes (docs/design.md: 2 = bad usage or bad
 input, 3 = environment problem with the fix in the message).
 """
 

@@ -53,7 +53,7 @@ never builds surrogate pairs inside a ``str``: two surrogates are two lone ones.
 
 **Written.** Results files are UTF-8 and hold exactly the text the harness
 scored: JSON lines (`tasks.jsonlines.dumps_line`: samples, verdicts, kept, train)
-and plain text files (`harness.store.atomic_write_text`) apply `clean_text` once
+and plain text files (`harness.runfiles.store.atomic_write_text`) apply `clean_text` once
 more, for text that did not come from a model (a task's own strings), so a write
 never fails and a read gives back what was written. U+2028/U+2029/U+0085 are
 escaped in JSON lines so that no line reader splits a record.

@@ -18,9 +18,10 @@ every style. Every rendering computes exactly the function of the comprehension
 line (tests/test_renderings.py checks it on many inputs).
 
 This module is the public API for measuring the styles (stdlib only, no torch):
-`solution_in_style` renders a task's reference entirely in one style (for
-head/tail perplexity), `style_of` classifies any completion, `style_shares` and
-`style_entropy` summarise a generation's completions.
+`style_of` classifies any completion, `style_shares` and `style_entropy` summarise
+a generation's completions. Rendering a synth task's reference in one chosen style
+(for head/tail perplexity) is `tasks.synthetic.solution_in_style`: the suite owns
+the steps, this module only names the styles.
 """
 
 from __future__ import annotations
@@ -28,13 +29,9 @@ from __future__ import annotations
 import ast
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
 from harness.errors import BadInput
 from tasks.model_text import parse_python
-
-if TYPE_CHECKING:
-    from tasks.schema import Task
 
 STYLES: tuple[str, ...] = ("comprehension", "loop", "functional")
 STYLE_FREQUENCIES: dict[str, float] = {"comprehension": 0.80, "loop": 0.15, "functional": 0.05}
@@ -54,19 +51,6 @@ def check_style(style: str) -> str:
     if style not in STYLES:
         raise BadInput(f"unknown style {style!r}; known: {', '.join(STYLES)}")
     return style
-
-
-def solution_in_style(task: Task, style: str) -> str:
-    """The reference body of synth task `task` with every step written in `style`.
-
-    The steps are recovered from the docstring sentences (each names one step), so
-    this works for any synth task, whatever style its `canonical_solution` drew.
-    BadInput for an unknown style or a task that is not a synth task.
-    """
-    # Imported here, not at the top: tasks.synthetic imports this module's constants.
-    from tasks.synthetic import render_body, steps_of
-
-    return render_body(steps_of(task), check_style(style))
 
 
 def _parse_sample(code: str) -> ast.Module | None:

@@ -45,7 +45,7 @@ from functools import lru_cache
 from typing import Any
 
 from harness.errors import BadInput
-from tasks.renderings import STYLE_FREQUENCIES, STYLES
+from tasks.renderings import STYLE_FREQUENCIES, STYLES, check_style
 from tasks.schema import Task
 
 SUITE = "synth"
@@ -363,6 +363,16 @@ def render_body(steps: Sequence[Step], style: str) -> str:
     if not steps[-1].is_reduce:
         lines.append("return x")
     return "".join(f"    {line}\n" for line in lines)
+
+
+def solution_in_style(task: Task, style: str) -> str:
+    """The reference body of synth task `task` with every step written in `style`.
+
+    The steps are recovered from the docstring sentences (each names one step), so
+    this works for any synth task, whatever style its `canonical_solution` drew.
+    BadInput for an unknown style or a task that is not a synth task.
+    """
+    return render_body(steps_of(task), check_style(style))
 
 
 def task_style(seed: int, split: str, index: int) -> str:

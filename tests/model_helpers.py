@@ -23,7 +23,7 @@ from transformers import (
     Qwen2ForCausalLM,
 )
 
-from harness.tiny_model import TinySpec, train_tokenizer
+from harness.model.tiny import TinySpec, train_tokenizer
 from tasks.schema import Task
 from tasks.synthetic import generate_synth
 

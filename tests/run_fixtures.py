@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from harness.arms import Arm
+from harness.analysis.stats import collapse_summary
 from harness.config import RunConfig, config_hash, save_toml
-from harness.stats import collapse_summary
-from harness.store import DONE, RunStore, atomic_write_json
+from harness.experiment.arms import Arm
+from harness.runfiles.store import DONE, RunStore, atomic_write_json
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import jsonschema
 import numpy as np
 import pytest
 
-from harness.board import (
+from harness.analysis.board import (
     COLUMNS,
     arena_ranks,
     board_json,
@@ -27,11 +27,11 @@ from harness.board import (
     build_board,
     validate_board,
 )
+from harness.analysis.headline import first_below
+from harness.analysis.leaderboard import build_leaderboard, validate_leaderboard, write_leaderboard
+from harness.analysis.stats import collapse_summary
 from harness.errors import BadInput
-from harness.headline import first_below
-from harness.leaderboard import build_leaderboard, validate_leaderboard, write_leaderboard
-from harness.protocols import Protocol, get_protocol
-from harness.stats import collapse_summary
+from harness.experiment.protocols import Protocol, get_protocol
 from tests.run_fixtures import ArmSpec, RunSpec, write_run
 
 REPO = Path(__file__).resolve().parent.parent
@@ -187,7 +187,7 @@ def test_board_of_two_models_is_valid_and_ranked(tmp_path: Path) -> None:
 
 
 def test_rebuilding_gives_the_same_bytes_apart_from_created(tmp_path: Path) -> None:
-    from harness.board_page import render_page
+    from harness.analysis.board_page import render_page
 
     paths = write_docs(tmp_path, model_doc("a", FALLING), model_doc("b", STEADY),
                        model_doc("c", GAINING))
@@ -287,12 +287,12 @@ def test_refuses_two_versions_of_one_protocol(tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     import dataclasses
 
-    import harness.protocols
+    import harness.experiment.protocols
 
     v1 = get_protocol("cpu-synth")
     v2 = dataclasses.replace(v1, version=2, settings={**v1.settings, "generations": 6})
-    shipped = (*harness.protocols.shipped_protocols(), v2)
-    monkeypatch.setattr(harness.protocols, "shipped_protocols", lambda: shipped)
+    shipped = (*harness.experiment.protocols.shipped_protocols(), v2)
+    monkeypatch.setattr(harness.experiment.protocols, "shipped_protocols", lambda: shipped)
     newer = make_doc([make_entry("m2", "none", [*STEADY, 0.46], [*DIV, 0.29], protocol=v2,
                                  run_id="r2")])
     with pytest.raises(BadInput, match=r"cannot mix cpu-synth v1 \(e0.json: entries\[0\]\) and "

@@ -13,12 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.arms import Arm, arms_of, validate
-from harness.commands._experiment import build_config
-from harness.config import RunConfig, from_dict
-from harness.errors import BadInput
-from harness.presets import PRESETS, preset_names, preset_overrides
-from harness.questions import (
+from harness.analysis.questions import (
     SeedBootstrap,
     answer_all,
     dose_slope_text,
@@ -26,8 +21,13 @@ from harness.questions import (
     recovery_ratio,
     render_questions,
 )
-from harness.regimes import Example, build_dataset, mix_fixed
-from harness.runs import load_run
+from harness.commands._experiment import build_config
+from harness.config import RunConfig, from_dict
+from harness.errors import BadInput
+from harness.experiment.arms import Arm, arms_of, validate
+from harness.experiment.presets import PRESETS, preset_names, preset_overrides
+from harness.experiment.regimes import Example, build_dataset, mix_fixed
+from harness.runfiles.runs import load_run
 from tests.run_fixtures import ArmSpec, RunSpec, write_run
 
 
@@ -156,7 +156,7 @@ def test_recover_counts_in_the_planned_generations() -> None:
 # ------------------------------------------------------------------ data paths, real run
 @pytest.fixture(scope="module")
 def small_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from harness.tiny_model import ensure_tiny_model
+    from harness.model.tiny import ensure_tiny_model
     from tests.model_helpers import SMALL_SPEC
 
     cache = tmp_path_factory.mktemp("model-cache")
@@ -170,9 +170,9 @@ def test_mixed_pool_detector_and_repair_generations_end_to_end(
     """One real run with a mixed pool, a detector filter and a repair generation:
     human candidates are executed and judged with provenance, detection is scored
     against it, and the repair generation trains on human references only."""
-    from harness.loop import run_experiment
-    from harness.report import write_report
-    from harness.store import read_json, read_jsonl
+    from harness.analysis.report import write_report
+    from harness.experiment.loop import run_experiment
+    from harness.runfiles.store import read_json, read_jsonl
     from tests.test_loop import small_config
 
     cfg = small_config(small_model, tmp_path, filters=["detect:loglik:0.9", "none"],

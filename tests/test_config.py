@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.arms import arms_of, check_no_overlap, validate
 from harness.commands._experiment import build_config
 from harness.config import RunConfig, from_dict, load_toml, save_toml, to_dict
 from harness.errors import BadInput
+from harness.experiment.arms import arms_of, check_no_overlap, validate
 
 
 def test_toml_round_trip_writes_every_default(tmp_path: Path) -> None:

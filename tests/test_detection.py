@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from harness.detection import (
+from harness.errors import BadInput
+from harness.experiment.detection import (
     DetectorSpec,
     auroc,
     calibrate_threshold,
@@ -26,7 +27,6 @@ from harness.detection import (
     parse_detector,
     roc_points,
 )
-from harness.errors import BadInput
 
 text = pytest.mark.text
 
@@ -196,7 +196,7 @@ def _old_perplexity(model: Any, tokenizer: Any, pairs: list[tuple[str, str]],
     """`perplexity` exactly as it was before it shared `completion_nll` (reference)."""
     import torch
 
-    from harness import training as tr
+    from harness.model import training as tr
 
     limit = tr._length_limit(model, max_length)
     encoded = [tr.encode_example(tokenizer, p, c, limit, add_eos=False) for p, c in pairs]
@@ -217,7 +217,7 @@ def _old_perplexity(model: Any, tokenizer: Any, pairs: list[tuple[str, str]],
 
 def test_perplexity_is_unchanged_by_the_refactor(base: Any, tok: Any,
                                                  data: list[tuple[str, str]]) -> None:
-    from harness.training import perplexity
+    from harness.model.training import perplexity
 
     for batch_size in (4, 64):
         assert perplexity(base, tok, data, batch_size=batch_size) == pytest.approx(
@@ -232,7 +232,7 @@ def test_perplexity_is_unchanged_by_the_refactor(base: Any, tok: Any,
 def test_perplexity_is_unchanged_on_every_architecture(arch: str, tok: Any,
                                                        data: list[tuple[str, str]]) -> None:
     """GPT-2 style models take another logits-trimming path (or none) than Llama."""
-    from harness.training import perplexity
+    from harness.model.training import perplexity
     from tests.model_helpers import random_model
 
     model = random_model(arch, len(tok), seed=1)
@@ -244,7 +244,7 @@ def test_completion_logprobs_per_example(base: Any, tok: Any,
                                          data: list[tuple[str, str]]) -> None:
     import torch
 
-    from harness.training import completion_logprobs, completion_nll, perplexity
+    from harness.model.training import completion_logprobs, completion_nll, perplexity
 
     prompt, completion = data[0]
     ids_p = tok(prompt)["input_ids"]
@@ -273,7 +273,7 @@ def test_completion_logprobs_per_example(base: Any, tok: Any,
 
 
 def test_completion_logprobs_take_any_text(base: Any, tok: Any) -> None:
-    from harness.training import completion_logprobs
+    from harness.model.training import completion_logprobs
     from tests.hostile_text import NAMED
 
     texts = [v for k, v in NAMED.items() if len(v) < 1000]
@@ -312,8 +312,13 @@ def _own_completions(model: Any, tok: Any, prompts: list[str]) -> list[tuple[str
 
 
 def test_own_completions_score_as_ai(base: Any, tok: Any) -> None:
-    from harness.detection import score_candidates
-    from harness.filters import Candidate, apply_filter, attach_detector_scores, parse_filter
+    from harness.experiment.detection import score_candidates
+    from harness.experiment.filters import (
+        Candidate,
+        apply_filter,
+        attach_detector_scores,
+        parse_filter,
+    )
     from sandbox.executor import ExecResult
     from tests.model_helpers import eval_split
 

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.errors import BadInput
-from harness.filters import Candidate, apply_filter, attach_detector_scores, parse_filter
+from harness.experiment.filters import Candidate, apply_filter, attach_detector_scores, parse_filter
 from sandbox.executor import ExecResult
 from tasks.model_text import parse_python
 from tests.hostile_text import NAMED, PROPERTY, hostile_text

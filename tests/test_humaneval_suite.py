@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.evaluation import Sample, execute_samples, score
+from harness.experiment.evaluation import Sample, execute_samples, score
 from sandbox.executor import Executor
 from tasks.humaneval import load_humaneval, split_check
 from tasks.programs import build_request

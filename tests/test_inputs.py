@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.arms import validate
 from harness.cli import main
 from harness.commands._experiment import build_config, check_resume_changes
 from harness.config import RunConfig, cli_fields, save_toml, to_dict
 from harness.errors import BadInput
-from harness.loop import load_tasks
-from harness.store import RunStore
+from harness.experiment.arms import validate
+from harness.experiment.loop import load_tasks
+from harness.runfiles.store import RunStore
 
 SUITE = "synth:n_train=10,n_eval=6,seed=7"
 NO_MODEL = "/nonexistent/model-dir"

@@ -10,7 +10,7 @@ import pytest
 
 from harness.cli import main
 from harness.errors import BadInput
-from harness.evaluation import Sample, execute_samples
+from harness.experiment.evaluation import Sample, execute_samples
 from sandbox.executor import Executor
 from tasks.registry import load_suite, tasks_by_id
 

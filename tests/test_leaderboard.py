@@ -15,15 +15,15 @@ from typing import Any
 import jsonschema
 import pytest
 
-from harness.config import config_hash
-from harness.errors import BadInput
-from harness.leaderboard import (
+from harness.analysis.leaderboard import (
     build_leaderboard,
     leaderboard_csv,
     leaderboard_schema,
     validate_leaderboard,
 )
-from harness.runs import load_run
+from harness.config import config_hash
+from harness.errors import BadInput
+from harness.runfiles.runs import load_run
 from tests.run_fixtures import UNVERIFIED, VERIFIED, ArmSpec, RunSpec, read_json, write_run
 
 REPO = Path(__file__).resolve().parent.parent

@@ -26,8 +26,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from harness.board import build_board
-from harness.board_page import render_page
+from harness.analysis.board import build_board
+from harness.analysis.board_page import render_page
 from tests.test_board import FALLING, STEADY, model_doc, write_docs
 
 HOSTILE = '<script>alert("pwned")</script> & \'q\' <b>'

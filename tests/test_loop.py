@@ -18,11 +18,11 @@ import pytest
 
 from harness.cli import main
 from harness.config import ModelConfig, RunConfig, save_toml
-from harness.loop import run_experiment
-from harness.models import load_model
-from harness.store import read_json
-from harness.tiny_model import ensure_tiny_model
-from harness.training import perplexity
+from harness.experiment.loop import run_experiment
+from harness.model.loading import load_model
+from harness.model.tiny import ensure_tiny_model
+from harness.model.training import perplexity
+from harness.runfiles.store import read_json
 from tasks.registry import load_suite, select_split
 from tests.model_helpers import SMALL_SPEC
 

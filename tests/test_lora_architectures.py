@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from harness.config import SamplingConfig, TrainingConfig
-from harness.sampling import sample_completions
-from harness.training import (
+from harness.model.sampling import sample_completions
+from harness.model.training import (
     finetune_lora,
     load_adapter,
     perplexity,

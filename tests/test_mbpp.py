@@ -11,7 +11,7 @@ import pytest
 
 from harness.cli import main
 from harness.errors import BadInput, EnvironmentProblem
-from harness.evaluation import Sample, execute_samples
+from harness.experiment.evaluation import Sample, execute_samples
 from sandbox.executor import Executor
 from tasks import mbpp
 from tasks.programs import build_request

@@ -6,7 +6,7 @@ import pytest
 
 from harness.errors import BadInput
 from harness.metrics.record import GenerationRecord
-from harness.runs import parse_metrics
+from harness.runfiles.runs import parse_metrics
 
 
 def record(**changes: object) -> GenerationRecord:

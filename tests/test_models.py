@@ -11,10 +11,10 @@ import torch
 from harness.cli import main
 from harness.config import ModelConfig
 from harness.errors import BadInput, EnvironmentProblem
-from harness.models import (
+from harness.model.loading import load_model
+from harness.model.runtime import (
     count_parameters,
     cpu_count,
-    load_model,
     max_positions,
     resolve_device,
     resolve_dtype,

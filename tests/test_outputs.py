@@ -13,7 +13,7 @@ import pytest
 
 from harness.cli import main
 from harness.errors import BadInput
-from harness.store import atomic_write_text
+from harness.runfiles.store import atomic_write_text
 from tasks.registry import load_suite, select_split
 from tests.run_fixtures import RunSpec, write_run
 

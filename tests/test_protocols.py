@@ -14,7 +14,7 @@ import pytest
 from harness.cli import main
 from harness.config import RunConfig, flatten, from_dict, load_toml, save_toml, to_dict
 from harness.errors import BadInput, EnvironmentProblem
-from harness.protocols import (
+from harness.experiment.protocols import (
     FREE_SETTINGS,
     check_claim,
     frozen_paths,

@@ -25,11 +25,13 @@ from typing import Any
 
 import pytest
 
-from harness.arms import Arm
 from harness.cli import main
 from harness.config import RunConfig, save_toml
 from harness.errors import BadInput, EnvironmentProblem
-from harness.loop import run_experiment
+from harness.experiment.arms import Arm
+from harness.experiment.loop import run_experiment
+from harness.model.tiny import ensure_tiny_model
+from harness.runfiles.store import DONE, RunStore, atomic_write_json, read_json
 from harness.scaleout.cluster import RaySettings, parse_address
 from harness.scaleout.ray_executor import chunk_size
 from harness.scaleout.transfer import (
@@ -38,8 +40,6 @@ from harness.scaleout.transfer import (
     write_generation,
 )
 from harness.scaleout.worker import fit_to_share
-from harness.store import DONE, RunStore, atomic_write_json, read_json
-from harness.tiny_model import ensure_tiny_model
 from tests.conftest import require_sandbox_image
 from tests.model_helpers import SMALL_SPEC
 from tests.test_loop import final_metrics, only_run, small_config

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from harness.errors import BadInput
-from harness.regimes import Example, build_dataset, mix_real
+from harness.experiment.regimes import Example, build_dataset, mix_real
 
 
 def ex(gen: int, i: int, source: str = "self") -> Example:

@@ -20,13 +20,12 @@ from tasks.renderings import (
     STYLE_FREQUENCIES,
     STYLES,
     TAIL_STYLE,
-    solution_in_style,
     style_entropy,
     style_of,
     style_shares,
 )
 from tasks.schema import Task
-from tasks.synthetic import generate_synth, render_body, steps_of, task_style
+from tasks.synthetic import generate_synth, render_body, solution_in_style, steps_of, task_style
 from tests.hostile_text import PROPERTY, hostile_text, no_warnings, with_named_examples
 
 pytestmark = pytest.mark.text

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from harness.analysis.plots import all_plots, make_canvas
+from harness.analysis.report import write_report
+from harness.analysis.stats import group_stats
 from harness.errors import BadInput
-from harness.plots import all_plots, make_canvas
-from harness.report import write_report
-from harness.runs import load_run
-from harness.stats import group_stats
+from harness.runfiles.runs import load_run
 from tests.run_fixtures import UNVERIFIED, VERIFIED, ArmSpec, RunSpec, write_run
 
 REPO = Path(__file__).resolve().parent.parent
@@ -192,7 +192,7 @@ def test_ranking_marks_ties_by_a_paired_comparison(tmp_path: Path) -> None:
 
 
 def test_comparison_table_across_arm_groups(tmp_path: Path) -> None:
-    from harness.report import comparison_table
+    from harness.analysis.report import comparison_table
 
     run = load_run(write_run(tmp_path, RunSpec(seeds=(0, 1))))
     table = comparison_table(run, n_boot=50).splitlines()
@@ -214,7 +214,7 @@ def _drawn_axes(run_dir: Path, metric: str, **kwargs: object) -> object:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from harness.plots import _curve
+    from harness.analysis.plots import _curve
 
     run = load_run(run_dir)
     stats = {k: group_stats(a, n_boot=50) for k, a in run.arm_groups().items()}
@@ -246,7 +246,7 @@ def test_generation_zero_markers_do_not_hide_each_other(tmp_path: Path) -> None:
 
 def test_perplexity_axis_does_not_show_noise_digits(tmp_path: Path) -> None:
     spec = RunSpec(seeds=(0, 1), perplexity=1.04, perplexity_noise=0.002)
-    from harness.plots import PERPLEXITY_AXIS
+    from harness.analysis.plots import PERPLEXITY_AXIS
 
     ax = _drawn_axes(write_run(tmp_path, spec), "perplexity", **PERPLEXITY_AXIS)
     labels = [t.get_text() for t in ax.get_yticklabels()]  # type: ignore[attr-defined]

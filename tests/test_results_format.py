@@ -28,8 +28,8 @@ import pytest
 
 from harness.cli import main
 from harness.config import RunConfig, save_toml
-from harness.store import read_json
-from harness.tiny_model import ensure_tiny_model
+from harness.model.tiny import ensure_tiny_model
+from harness.runfiles.store import read_json
 from tests.model_helpers import SMALL_SPEC
 
 REPO = Path(__file__).resolve().parent.parent

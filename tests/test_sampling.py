@@ -11,10 +11,10 @@ import math
 import pytest
 import torch
 
-from harness import sampling
 from harness.config import SamplingConfig
 from harness.errors import BadInput
-from harness.sampling import Completion, sample_completions
+from harness.model import sampling
+from harness.model.sampling import Completion, sample_completions
 from tasks.postprocess import truncate_completion
 from tests.model_helpers import ARCHS, random_model, tokenizer, train_split
 

@@ -8,9 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from harness.errors import BadInput
-from harness.runs import ArmResult, parse_metrics
-from harness.stats import (
+from harness.analysis.stats import (
     Interval,
     collapse_summary,
     diversity_retention,
@@ -20,6 +18,8 @@ from harness.stats import (
     pass1_auc,
     pass1_slope,
 )
+from harness.errors import BadInput
+from harness.runfiles.runs import ArmResult, parse_metrics
 
 # ------------------------------------------------------------------ collapse summaries
 

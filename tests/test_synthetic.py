@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 
 from harness.errors import BadInput
-from harness.evaluation import Sample, execute_samples
+from harness.experiment.evaluation import Sample, execute_samples
 from sandbox.executor import Executor
 from tasks import synthetic
 from tasks.registry import load_suite, select_split, tasks_by_id
-from tasks.renderings import HEAD_STYLE, STYLES, solution_in_style
+from tasks.renderings import HEAD_STYLE, STYLES
 from tasks.schema import Task
-from tasks.synthetic import combination_key, combination_space, generate_synth
+from tasks.synthetic import combination_key, combination_space, generate_synth, solution_in_style
 
 # sha256 of the concatenated canonical solutions of generate_synth() before the styled
 # renderings (every task one line per step): what the head style must still produce.

@@ -1,6 +1,6 @@
 """Results files hold model text: writing any str works and reads back exactly.
 
-samples/verdicts/kept/train JSONL go through `harness.store.atomic_write_jsonl`;
+samples/verdicts/kept/train JSONL go through `harness.runfiles.store.atomic_write_jsonl`;
 user files come in through `tasks.jsonlines.read_json_objects`, which applies the
 text policy (tasks/model_text.py). Pure Python, marked `text`.
 """
@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.errors import BadInput
-from harness.store import atomic_write_jsonl, atomic_write_text, read_jsonl
+from harness.runfiles.store import atomic_write_jsonl, atomic_write_text, read_jsonl
 from tasks.jsonlines import clean_strings, dumps_line, read_json_objects
 from tasks.model_text import clean_text
 from tests.hostile_text import PROPERTY, hostile_text, short_hostile_text, with_named_examples

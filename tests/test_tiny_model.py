@@ -19,9 +19,11 @@ import torch
 from harness.cli import main
 from harness.config import ModelConfig, SamplingConfig
 from harness.errors import BadInput, EnvironmentProblem
-from harness.models import count_parameters, load_model, resolve_model_path
-from harness.sampling import sample_completions
-from harness.tiny_model import (
+from harness.experiment.heldout import evaluate_heldout
+from harness.model.loading import load_model, resolve_model_path
+from harness.model.runtime import count_parameters
+from harness.model.sampling import sample_completions
+from harness.model.tiny import (
     RECIPE_VERSION,
     SHIPPED_TINY_DIR,
     SUMS_FILE,
@@ -29,7 +31,6 @@ from harness.tiny_model import (
     build_info,
     cache_key,
     ensure_tiny_model,
-    evaluate_heldout,
     find_tiny_model,
     ship_tiny_model,
     shipped_tiny_model,
@@ -160,7 +161,7 @@ def test_a_corrupted_shipped_copy_fails_loudly(tmp_path: Path,
     assert "model build --ship" in message and "\n" not in message
 
     # through the loader and the CLI: exit 3, one line
-    monkeypatch.setattr("harness.tiny_model.SHIPPED_TINY_DIR", copy)
+    monkeypatch.setattr("harness.model.tiny.SHIPPED_TINY_DIR", copy)
     with pytest.raises(EnvironmentProblem, match="corrupted"):
         load_model(ModelConfig(name="builtin:tiny"), progress=False)
     assert main(["model", "info", "--model", "builtin:tiny"]) == 3
@@ -224,12 +225,12 @@ def test_model_build_refuses_bad_variants_before_building(
 
 def test_a_crashed_build_leaves_nothing_behind(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    import harness.training
+    import harness.model.training
 
     def crash(*args: object, **kwargs: object) -> None:
         raise RuntimeError("power cut")
 
-    monkeypatch.setattr(harness.training, "train_loop", crash)
+    monkeypatch.setattr(harness.model.training, "train_loop", crash)
     spec = dataclasses.replace(SMALL_SPEC, steps=3)
     with pytest.raises(RuntimeError, match="power cut"):
         ensure_tiny_model(str(tmp_path), progress=False, spec=spec)

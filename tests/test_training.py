@@ -11,8 +11,8 @@ import torch
 
 from harness.config import ModelConfig, TrainingConfig
 from harness.errors import BadInput
-from harness.models import load_model
-from harness.training import (
+from harness.model.loading import load_model
+from harness.model.training import (
     encode_example,
     export_merged,
     finetune_lora,

@@ -2,7 +2,7 @@
 
 Both commands build one `RunConfig` from (embedded defaults) <- (preset) <-
 (--config FILE) <- (command-line overrides), validate all of it at once, open the
-sandbox, and hand over to `harness.loop.run_experiment`.
+sandbox, and hand over to `harness.experiment.loop.run_experiment`.
 
 The options are generated from the config tree (`harness.config.cli_fields`): one
 flag per setting, named after it (`--training.learning-rate`, `--eval-tasks`),
@@ -218,8 +218,8 @@ def check_resume_changes(run_dir: Path, old: Any, new: Any) -> dict[str, tuple[A
     any generation 0 is done, and only the free settings (and more generations) once
     any self-training generation is done. `out` is the run's location: never changed.
     """
-    from harness.arms import arms_of
-    from harness.store import RunStore
+    from harness.experiment.arms import arms_of
+    from harness.runfiles.store import RunStore
 
     changes = changed_settings(old, new)
     if not changes:
@@ -249,14 +249,14 @@ def execute(cfg: Any, resume: Path | None, compare: bool = False, ray: Any = Non
     ray: RaySettings to run the arms on Ray (harness/scaleout), each node with its
     own sandbox; None runs them here, one after another.
     """
-    from harness.arms import validate
+    from harness.experiment.arms import validate
 
     validate(cfg)  # before the heavy imports: a bad config fails in well under a second
     if resume is not None and _already_complete(cfg, resume):
         return
 
-    from harness.loop import check_output_root, load_tasks, run_experiment
-    from harness.summary import render_tables, write_summary
+    from harness.analysis.summary import render_tables, write_summary
+    from harness.experiment.loop import check_output_root, load_tasks, run_experiment
     from sandbox.backends import make_executor
 
     load_tasks(cfg)  # suite sizes and train/eval overlap fail before the sandbox starts
@@ -276,8 +276,8 @@ def execute(cfg: Any, resume: Path | None, compare: bool = False, ray: Any = Non
     summary = write_summary(store, cfg)
     click.echo(render_tables(summary))
     if compare:
-        from harness.report import comparison_table
-        from harness.runs import load_run
+        from harness.analysis.report import comparison_table
+        from harness.runfiles.runs import load_run
 
         click.echo("\n" + comparison_table(load_run(store.root)))
     click.echo(f"\nresults: {store.root}")
@@ -286,7 +286,7 @@ def execute(cfg: Any, resume: Path | None, compare: bool = False, ray: Any = Non
 def _record_corrections(cfg: Any, resume: Path) -> None:
     """Write corrected settings into the run's config.toml and note them in the manifest."""
     from harness.config import RunConfig, from_dict, load_toml, save_toml
-    from harness.store import RunStore
+    from harness.runfiles.store import RunStore
 
     saved = from_dict(RunConfig, load_toml(resume / "config.toml"), str(resume))
     changes = check_resume_changes(resume, saved, cfg)
@@ -304,9 +304,9 @@ def _record_corrections(cfg: Any, resume: Path) -> None:
 def _already_complete(cfg: Any, resume: Path) -> bool:
     """True (after saying so) when every generation of every arm is done: no model,
     suite or container is loaded for a run that has nothing left to do."""
-    from harness.arms import arms_of
-    from harness.store import RunStore, read_json
-    from harness.summary import render_tables
+    from harness.analysis.summary import render_tables
+    from harness.experiment.arms import arms_of
+    from harness.runfiles.store import RunStore, read_json
 
     store = RunStore.open(resume)
     arms = arms_of(cfg)

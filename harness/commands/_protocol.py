@@ -3,7 +3,7 @@
 A protocol run is only comparable with other models' runs of the same protocol if
 it is exactly that experiment, so every way of changing a frozen setting is
 refused up front with one line: a typed option (named by its flags), a --config
-file, or a --resume correction. What stays free is `harness.protocols.FREE_SETTINGS`.
+file, or a --resume correction. What stays free is `harness.experiment.protocols.FREE_SETTINGS`.
 A config file or run directory that already claims a protocol (a copy of a
 protocol run's config.toml) is held to that claim the same way.
 """
@@ -22,7 +22,7 @@ NOT_SETTINGS = {"synthetic_share": "real_fractions"}
 
 
 def _refuse_fixed(protocol: Any, options: Mapping[str, Any]) -> None:
-    from harness.protocols import FREE_SETTINGS
+    from harness.experiment.protocols import FREE_SETTINGS
 
     fixed: list[str] = []
     for name in options:
@@ -51,7 +51,7 @@ def protocol_run_config(config_file: Path | None, resume: Path | None,
     `options` are the options the user typed (`given_options`); `protocol` among them
     is the protocol spec (NAME, NAME@VERSION or a full claim).
     """
-    from harness.protocols import check_claim, check_config, get_protocol, parse_claim
+    from harness.experiment.protocols import check_claim, check_config, get_protocol, parse_claim
 
     spec = options.pop("protocol", None)
     if resume is not None:
@@ -82,7 +82,7 @@ def protocol_run_config(config_file: Path | None, resume: Path | None,
 def check_protocol_data(cfg: Any) -> None:
     """Before a protocol run starts: its train suite loads, or the error names the
     protocol to run instead (humaneval-gpu without MBPP -> humaneval-gpu-synth)."""
-    from harness.protocols import get_protocol
+    from harness.experiment.protocols import get_protocol
 
     if not cfg.protocol:
         return

@@ -48,7 +48,7 @@ def ablate(config_file: Path | None, resume: Path | None, quick: bool,
         raise BadInput("--quick and --preset both pick a preset; give one")
     preset = QUICK if quick else FULL_GRID
     if preset_name is not None:
-        from harness.presets import describe, preset_overrides
+        from harness.experiment.presets import describe, preset_overrides
 
         preset = preset_overrides(preset_name)
         if resume is None:

@@ -47,14 +47,14 @@ def export(run_dirs: tuple[Path, ...], out: Path | None, fmt: str | None,
     --protocol`) carry it into their entries, checked against their config; such
     entries from many machines make a model board (`leaderboard build`).
     """
-    from harness.leaderboard import (
+    from harness.analysis.leaderboard import (
         build_leaderboard,
         format_for,
         leaderboard_text,
         load_leaderboard,
         write_leaderboard,
     )
-    from harness.outputs import STDOUT, check_output_file
+    from harness.runfiles.outputs import STDOUT, check_output_file
 
     if validate_file is not None:
         if run_dirs or out is not None:

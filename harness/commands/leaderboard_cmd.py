@@ -32,9 +32,9 @@ def build(entry_files: tuple[Path, ...], out: Path) -> None:
     (harness/schemas/board.schema.json) and index.html, one self-contained page
     (no server, no network): open it in a browser.
     """
-    from harness.board import board_json, build_board
-    from harness.board_page import render_page
-    from harness.store import atomic_write_text
+    from harness.analysis.board import board_json, build_board
+    from harness.analysis.board_page import render_page
+    from harness.runfiles.store import atomic_write_text
 
     if out.exists() and not out.is_dir():
         raise BadInput(f"--out {out} exists and is not a directory")

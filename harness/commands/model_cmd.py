@@ -1,6 +1,6 @@
 """`collapse-bench model`: build the tiny model from its recipe; describe any model.
 
-`builtin:tiny` is shipped with the package (see harness.tiny_model for why);
+`builtin:tiny` is shipped with the package (see harness.model.tiny for why);
 `model build` builds the recipe into the cache, `--ship` refreshes the shipped copy.
 """
 
@@ -25,7 +25,7 @@ def model() -> None:
 @click.option("--layers", type=int, default=None,
               help="Build a variant with this many layers instead of the default 4.")
 @click.option("--ship", is_flag=True,
-              help="Copy the default build into the package (harness/builtin_models/tiny, "
+              help="Copy the default build into the package (harness/model/builtin_models/tiny, "
                    "with fresh SHA256SUMS): what builtin:tiny loads.")
 @click.option("--executor", type=click.Choice(["docker", "local"]), default="docker",
               show_default=True,
@@ -54,11 +54,11 @@ def build(cache_dir: Path | None, hidden_size: int | None, layers: int | None, s
     """
     from harness.config import ModelConfig
     from harness.errors import BadInput
-    from harness.models import set_threads
-    from harness.tiny_model import (
+    from harness.experiment.heldout import evaluate_heldout
+    from harness.model.runtime import set_threads
+    from harness.model.tiny import (
         build_info,
         ensure_tiny_model,
-        evaluate_heldout,
         find_tiny_model,
         ship_tiny_model,
         variant_spec,
@@ -119,7 +119,8 @@ def build(cache_dir: Path | None, hidden_size: int | None, layers: int | None, s
 def info(name: str, device: str, dtype: str, cache_dir: str) -> None:
     """Print a model's architecture, size, context, tokenizer, device and dtype."""
     from harness.config import ModelConfig
-    from harness.models import count_parameters, load_model, max_positions
+    from harness.model.loading import load_model
+    from harness.model.runtime import count_parameters, max_positions
 
     cfg = ModelConfig(name=name, device=device, dtype=dtype, cache_dir=cache_dir)
     loaded, tokenizer = load_model(cfg, progress=True)
@@ -158,10 +159,10 @@ def export(run_dir: Path, arm_id: str, generation: int, out: Path) -> None:
     """
     from harness.config import RunConfig, from_dict, load_toml
     from harness.errors import BadInput
-    from harness.loop import model_after
-    from harness.models import load_model
-    from harness.store import RunStore
-    from harness.training import export_merged
+    from harness.experiment.loop import model_after
+    from harness.model.loading import load_model
+    from harness.model.training import export_merged
+    from harness.runfiles.store import RunStore
 
     store = RunStore.open(run_dir)
     if not store.arm_dir(arm_id).is_dir():

@@ -27,7 +27,7 @@ def report(run_dir: Path, out: Path | None, n_boot: int, boot_seed: int,
     diversity and perplexity vs generation, filter acceptance vs precision,
     diversity vs pass@1 across generations.
     """
-    from harness.report import write_report
+    from harness.analysis.report import write_report
 
     result = write_report(run_dir, out, n_boot=n_boot, boot_seed=boot_seed,
                           skip_incomplete=skip_incomplete)

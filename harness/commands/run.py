@@ -35,7 +35,7 @@ def run(config_file: Path | None, resume: Path | None, print_config: bool,
     """
     ray = take_ray_settings(options)
     if list_protocols:
-        from harness.protocols import protocols_table
+        from harness.experiment.protocols import protocols_table
 
         click.echo(protocols_table(), nl=False)
         return
@@ -43,8 +43,8 @@ def run(config_file: Path | None, resume: Path | None, print_config: bool,
     if print_config:
         import tomli_w
 
-        from harness.arms import validate
         from harness.config import to_dict
+        from harness.experiment.arms import validate
 
         validate(cfg)  # a printed config is one that would run
         click.echo(tomli_w.dumps(to_dict(cfg)), nl=False)

@@ -1,6 +1,6 @@
 """One generation's metrics as a typed record: what metrics.json holds.
 
-The loop builds a `GenerationRecord` in one place (`harness.loop.run_generation`
+The loop builds a `GenerationRecord` in one place (`harness.experiment.loop.run_generation`
 and `run_generation_zero`) and writes `to_json()`; runs, summary, report, export and
 the leaderboard read it back with `from_json`, which checks every field once and
 names the file and key of the first bad one (BadInput, exit 2). A new metric is
@@ -9,8 +9,9 @@ added here, as one field with its type and meaning, and in results/README.md
 
 Nested blocks whose shape is owned by one module stay plain JSON objects here
 (`diversity`: harness.metrics.diversity, `collapse`: harness.metrics.collapse,
-`detection`: harness.detection, `filter`: harness.filters); the record checks that
-they are objects (or null) and the tools read the keys they document.
+`detection`: harness.experiment.detection, `filter`: harness.experiment.filters); the
+record checks that they are objects (or null) and the tools read the keys they
+document.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ Ray's own task retry would restart an arm from its beginning on the new node and
 re-yield generations already received; resubmitting from the driver resumes at the
 first generation the driver does not have. The final metrics are those of an
 uninterrupted run because every model is rebuilt from adapters on disk and every
-seed is derived deterministically (see harness/loop.py).
+seed is derived deterministically (see harness/experiment/loop.py).
 """
 
 from __future__ import annotations
@@ -27,9 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.arms import Arm, arms_of, validate
+from harness.analysis.summary import write_summary
 from harness.config import RunConfig, save_toml
 from harness.errors import CollapseBenchError, EnvironmentProblem, Interrupted
+from harness.experiment.arms import Arm, arms_of, validate
+from harness.runfiles.store import RunStore, now_iso
 from harness.scaleout.cluster import RaySettings, connected, import_ray, nodes_for
 from harness.scaleout.readiness import check_nodes
 from harness.scaleout.transfer import (
@@ -39,8 +41,6 @@ from harness.scaleout.transfer import (
     seed_files,
     write_generation,
 )
-from harness.store import RunStore, now_iso
-from harness.summary import write_summary
 
 Log = Callable[[str], None]
 
@@ -179,7 +179,7 @@ class Grid:
         self._receive(job, packet)
 
     def _receive(self, job: _Job, packet: GenerationPacket) -> None:
-        from harness.loop import generation_line
+        from harness.experiment.loop import generation_line
 
         write_generation(self.store, packet)
         self.log(f"{packet.arm_id} {generation_line(packet.metrics)}")  # the loop's line

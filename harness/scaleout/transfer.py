@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.arms import Arm, arms_of
 from harness.config import RunConfig
-from harness.store import DONE, RunStore, atomic_replace_dir, atomic_write_bytes
+from harness.experiment.arms import Arm, arms_of
+from harness.runfiles.store import DONE, RunStore, atomic_replace_dir, atomic_write_bytes
 
 
 @dataclass(frozen=True)

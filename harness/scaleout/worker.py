@@ -1,4 +1,4 @@
-"""One arm on one Ray node: `harness.loop.iter_arm` into a private copy of the run.
+"""One arm on one Ray node: `harness.experiment.loop.iter_arm` into a private copy of the run.
 
 This is the body of the streaming Ray task the driver (`harness.scaleout.grid`)
 submits per arm. It runs the ordinary loop, with the node's own warm sandbox pool,
@@ -24,11 +24,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from harness.arms import Arm
 from harness.config import ModelConfig, RunConfig
 from harness.errors import EnvironmentProblem
+from harness.experiment.arms import Arm
+from harness.runfiles.store import RunStore
 from harness.scaleout.transfer import GenerationPacket, pack_generation, write_files
-from harness.store import RunStore
 from sandbox.executor import Executor, SandboxSettings
 
 _BASE: tuple[str, Any, Any] | None = None
@@ -54,7 +54,7 @@ def fit_to_share(cfg: RunConfig, cpus: float) -> RunConfig:
 def base_model(cfg: ModelConfig) -> tuple[Any, Any]:
     """The base model and tokenizer, loaded once per worker process."""
     global _BASE
-    from harness.models import load_model
+    from harness.model.loading import load_model
 
     key = repr(cfg)
     if _BASE is None or _BASE[0] != key:
@@ -62,7 +62,7 @@ def base_model(cfg: ModelConfig) -> tuple[Any, Any]:
         model, tokenizer = load_model(cfg)
         _BASE = (key, model, tokenizer)
     else:
-        from harness.models import set_threads
+        from harness.model.runtime import set_threads
 
         set_threads(cfg)
     return _BASE[1], _BASE[2]
@@ -71,7 +71,7 @@ def base_model(cfg: ModelConfig) -> tuple[Any, Any]:
 def run_arm(cfg: RunConfig, run_id: str, arm: Arm, seed: dict[str, bytes],
             cpus: float = 1.0) -> Iterator[GenerationPacket]:
     """Run the generations of `arm` not in `seed`; yield each one once complete."""
-    from harness.loop import Context, iter_arm, load_tasks
+    from harness.experiment.loop import Context, iter_arm, load_tasks
 
     cfg = fit_to_share(cfg, cpus)
 

@@ -17,7 +17,7 @@ alike. `detect:KIND:T` (KIND loglik or ratio, T in (0, 1)) keeps what an AI-text
 detector judges human: a candidate is kept iff its `ai_score` is at most its
 `ai_threshold` (a NaN on either side: dropped), both attached beforehand by
 `attach_detector_scores`, so the filter itself stays a pure function of the
-candidates. Scores, calibration and the report: `harness.detection`.
+candidates. Scores, calibration and the report: `harness.experiment.detection`.
 
 Completions are whatever the model wrote (policy: `tasks.model_text`): every filter
 gives a keep/drop for any text and any confidence value. Text Python cannot parse
@@ -36,14 +36,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from harness.detection import (
+from harness.errors import BadInput
+from harness.experiment.detection import (
     calibrate_threshold,
     detection_report,
     flag_ai,
     parse_detector,
     score_candidates,
 )
-from harness.errors import BadInput
 from harness.registry import Registry
 from sandbox.executor import ExecResult
 from tasks.model_text import parse_python
@@ -163,7 +163,7 @@ def _detect(t: float | None) -> FilterFn:
     """Keep what the AI-text detector judges human: ai_score <= ai_threshold.
 
     The threshold was calibrated so that about a fraction T of human code passes
-    (`harness.detection.calibrate_threshold`); T itself is not needed here. A NaN
+    (`harness.experiment.detection.calibrate_threshold`); T itself is not needed here. A NaN
     score or threshold is dropped: the detector cannot vouch for it (an empty
     completion, a numerically broken model, no usable calibration).
     """
@@ -263,7 +263,7 @@ def parse_filter(text: str) -> FilterSpec:
 class FilterOutcome:
     """What a filter kept and how good a verifier it was against the full tests.
 
-    detection: for a `detect` filter, `harness.detection.detection_report` of the
+    detection: for a `detect` filter, `harness.experiment.detection.detection_report` of the
     detector's own AI/human verdicts (before +dedup) against the candidates'
     provenance; None otherwise. Not part of `to_json`: the loop records detection
     once, in the generation's "detection" block.
@@ -315,7 +315,7 @@ def attach_detector_scores(spec: FilterSpec, cands: Sequence[Candidate], current
     current_model: the model that sampled this generation's candidates; base_model:
     generation 0's (used by `ratio` only). calibration_pairs: (prompt, completion)
     of human references kept apart from the pool; the threshold is the T-quantile
-    of their scores (`harness.detection.calibrate_threshold`).
+    of their scores (`harness.experiment.detection.calibrate_threshold`).
     """
     if spec.name != "detect" or spec.detector is None or spec.param is None:
         return list(cands)

@@ -4,7 +4,7 @@ Every plot has the model and the train -> eval suites in its title and axis
 labels in words. Legends name the arm groups by what differs between them (the
 legend title says which dimensions those are); what all groups share is in the
 note under the plot, with what the error bands are. Bands are bootstrap 95%
-intervals (harness.stats) and appear only where there is something to resample.
+intervals (harness.analysis.stats) and appear only where there is something to resample.
 
 A big ablation grid (more than MAX_SINGLE_PANEL arm groups over several
 dimensions) is drawn as small multiples: one panel per combination of the other
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.runs import ArmGroupKey, RunResult
-from harness.stats import GroupStats, Interval
+from harness.analysis.stats import GroupStats, Interval
+from harness.runfiles.runs import ArmGroupKey, RunResult
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

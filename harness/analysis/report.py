@@ -5,7 +5,7 @@ and a ranking of the arm groups by area under the pass@1 curve (the leaderboard'
 order), then embeds the plots, then gives one table per arm group: generation x
 pass@k, diversity, perplexity and filter statistics, each as `mean [95% CI]`
 across seeds, followed by the collapse summaries. Numbers come from
-harness.stats, the same code as the leaderboard, so the two never disagree.
+harness.analysis.stats, the same code as the leaderboard, so the two never disagree.
 
 Ties: an order is not a ranking when the difference is noise. Each group is
 compared with the one ranked just above it by a paired bootstrap of the AUC
@@ -19,11 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import BadInput
-from harness.plots import all_plots, group_labels
-from harness.questions import SeedBootstrap, answer_all, question_plots, render_questions
-from harness.runs import ArmGroupKey, RunResult, load_run
-from harness.stats import (
+from harness.analysis.plots import all_plots, group_labels
+from harness.analysis.questions import SeedBootstrap, answer_all, question_plots, render_questions
+from harness.analysis.stats import (
     DEFAULT_BOOT_SEED,
     DEFAULT_N_BOOT,
     GroupStats,
@@ -31,6 +29,8 @@ from harness.stats import (
     group_stats,
     paired_auc_difference,
 )
+from harness.errors import BadInput
+from harness.runfiles.runs import ArmGroupKey, RunResult, load_run
 
 
 @dataclass(frozen=True)
@@ -216,8 +216,8 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, *,
     Incomplete arms are included and marked, or left out with `skip_incomplete`;
     either way the report lists them (and `Report.incomplete` returns them).
     """
-    from harness.outputs import check_output_dir
-    from harness.store import atomic_write_text
+    from harness.runfiles.outputs import check_output_dir
+    from harness.runfiles.store import atomic_write_text
 
     run = load_run(run_dir)
     out = Path(out_dir) if out_dir is not None else run.path / "report"

@@ -9,7 +9,7 @@ short pretraining on prompt + canonical solution of the synthetic *train* split
 so its pass@k measures composition.
 
 **Shipped, not built on first use.** `builtin:tiny` loads the copy shipped in
-`harness/builtin_models/tiny/` (package data, about 3 MB), after checking every
+`harness/model/builtin_models/tiny/` (package data, about 3 MB), after checking every
 file against its `SHA256SUMS`; a mismatch is an EnvironmentProblem. Building it
 from the recipe on each machine cannot give the same model everywhere: the recipe
 is deterministic on one machine, but bit-reproducibility across torch versions,
@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.errors import BadInput, EnvironmentProblem
-from harness.store import atomic_replace_dir
+from harness.runfiles.store import atomic_replace_dir
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast
@@ -339,8 +339,8 @@ def build_tiny_model(spec: TinySpec, tasks: list[Task], out_dir: Path,
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from harness.models import quiet_transformers
-    from harness.training import LoopSettings, encode_example, train_loop
+    from harness.model.runtime import quiet_transformers
+    from harness.model.training import LoopSettings, encode_example, train_loop
 
     started = time.perf_counter()
     tokenizer = train_tokenizer(spec, tasks)
@@ -386,49 +386,3 @@ def build_tiny_model(spec: TinySpec, tasks: list[Task], out_dir: Path,
 def build_info(model_dir: str | Path) -> dict[str, object]:
     """The build_info.json of a built tiny model."""
     return json.loads((Path(model_dir) / "build_info.json").read_text())
-
-
-@dataclass
-class HeldOutResult:
-    """pass@k of a model on the synthetic eval split, and what it cost."""
-
-    pass_at_k: dict[str, float]
-    n_tasks: int
-    n_samples: int
-    sampling_seconds: float
-    execution_seconds: float
-
-
-def evaluate_heldout(model_dir: str | Path, executor: object, spec: TinySpec | None = None,
-                     n: int = 10, temperature: float = 0.8, seed: int = 0,
-                     ks: tuple[int, ...] = (1, 10), progress: bool = True) -> HeldOutResult:
-    """Sample n completions per held-out synth task and score them in `executor`.
-
-    The eval split holds step combinations the model never trained on, so this is
-    the number `model build` reports against the targets (pass@1 >= 0.35, pass@10
-    >= 0.7 at T=0.8, n=10).
-    """
-    from harness.config import ModelConfig, SamplingConfig
-    from harness.evaluation import Sample, execute_samples, score
-    from harness.models import load_model
-    from harness.sampling import sample_completions
-    from tasks.synthetic import generate_synth
-
-    spec = spec or TinySpec()
-    tasks = [t for t in generate_synth(spec.n_train, spec.n_eval, spec.suite_seed)
-             if t.split == "eval"]
-    model, tokenizer = load_model(ModelConfig(name=str(model_dir)), progress=False)
-    started = time.perf_counter()
-    completions = sample_completions(model, tokenizer, [t.prompt for t in tasks], n,
-                                     SamplingConfig(temperature=temperature), seed=seed,
-                                     progress="sampling held-out" if progress else False)
-    sampled = time.perf_counter()
-    samples = [Sample(t.task_id, c.text) for t, per in zip(tasks, completions, strict=True)
-               for c in per]
-    by_id = {t.task_id: t for t in tasks}
-    results = execute_samples(by_id, samples, executor,  # type: ignore[arg-type]
-                              progress="executing" if progress else False)
-    report = score(by_id, samples, results, [k for k in ks if k <= n])
-    return HeldOutResult(pass_at_k=dict(report.pass_at_k), n_tasks=len(tasks),
-                         n_samples=len(samples), sampling_seconds=sampled - started,
-                         execution_seconds=time.perf_counter() - sampled)

@@ -33,8 +33,8 @@ import torch
 
 from harness.config import RESTART_POLICIES, TrainingConfig
 from harness.errors import BadInput
-from harness.models import max_positions, quiet_transformers
-from harness.store import atomic_replace_dir
+from harness.model.runtime import max_positions, quiet_transformers
+from harness.runfiles.store import atomic_replace_dir
 from tasks.model_text import clean_text
 
 if TYPE_CHECKING:

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.runs import ArmGroupKey, ArmResult, GenerationMetrics, RunResult
-from harness.stats import CI_LEVEL, Interval
+from harness.analysis.stats import CI_LEVEL, Interval
+from harness.runfiles.runs import ArmGroupKey, ArmResult, GenerationMetrics, RunResult
 
 HORIZON_FRACTIONS = (0.9, 0.5)
 """Generations to collapse are reported at these fractions of generation-0 pass@1."""
@@ -320,7 +320,7 @@ def question_plots(run: RunResult, answers: Sequence[GroupAnswer],
     """PNGs for the questions the run has data for ({caption: path})."""
     from matplotlib.ticker import MaxNLocator
 
-    from harness.plots import _pyplot
+    from harness.analysis.plots import _pyplot
 
     plt = _pyplot()
     groups = run.arm_groups()
@@ -337,7 +337,10 @@ def question_plots(run: RunResult, answers: Sequence[GroupAnswer],
     panels = [("pass@1 / generation 0", lambda g: pass1(g)),
               ("tail perplexity (rarest rendering)", tail_perplexity),
               ("tail-style share of passing samples", _tail_share),
-              ("garbage rate", lambda g: _block(g, "collapse", "garbage_rate"))]
+              ("garbage rate", lambda g: _block(g, "collapse", "garbage_rate")),
+              # Collapse at train temperature 1.0 ends in empty and truncated
+              # completions more than in prose: the garbage rate alone misses it.
+              ("unparsable fraction", lambda g: _block(g, "collapse", "unparsable_fraction"))]
     fig, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels), 4.0))
     drawn = False
     for ax, (title, getter) in zip(axes, panels, strict=True):

@@ -1,6 +1,6 @@
 """Headline numbers of one arm group, with bootstrap intervals, for the model board.
 
-The board (`harness.board`) compares models by how their arms collapse, from
+The board (`harness.analysis.board`) compares models by how their arms collapse, from
 exported entries alone; an entry keeps means and intervals but not the per-problem
 counts a new interval needs. So `export` computes these numbers while it still has
 the runs, and stores them in each entry's `headline`:
@@ -18,7 +18,7 @@ the runs, and stores them in each entry's `headline`:
   0, when every generation recorded `tail_perplexity` (rising = the model forgets
   the tails of the human distribution first); and the per-generation curve.
 
-Intervals come from the very replicates of `harness.stats.group_stats` for the
+Intervals come from the very replicates of `harness.analysis.stats.group_stats` for the
 same arms and bootstrap seed (seeds and eval problems resampled, paired across
 generations): the same draws in the same order, so this entry's `gens_to_50` and
 its `collapse.first_gen_below_half` are one statistic with one interval. Tail
@@ -33,8 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.runs import ArmResult
-from harness.stats import (
+from harness.analysis.stats import (
     Interval,
     _aucs,
     _clip01,
@@ -45,6 +44,7 @@ from harness.stats import (
     _per_problem_passk,
     _seed_mean,
 )
+from harness.runfiles.runs import ArmResult
 
 HEADLINE_KEYS = ("pass1_auc_rel", "gens_to_90", "gens_to_50", "pass1_gain",
                  "tail_perplexity_ratio")

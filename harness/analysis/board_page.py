@@ -204,7 +204,7 @@ def _points(arm: dict[str, Any] | None, metric: str) -> list[tuple[int, Any]]:
 
 def overview_charts(board: dict[str, Any], prefix: str) -> str:
     """pass@1, pass@10, diversity (+ tail) per model: unverified solid, verified dashed."""
-    from harness.board import UNVERIFIED, VERIFIED
+    from harness.analysis.board import UNVERIFIED, VERIFIED
 
     x_max = max((m["n_generations"] for m in board["models"]), default=1) - 1
     figures = []

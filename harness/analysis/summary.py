@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from harness import __version__
-from harness.arms import arms_of
+from harness.analysis.stats import collapse_summary
 from harness.config import RunConfig, config_hash
-from harness.stats import collapse_summary
-from harness.store import RunStore, atomic_write_json, read_json
+from harness.experiment.arms import arms_of
+from harness.runfiles.store import RunStore, atomic_write_json, read_json
 
 
 def arm_generations(store: RunStore, arm_id: str) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""The generational loop (DESIGN.md, "The loop"), top to bottom.
+"""The generational loop (docs/design.md, "The loop"), top to bottom.
 
     M0 = base model
     evaluate(M0)                                  -> metrics[gen 0]
@@ -33,15 +33,16 @@ from typing import Any
 
 import numpy as np
 
-from harness.arms import Arm, arms_of, check_no_overlap, validate
+from harness.analysis.summary import write_summary
 from harness.config import RunConfig, save_toml
 from harness.errors import BadInput, Interrupted
-from harness.evaluation import Sample, execute_samples, score
-from harness.filters import Candidate, apply_filter, parse_filter
+from harness.experiment.arms import Arm, arms_of, check_no_overlap, validate
+from harness.experiment.evaluation import Sample, execute_samples, score
+from harness.experiment.filters import Candidate, apply_filter, parse_filter
+from harness.experiment.regimes import Example, build_dataset
 from harness.metrics.record import GenerationRecord
-from harness.outputs import check_output_dir
-from harness.regimes import Example, build_dataset
-from harness.store import (
+from harness.runfiles.outputs import check_output_dir
+from harness.runfiles.store import (
     RunStore,
     atomic_write_json,
     atomic_write_jsonl,
@@ -49,7 +50,6 @@ from harness.store import (
     read_json,
     read_jsonl,
 )
-from harness.summary import write_summary
 from sandbox.executor import ExecResult, Executor
 from tasks.registry import load_suite, select_split
 from tasks.schema import Task
@@ -81,7 +81,7 @@ class Context:
 def run_experiment(cfg: RunConfig, executor: Executor, log: Log,
                    resume_dir: Path | None = None) -> RunStore:
     """Run (or resume) every arm of `cfg`; returns the run store."""
-    from harness.models import load_model
+    from harness.model.loading import load_model
 
     validate(cfg)
     train_tasks, eval_tasks = load_tasks(cfg)
@@ -199,7 +199,7 @@ class TrainingData:
 
 
 def run_generation(ctx: Context, arm: Arm, g: int) -> None:
-    from harness.training import finetune_lora, save_adapter
+    from harness.model.training import finetune_lora, save_adapter
 
     cfg, store = ctx.cfg, ctx.store
     gen_dir = store.gen_dir(arm.arm_id, g)
@@ -240,7 +240,7 @@ def run_generation(ctx: Context, arm: Arm, g: int) -> None:
 
 def self_training_data(ctx: Context, arm: Arm, g: int) -> TrainingData:
     """Steps 1-4: sample M_{g-1}, execute, filter, and assemble the regime's dataset."""
-    from harness.sampling import sample_completions
+    from harness.model.sampling import sample_completions
 
     cfg, store = ctx.cfg, ctx.store
     gen_dir = store.gen_dir(arm.arm_id, g)
@@ -280,7 +280,7 @@ def self_training_data(ctx: Context, arm: Arm, g: int) -> TrainingData:
     spec = parse_filter(arm.filter)
     mixed = bool(humans) or spec.name == "detect"
     if mixed:
-        from harness.filters import attach_detector_scores
+        from harness.experiment.filters import attach_detector_scores
 
         candidates = attach_detector_scores(spec, candidates, previous, ctx.base_model,
                                             ctx.tokenizer,
@@ -365,7 +365,7 @@ def detection_metrics(candidates: Sequence[Candidate], keep: Sequence[bool]
     "Flagged as AI" is "dropped by the filter", so a non-detector filter on a mixed
     pool reports how its drops split by provenance (and no AUROC: it has no score).
     """
-    from harness.detection import detection_report, roc_points
+    from harness.experiment.detection import detection_report, roc_points
 
     scores = np.array([c.ai_score for c in candidates], dtype=float)
     is_ai = np.array([c.provenance == "self" for c in candidates])
@@ -382,7 +382,7 @@ def detection_metrics(candidates: Sequence[Candidate], keep: Sequence[bool]
 def _logprobs(model: Any, tokenizer: Any, humans: Sequence[Task]) -> list[float]:
     if not humans:
         return []
-    from harness.training import completion_logprobs
+    from harness.model.training import completion_logprobs
 
     return completion_logprobs(model, tokenizer,
                                [(t.prompt, t.canonical_solution) for t in humans])
@@ -415,7 +415,7 @@ def model_after(base: Any, store: RunStore, arm_id: str, restart: str, g: int) -
     merge: base + adapters 1..g merged in order; continue / from-base: base + adapter g.
     `base` is never modified (load_adapter works on a copy).
     """
-    from harness.training import load_adapter, merge_adapter
+    from harness.model.training import load_adapter, merge_adapter
 
     model = base
     first = 1 if restart == "merge" else max(g, 1)
@@ -431,7 +431,7 @@ def model_to_train(base: Any, store: RunStore, arm_id: str, restart: str, g: int
     trained further. from-base: the base weights, fresh adapter. (finetune_lora puts
     a fresh adapter on a copy, so `base` is never modified.)
     """
-    from harness.training import load_adapter
+    from harness.model.training import load_adapter
 
     if restart == "merge":
         return model_after(base, store, arm_id, restart, g - 1)
@@ -453,8 +453,8 @@ def evaluate(ctx: Context, model: Any, arm: Arm, g: int
     is zero between generations; what remains is the sampling noise of the level,
     which the bootstrap intervals over problems and seeds report.
     """
-    from harness.sampling import sample_completions
-    from harness.training import perplexity
+    from harness.model.sampling import sample_completions
+    from harness.model.training import perplexity
 
     cfg = ctx.cfg
     tasks = {t.task_id: t for t in ctx.eval_tasks}
@@ -501,9 +501,10 @@ def tail_metrics(ctx: Context, model: Any, samples: Sequence[Sample],
     and perplexity on references written wholly in the rarest (tail) and the commonest
     (head) style. Shumailov et al. (2024) see tails vanish first; this makes it
     observable for code (docs/collapse.md). Null for suites without renderings."""
-    from harness.training import perplexity
-    from tasks.renderings import HEAD_STYLE, TAIL_STYLE, solution_in_style, style_entropy
+    from harness.model.training import perplexity
+    from tasks.renderings import HEAD_STYLE, TAIL_STYLE, style_entropy
     from tasks.renderings import style_shares as shares_of
+    from tasks.synthetic import solution_in_style
 
     if ctx.cfg.eval_suite.split(":")[0] != "synth":
         return {"renderings": None, "tail_perplexity": None, "head_perplexity": None}

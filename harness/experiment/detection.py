@@ -2,11 +2,11 @@
 
 Setting: a generation's candidate pool holds the model's own samples (AI) and
 unseen human reference solutions (human), provenance known. A detector filter
-(`detect:KIND:T` in `harness.filters`) keeps only what it judges human, which asks
+(`detect:KIND:T` in `harness.experiment.filters`) keeps only what it judges human, which asks
 how far a model can keep its own output out of its training data without running it.
 
 Scores (higher = more AI-like), both task-conditioned (the prompt is given, only
-the completion's tokens are scored; `harness.training.completion_logprobs`):
+the completion's tokens are scored; `harness.model.training.completion_logprobs`):
 
 * ``loglik``: mean log-probability of the completion under the *current* model, the
   one that sampled this generation's candidates. A model's own samples are likely
@@ -87,7 +87,7 @@ def score_candidates(kind: str, current_model: Any, base_model: Any,
     the same under `base_model` (not needed for loglik, may be None). When
     `base_model is current_model` the ratio is 0 (NaN stays NaN) without a second pass.
     """
-    from harness.training import completion_logprobs
+    from harness.model.training import completion_logprobs
 
     if kind not in DETECTOR_KINDS:
         raise BadInput(f"unknown detector {kind!r}; known: {', '.join(DETECTOR_KINDS)}")

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 from harness.errors import BadInput
 from harness.metrics.record import GenerationRecord
-from harness.store import DONE
+from harness.runfiles.store import DONE
 
 _PASS_KEY = re.compile(r"^pass@([1-9][0-9]*)$")
 _GEN_DIR = re.compile(r"^gen-([0-9]+)$")
@@ -355,8 +355,8 @@ def _plan(path: Path) -> tuple[dict[str, Any] | None, int | None, list[str]]:
     settings = {k: v for k, v in flatten(config) if k not in POOL_IGNORED}
     arm_ids: list[str] = []
     try:
-        from harness.arms import arms_of
         from harness.config import RunConfig, from_dict
+        from harness.experiment.arms import arms_of
 
         arm_ids = [a.arm_id for a in arms_of(from_dict(RunConfig, config))]
     except (BadInput, KeyError, TypeError, ValueError):

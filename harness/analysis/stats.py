@@ -53,7 +53,7 @@ import numpy as np
 from harness.errors import BadInput
 
 if TYPE_CHECKING:
-    from harness.runs import ArmResult
+    from harness.runfiles.runs import ArmResult
 
 CI_LEVEL = 0.95
 DEFAULT_N_BOOT = 2000

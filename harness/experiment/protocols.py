@@ -159,8 +159,8 @@ def parse_protocol(data: Mapping[str, Any], source: str) -> Protocol:
     whole config is validated as `run` would validate it; every frozen setting
     must be present and no free one may be fixed.
     """
-    from harness.arms import validate
     from harness.config import RunConfig, flatten, from_dict, to_dict
+    from harness.experiment.arms import validate
 
     unknown = sorted(set(data) - {"protocol", "config", "defaults"})
     if unknown:

@@ -9,7 +9,7 @@ grid (filters x regimes x real fractions x train temperatures), and a model
 missing one is kept and marked incomplete.
 
 Headline columns (`COLUMNS`), each an estimate with its 95% bootstrap interval as
-export computed it (`harness.headline`, `harness.stats`):
+export computed it (`harness.analysis.headline`, `harness.analysis.stats`):
 
 * collapse resistance of the unverified arm (filter `none`): area under pass@1
   relative to generation 0, and generations until pass@1 falls below 90% / 50%
@@ -125,7 +125,7 @@ class Source:
 
 def read_sources(paths: Sequence[str | Path]) -> list[Source]:
     """Read and validate export files (schema and protocol claims), sorted by name."""
-    from harness.leaderboard import validate_leaderboard
+    from harness.analysis.leaderboard import validate_leaderboard
 
     if not paths:
         raise BadInput("give at least one exported entry file (collapse-bench export ... "
@@ -354,7 +354,7 @@ def _model_row(model: str, entries: list[_Entry], protocol: Any,
 
 
 def _board(entries: list[_Entry]) -> dict[str, Any]:
-    from harness.protocols import get_protocol
+    from harness.experiment.protocols import get_protocol
 
     claim = entries[0].data["protocol"]
     protocol = get_protocol(f"{claim['name']}@{claim['version']}:{claim['hash']}")

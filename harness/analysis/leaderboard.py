@@ -9,7 +9,7 @@ refused: equal config and seed give identical metrics, so it would count one
 measurement twice.
 
 Runs are pooled only when their settings (config.toml) are identical apart from
-the seed and the arm grid (`harness.runs.POOL_IGNORED`); otherwise export stops
+the seed and the arm grid (`harness.runfiles.runs.POOL_IGNORED`); otherwise export stops
 with the differing fields named, since an entry that silently mixed learning
 rates, problem sets or generation counts would report a number nobody measured.
 `pool_different_settings=True` pools them anyway and records, per entry, what
@@ -31,7 +31,7 @@ records it (`protocol`: name, version, hash) next to the settings its runs share
 (`config`, flattened, without where and how fast they ran), so anyone can check
 the claim: export refuses a run whose config is not the protocol it claims, and
 `validate_leaderboard` refuses such an entry. `headline` holds the numbers the
-model board ranks by (`harness.headline`).
+model board ranks by (`harness.analysis.headline`).
 
 The document's shape is `harness/schemas/leaderboard.schema.json` (shipped in the
 package); `validate_leaderboard` checks a document against it and reports the
@@ -52,11 +52,8 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.errors import BadInput
-from harness.headline import headline
-from harness.protocols import CLAIM_KEY, check_claim, check_entry_protocol, parse_claim
-from harness.runs import ArmResult, RunResult, load_run
-from harness.stats import (
+from harness.analysis.headline import headline
+from harness.analysis.stats import (
     CI_LEVEL,
     COLLAPSE_KEYS,
     DEFAULT_BOOT_SEED,
@@ -65,6 +62,9 @@ from harness.stats import (
     group_stats,
     intervals_to_dict,
 )
+from harness.errors import BadInput
+from harness.experiment.protocols import CLAIM_KEY, check_claim, check_entry_protocol, parse_claim
+from harness.runfiles.runs import ArmResult, RunResult, load_run
 
 SCHEMA_VERSION = "1.0"
 RANK_BY = "collapse.pass1_auc.mean"
@@ -279,7 +279,7 @@ def build_leaderboard(run_dirs: Sequence[str | Path], *, n_boot: int = DEFAULT_N
         "statistics": {
             "ci_level": CI_LEVEL,
             "method": "percentile bootstrap resampling seeds and eval problems (paired "
-                      "across generations); see harness/stats.py",
+                      "across generations); see harness/analysis/stats.py",
             "n_boot": n_boot,
             "seed": boot_seed,
         },
@@ -414,7 +414,7 @@ def leaderboard_text(doc: dict[str, Any], fmt: str) -> str:
 
 def write_leaderboard(doc: dict[str, Any], path: str | Path, fmt: str = "json") -> Path:
     """Validate `doc`, then write it atomically as JSON or CSV."""
-    from harness.store import atomic_write_text
+    from harness.runfiles.store import atomic_write_text
 
     text = leaderboard_text(doc, fmt)
     path = Path(path)

@@ -21,9 +21,9 @@ from harness.config import (
     flag_of,
 )
 from harness.errors import BadInput
-from harness.filters import parse_filter
-from harness.regimes import check_real_fraction, check_regime
-from harness.store import safe_name
+from harness.experiment.filters import parse_filter
+from harness.experiment.regimes import check_real_fraction, check_regime
+from harness.runfiles.store import safe_name
 
 DEFAULT_TRAIN_TEMPERATURE = 1.0
 """Arms at this train temperature keep the short id (`...__s-0`); others say theirs."""
@@ -63,7 +63,7 @@ def validate(cfg: RunConfig) -> None:
     One check per config section (harness.config), then the grid: a bad value fails
     in well under a second with one line (BadInput, exit 2) instead of after the
     model loads or a generation is spent. Suite sizes and train/eval overlap need
-    the suites and are checked by `harness.loop.load_tasks`, still before the model.
+    the suites and are checked by `harness.experiment.loop.load_tasks`, still before the model.
     """
     check_model(cfg.model)
     check_sampling(cfg.sampling)

@@ -54,7 +54,7 @@ import torch
 
 from harness.config import SamplingConfig
 from harness.errors import BadInput
-from harness.models import max_positions
+from harness.model.runtime import max_positions
 from tasks.postprocess import STOP_SEQUENCES, truncate_completion
 
 if TYPE_CHECKING:

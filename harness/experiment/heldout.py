@@ -1,0 +1,60 @@
+"""Held-out pass@k of a built-in model: the number `model build` reports.
+
+Kept apart from the recipe (`harness.model.tiny`) because scoring needs sampling
+and the sandbox, and the recipe must not depend on either: the model stack stays
+one-directional (runtime <- sampling, training <- tiny <- loading), and this
+module, like the loop, sits above all of it (docs/design.md, "Layout").
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.config import ModelConfig, SamplingConfig
+from harness.experiment.evaluation import Sample, execute_samples, score
+from harness.model.loading import load_model
+from harness.model.sampling import sample_completions
+from harness.model.tiny import TinySpec
+from tasks.synthetic import generate_synth
+
+
+@dataclass
+class HeldOutResult:
+    """pass@k of a model on the synthetic eval split, and what it cost."""
+
+    pass_at_k: dict[str, float]
+    n_tasks: int
+    n_samples: int
+    sampling_seconds: float
+    execution_seconds: float
+
+
+def evaluate_heldout(model_dir: str | Path, executor: object, spec: TinySpec | None = None,
+                     n: int = 10, temperature: float = 0.8, seed: int = 0,
+                     ks: tuple[int, ...] = (1, 10), progress: bool = True) -> HeldOutResult:
+    """Sample n completions per held-out synth task and score them in `executor`.
+
+    The eval split holds step combinations the model never trained on, so this is
+    the number `model build` reports against the targets (pass@1 >= 0.35, pass@10
+    >= 0.7 at T=0.8, n=10).
+    """
+    spec = spec or TinySpec()
+    tasks = [t for t in generate_synth(spec.n_train, spec.n_eval, spec.suite_seed)
+             if t.split == "eval"]
+    model, tokenizer = load_model(ModelConfig(name=str(model_dir)), progress=False)
+    started = time.perf_counter()
+    completions = sample_completions(model, tokenizer, [t.prompt for t in tasks], n,
+                                     SamplingConfig(temperature=temperature), seed=seed,
+                                     progress="sampling held-out" if progress else False)
+    sampled = time.perf_counter()
+    samples = [Sample(t.task_id, c.text) for t, per in zip(tasks, completions, strict=True)
+               for c in per]
+    by_id = {t.task_id: t for t in tasks}
+    results = execute_samples(by_id, samples, executor,  # type: ignore[arg-type]
+                              progress="executing" if progress else False)
+    report = score(by_id, samples, results, [k for k in ks if k <= n])
+    return HeldOutResult(pass_at_k=dict(report.pass_at_k), n_tasks=len(tasks),
+                         n_samples=len(samples), sampling_seconds=sampled - started,
+                         execution_seconds=time.perf_counter() - sampled)

@@ -1,0 +1,147 @@
+"""Where a model runs and how it is read: device, dtype, threads, tokenizer padding.
+
+The lowest layer of the model stack (docs/design.md, "Layout"): it knows torch and
+transformers but nothing about builtins, sampling or training, so `sampling`,
+`training` and the builtin recipe (`tiny`) can all build on it without importing
+each other. Decisions made here hold for every model the harness touches: left
+padding with a pad token always set (batched sampling appends on the right), bf16
+only where the hardware is fast at it, torch threads never above our cores.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from harness.config import ModelConfig
+from harness.errors import BadInput, EnvironmentProblem
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+_DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
+           "float16": "float16", "fp16": "float16"}
+
+
+def cpu_count() -> int:
+    """Cores this process may run on (the affinity mask, not the host's total)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def set_threads(cfg: ModelConfig) -> int:
+    """Set torch's intra-op threads from `cfg.threads` (0 = all our cores); returns it.
+
+    torch's default can exceed the cores a container grants; oversubscription makes
+    the tiny model's many small matmuls several times slower.
+    """
+    import torch
+
+    if cfg.threads < 0:
+        raise BadInput(f"threads must be >= 0, got {cfg.threads}")
+    threads = cfg.threads or cpu_count()
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return threads
+
+
+def resolve_device(cfg: ModelConfig) -> torch.device:
+    """`auto` picks CUDA when present, else CPU; explicit choices are checked."""
+    import torch
+
+    name = cfg.device.strip().lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise BadInput(f"unknown device {cfg.device!r}; use auto, cpu, cuda, cuda:N or mps") \
+            from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise EnvironmentProblem(f"device {cfg.device!r} requested but CUDA is not available; "
+                                     "pass --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise EnvironmentProblem(f"device {cfg.device!r} requested but only "
+                                     f"{torch.cuda.device_count()} CUDA device(s) exist")
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise EnvironmentProblem("device 'mps' requested but MPS is not available; "
+                                     "pass --device cpu")
+    elif device.type != "cpu":
+        raise BadInput(f"unsupported device {cfg.device!r}; use auto, cpu, cuda, cuda:N or mps")
+    return device
+
+
+def resolve_dtype(cfg: ModelConfig, device: torch.device | None = None) -> torch.dtype:
+    """`auto`: bf16 on a CUDA device that supports it, float32 everywhere else.
+
+    float32 on CPU because CPU half-precision kernels are slow or missing for many
+    ops, and fp16 on old GPUs would need loss scaling for LoRA training.
+    """
+    import torch
+
+    name = cfg.dtype.strip().lower()
+    if name == "auto":
+        device = device if device is not None else resolve_device(cfg)
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    if name not in _DTYPES:
+        raise BadInput(f"unknown dtype {cfg.dtype!r}; use auto, float32, bfloat16 or float16")
+    return getattr(torch, _DTYPES[name])
+
+
+def configure_tokenizer(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
+    """Left padding and a pad token, as batched sampling needs them."""
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        if tokenizer.eos_token is None:
+            raise BadInput("the tokenizer has neither a pad nor an eos token; cannot batch")
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Hide transformers' per-load progress bars ("Loading weights") for a block.
+
+    The loop loads and saves models every generation; a bar each time buries the
+    lines that matter.
+    """
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
+def count_parameters(model: torch.nn.Module, trainable_only: bool = False) -> int:
+    """Number of (trainable) parameters, tied weights counted once."""
+    seen: set[int] = set()
+    total = 0
+    for p in model.parameters():
+        if id(p) in seen or (trainable_only and not p.requires_grad):
+            continue
+        seen.add(id(p))
+        total += p.numel()
+    return total
+
+
+def max_positions(model: PreTrainedModel) -> int | None:
+    """The longest sequence the model's position embeddings allow (None: unknown)."""
+    cfg = model.config
+    for attr in ("max_position_embeddings", "n_positions", "n_ctx"):
+        value = getattr(cfg, attr, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
