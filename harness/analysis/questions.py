@@ -278,9 +278,10 @@ def render_questions(answers: Sequence[GroupAnswer], labels: dict[ArmGroupKey, s
         lines += ["", dose_slope_text(answers)]
     if any(a.recovery for a in answers):
         lines += ["", "### Repair: recovery ratio after the human-only generations", "",
-                  "1 = back at generation 0, 0 = no better than the worst self-training "
-                  "generation, < 0 = worse still; `-` = self-training did no damage there "
-                  "(nothing to repair).", ""]
+                  "1 = back at generation 0, > 1 = beyond it, 0 = no better than the worst "
+                  "self-training generation, < 0 = worse still; `-` = self-training did no "
+                  "damage there (nothing to repair). A ratio whose damage was small is "
+                  "unstable: compare the raw curves.", ""]
         lines += _table(["arm group", "pass@1", "tail perplexity", "diversity"],
                         [[labels[a.key], *(a.recovery[m].format() for m in
                                            ("pass@1", "tail perplexity", "diversity"))]

@@ -1,9 +1,11 @@
 """Telling self-generated code from human code: detector scores, thresholds, reports.
 
 Setting: a generation's candidate pool holds the model's own samples (AI) and
-unseen human reference solutions (human), provenance known. A detector filter
-(`detect:KIND:T` in `harness.experiment.filters`) keeps only what it judges human, which asks
-how far a model can keep its own output out of its training data without running it.
+human reference solutions of problems it was not prompted with (human), provenance
+known (docs/collapse.md, "Detection": the base model may have seen them). A detector
+filter (`detect:KIND:T` in `harness.experiment.filters`) keeps only what it judges
+human, which asks how far a model can keep its own output out of its training data
+without running it.
 
 Scores (higher = more AI-like), both task-conditioned (the prompt is given, only
 the completion's tokens are scored; `harness.model.training.completion_logprobs`):

@@ -330,7 +330,7 @@ def recovery_data(ctx: Context, arm: Arm, g: int) -> TrainingData:
 
 
 def human_pool(ctx: Context, arm: Arm, g: int, used: set[str], n_self: int) -> list[Task]:
-    """Unseen human references for the mixed candidate pool (`human_pool_share`).
+    """Human references for the mixed candidate pool (`human_pool_share`).
 
     Drawn from train tasks not prompted this generation, so the pool's human code is
     for problems the model did not just answer; none when the share is 0.
