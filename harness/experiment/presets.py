@@ -2,10 +2,10 @@
 
 Each preset is a set of config overrides ({dotted path: value}) laid over the
 defaults; options typed on the command line still override it. The plain name is
-the quick version, sized to finish in about 20 minutes or less on a 2-core CPU
-machine with 3 seeds (measured times in the README); `NAME-full` is the version
-whose numbers are worth citing. A preset fixes the question, not the model: pass
-`--model` to ask it of another one.
+the quick version, sized for about 20 minutes on a 2-core CPU machine with 3 seeds
+(measured, README: 18 to 22 minutes, and 26 for detect, whose arms train on twice
+the examples); `NAME-full` is the version whose numbers are worth citing. A preset
+fixes the question, not the model: pass `--model` to ask it of another one.
 """
 
 from __future__ import annotations
