@@ -27,15 +27,23 @@ from typing import Any, TypeVar, get_args, get_origin, get_type_hints
 from harness.errors import BadInput
 from sandbox.executor import SandboxSettings
 
+_NO_LEGACY = object()
+
 
 def _f(default: Any, help: str, *, aliases: tuple[str, ...] = (),
-       choices: tuple[str, ...] = ()) -> Any:
+       choices: tuple[str, ...] = (), legacy: Any = _NO_LEGACY) -> Any:
     """A dataclass field with help text (lists get a default_factory).
 
     aliases: older short flags that keep working (e.g. `--lr` for
     training.learning_rate); choices: the closed set of allowed strings.
+    legacy: for a setting added after runs and protocols were written without it,
+    the value that reproduces what the harness did before it existed. A run
+    directory's config.toml or a protocol that lacks the key means that value,
+    not the current default (`legacy_settings`).
     """
     metadata = {"help": help, "aliases": aliases, "choices": choices}
+    if legacy is not _NO_LEGACY:
+        metadata["legacy"] = legacy
     if isinstance(default, list):
         return field(default_factory=lambda d=default: list(d), metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -57,7 +65,8 @@ class ModelConfig:
                             "bfloat16 | float16.", aliases=("dtype",), choices=DTYPES)
     cache_dir: str = _f("", "Where builtin models are cached; empty = $COLLAPSE_BENCH_CACHE "
                             "or ~/.cache/collapse-bench.")
-    threads: int = _f(0, "torch CPU threads; 0 = number of cores.")
+    threads: int = _f(0, "torch CPU threads; 0 = automatic: the cores free of other "
+                         "load, at most the core count (harness.model.runtime).")
 
 
 @dataclass
@@ -70,6 +79,15 @@ class SamplingConfig:
     max_new_tokens: int = _f(96, "Max tokens generated per completion (the synthetic suite's "
                                  "longest reference, a loop rendering, is 84).")
     batch_size: int = _f(256, "Sequences per forward pass while sampling.")
+    prompt_format: str = _f("auto", "completion (the model continues the prompt) | chat (the "
+                                    "prompt in a user message through the chat template; "
+                                    "the answer's code block is the solution) | auto (chat "
+                                    "when the tokenizer has a chat template).",
+                            choices=("auto", "completion", "chat"), legacy="completion")
+    prompt_boundary: str = _f("heal", "heal (move the prompt's trailing whitespace into the "
+                                      "completion where the tokenizer would merge it with "
+                                      "the next token) | keep (the prompt as given).",
+                              choices=("heal", "keep"), legacy="keep")
 
 
 RESTART_POLICIES = ("continue", "merge", "from-base")
@@ -101,6 +119,12 @@ class TrainingConfig:
     restart: str = _f("merge", "continue (keep training the previous adapter) | merge (merge it "
                                "into the weights, fresh adapter) | from-base (always from gen-0).",
                       aliases=("restart",), choices=RESTART_POLICIES)
+    warmup_epochs: int = _f(0, "Warm start: epochs of fine-tuning generation 0 on the train "
+                               "split's human references before self-training, so a model at "
+                               "the floor starts above it (phase `warmup`, shared by the arms "
+                               "of a seed); 0 = off.", aliases=("warmup-epochs",), legacy=0)
+    warmup_examples: int = _f(0, "Human references the warm start trains on (drawn per seed); "
+                                 "0 = the whole train split.", legacy=0)
 
 
 @dataclass
@@ -117,6 +141,10 @@ class RunConfig:
     train_split: str = _f("train", "Split of train_suite used for self-training.")
     eval_suite: str = _f("synth", "Suite every generation is scored on (e.g. synth, humaneval).")
     eval_split: str = _f("eval", "Split of eval_suite used for scoring.")
+    also_eval: list[str] = _f([], "More suites every generation is also scored on, next to "
+                                  "the eval suite (e.g. humaneval: general coding skill while "
+                                  "self-training on another family); all of each suite's "
+                                  "eval split (HumanEval: its 164).", legacy=[])
     eval_tasks: int = _f(200, "Eval problems used (first N of the split); 0 = all. More than "
                               "the split has is refused.")
     generations: int = _f(5, "Self-training generations after generation 0.")
@@ -267,6 +295,38 @@ def cli_fields(cls: type = RunConfig, prefix: str = "") -> list[CliField]:
     return out
 
 
+def legacy_settings(cls: type = RunConfig, prefix: str = "") -> dict[str, Any]:
+    """Dotted path -> legacy value of every setting that has one (see `_f`)."""
+    out: dict[str, Any] = {}
+    hints = get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if dataclasses.is_dataclass(hints[f.name]):
+            out |= legacy_settings(hints[f.name], f"{prefix}{f.name}.")
+        elif "legacy" in f.metadata:
+            out[f"{prefix}{f.name}"] = f.metadata["legacy"]
+    return out
+
+
+def with_legacy_settings(tree: dict[str, Any]) -> dict[str, Any]:
+    """A config tree written by an older harness, with each setting it lacks that
+    has a legacy value set to it (a copy; the current defaults fill the rest)."""
+    out = json.loads(json.dumps(tree))
+    for dotted, value in legacy_settings().items():
+        *parents, leaf = dotted.split(".")
+        node = out
+        for key in parents:
+            node = node.setdefault(key, {})
+        node.setdefault(leaf, value)
+    return out
+
+
+def load_run_config(run_dir: str | Path) -> RunConfig:
+    """The RunConfig of a run directory: its config.toml, which holds every setting
+    its harness had, so a missing one means its legacy value (not today's default)."""
+    path = Path(run_dir) / "config.toml"
+    return from_dict(RunConfig, with_legacy_settings(load_toml(path)), str(path))
+
+
 def flag_of(path: str) -> str:
     """How to set a config field from the command line, for error messages."""
     for f in cli_fields():
@@ -305,6 +365,10 @@ def check_sampling(cfg: SamplingConfig) -> None:
     _require(0 < cfg.top_p <= 1, "sampling.top_p", "in (0, 1]", cfg.top_p)
     _require(cfg.max_new_tokens >= 1, "sampling.max_new_tokens", ">= 1", cfg.max_new_tokens)
     _require(cfg.batch_size >= 1, "sampling.batch_size", ">= 1", cfg.batch_size)
+    _require(cfg.prompt_format in ("auto", "completion", "chat"), "sampling.prompt_format",
+             "auto, completion or chat", cfg.prompt_format)
+    _require(cfg.prompt_boundary in ("heal", "keep"), "sampling.prompt_boundary",
+             "heal or keep", cfg.prompt_boundary)
 
 
 def check_training(cfg: TrainingConfig) -> None:
@@ -325,6 +389,10 @@ def check_training(cfg: TrainingConfig) -> None:
     _require(cfg.max_length >= 2, "training.max_length", ">= 2", cfg.max_length)
     _require(bool(cfg.target_modules.strip()), "training.target_modules",
              "auto, all-linear or module names", cfg.target_modules)
+    _require(cfg.warmup_epochs >= 0, "training.warmup_epochs", ">= 0 (0 = off)",
+             cfg.warmup_epochs)
+    _require(cfg.warmup_examples >= 0, "training.warmup_examples", ">= 0 (0 = all)",
+             cfg.warmup_examples)
     _require(cfg.restart in RESTART_POLICIES, "training.restart",
              f"one of {', '.join(RESTART_POLICIES)}", cfg.restart)
 
@@ -478,7 +546,10 @@ __all__ = [
     "default_ks",
     "flatten",
     "from_dict",
+    "legacy_settings",
+    "load_run_config",
     "load_toml",
     "save_toml",
     "to_dict",
+    "with_legacy_settings",
 ]

@@ -4,7 +4,10 @@ The request has the parts `sandbox.executor.ExecRequest` defines, each compiled 
 its own in the sandbox (a completion ending in ``@decorator`` or an open bracket is
 that completion's syntax error; it can never reach into the test):
 
-* ``program`` = prompt + completion.
+* ``program`` = prompt + completion; or, for a whole-function ``solution`` (what an
+  instruct model answers in chat format, `tasks.extract`), prompt + newline +
+  solution, so the prompt's imports and helpers exist and the solution redefines
+  the prompt's stub.
 * ``preamble`` = everything in the task's test code that is not one of its separable
   asserts: for asserts-only suites (MBPP, synth) the setup code, if any; for
   HumanEval-style tasks the whole test (METADATA, helpers, ``def check``) - minus
@@ -65,15 +68,18 @@ def trusted_checks(task: Task) -> tuple[Check | None, ...]:
     return tuple(decompose_assert(a, task.entry_point) for a in task.asserts)
 
 
-def build_program(task: Task, completion: str) -> str:
-    """prompt + completion: the untrusted part of a request."""
+def build_program(task: Task, completion: str, solution: str | None = None) -> str:
+    """The untrusted part of a request: prompt + completion, or prompt + solution."""
+    if solution is not None:
+        return task.prompt + "\n" + solution
     return task.prompt + completion
 
 
 def build_request(task: Task, completion: str, request_id: str, timeout_s: float = 5.0,
-                  memory_mb: int = 512) -> ExecRequest:
-    """The sandbox request that scores `completion` on `task`."""
-    return ExecRequest(request_id=request_id, program=build_program(task, completion),
+                  memory_mb: int = 512, solution: str | None = None) -> ExecRequest:
+    """The sandbox request that scores `completion` (or `solution`) on `task`."""
+    return ExecRequest(request_id=request_id,
+                       program=build_program(task, completion, solution),
                        asserts=task.asserts, final=task.final_call, timeout_s=timeout_s,
                        memory_mb=memory_mb, preamble=test_preamble(task),
                        checks=trusted_checks(task))

@@ -134,6 +134,20 @@ def select_split(tasks: Sequence[Task], split: str) -> list[Task]:
     return chosen
 
 
+EVAL_SPLITS = ("eval", "test")
+"""The splits a suite is scored on when no split is named, in order of preference."""
+
+
+def scoring_split(tasks: Sequence[Task], spec: str) -> list[Task]:
+    """The split a suite named without one is scored on (`--also-eval`): `eval`, else
+    `test`, else the suite's only split; BadInput when that leaves a choice."""
+    splits = splits_of(tasks)
+    for split in (*EVAL_SPLITS, *(splits if len(splits) == 1 else ())):
+        if split in splits:
+            return select_split(tasks, split)
+    raise BadInput(f"{spec}: no eval or test split to score on; splits: {', '.join(splits)}")
+
+
 def tasks_by_id(tasks: Iterable[Task]) -> dict[str, Task]:
     """task_id -> Task; duplicate ids are a malformed suite."""
     out: dict[str, Task] = {}

@@ -3,7 +3,8 @@
 Import cycles make modules impossible to read or test alone and have cost us
 initialisation-order bugs; this pins that the project's modules form a DAG, counting
 imports inside functions too (a lazy import is still a dependency), and that the
-model stack is layered runtime <- sampling, training <- tiny <- loading.
+model stack is layered (runtime, formats) <- sampling, training <- tiny <- loading,
+with gguf_cache <- known, loading for GGUF files and fetched models.
 """
 
 from __future__ import annotations
@@ -95,10 +96,14 @@ def test_the_model_stack_is_layered() -> None:
             "harness.model.tiny", "harness.model.loading"} <= model
     allowed = {
         "harness.model.runtime": set(),
-        "harness.model.sampling": {"harness.model.runtime"},
-        "harness.model.training": {"harness.model.runtime"},
+        "harness.model.formats": set(),
+        "harness.model.sampling": {"harness.model.runtime", "harness.model.formats"},
+        "harness.model.training": {"harness.model.runtime", "harness.model.formats"},
         "harness.model.tiny": {"harness.model.runtime", "harness.model.training"},
-        "harness.model.loading": {"harness.model.runtime", "harness.model.tiny"},
+        "harness.model.gguf_cache": {"harness.model.runtime"},
+        "harness.model.known": {"harness.model.runtime", "harness.model.gguf_cache"},
+        "harness.model.loading": {"harness.model.runtime", "harness.model.tiny",
+                                  "harness.model.gguf_cache"},
     }
     for module, may in allowed.items():
         assert graph[module] & model <= may, f"{module} imports {graph[module] & model - may}"

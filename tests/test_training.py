@@ -77,7 +77,9 @@ def test_gradient_accumulation_matches_a_big_batch(base, tok, data) -> None:  # 
     assert s_big.steps == s_acc.steps == 6  # 24 examples / 8 per step * 2 epochs
     assert s_acc.losses == pytest.approx(s_big.losses, rel=1e-4)
     w_big, w_acc = _lora_state(big), _lora_state(acc)
-    assert all(torch.allclose(w_big[k], w_acc[k], atol=1e-5) for k in w_big)
+    # the same gradients summed in another order: float32 rounding, amplified a little
+    # by Adam's normalisation over 6 steps (measured ~1.4e-5 on weights of size ~0.15)
+    assert all(torch.allclose(w_big[k], w_acc[k], rtol=1e-4, atol=5e-5) for k in w_big)
 
 
 def test_completion_only_loss_counts_only_completion_tokens(base, tok, data) -> None:  # type: ignore[no-untyped-def]

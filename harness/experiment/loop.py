@@ -1,6 +1,6 @@
 """The generational loop (docs/design.md, "The loop"), top to bottom.
 
-    M0 = base model
+    M0 = base model (--warmup-epochs E: fine-tuned on human references first)
     evaluate(M0)                                  -> metrics[gen 0]
     for g in 1..G:
         S   = sample(M_{g-1}, train prompts, n_train, train temperature)
@@ -13,8 +13,10 @@
         M_g = lora_finetune(..., human references only)
         evaluate(M_g)                             -> metrics[gen g]
 
-Every model the loop uses is rebuilt from the base weights plus the adapters saved
-on disk (`model_after`, `model_to_train`). The uninterrupted run and a run resumed
+The prompt format (`harness.model.formats`) is resolved once per run and used by
+every sampling, training and scoring call, so the model is trained in the format it
+is asked in. Every model the loop uses is rebuilt from the base weights plus the
+adapters saved on disk (`model_after`, `model_to_train`). The uninterrupted run and a run resumed
 after `kill -9` therefore take exactly the same path, which is what makes resumed
 metrics identical. Each generation is complete only once its DONE marker exists;
 `--resume` skips complete generations and redoes the one that was in flight.
@@ -22,12 +24,13 @@ metrics identical. Each generation is complete only once its DONE marker exists;
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +44,7 @@ from harness.experiment.evaluation import Sample, execute_samples, score
 from harness.experiment.filters import Candidate, apply_filter, parse_filter
 from harness.experiment.regimes import Example, build_dataset
 from harness.metrics.record import GenerationRecord
+from harness.model.formats import PromptFormat
 from harness.runfiles.outputs import check_output_dir
 from harness.runfiles.store import (
     RunStore,
@@ -51,7 +55,7 @@ from harness.runfiles.store import (
     read_jsonl,
 )
 from sandbox.executor import ExecResult, Executor
-from tasks.registry import load_suite, select_split
+from tasks.registry import load_suite, scoring_split, select_split
 from tasks.schema import Task
 
 Log = Callable[[str], None]
@@ -75,25 +79,34 @@ class Context:
     tokenizer: Any
     executor: Executor
     log: Log
+    fmt: PromptFormat
+    also_tasks: dict[str, list[Task]]      # --also-eval suite -> its scored problems
+    start_models: dict[int, Any] = field(default_factory=dict)  # seed -> M0 (warm start)
 
 
 # ----------------------------------------------------------------------------- entry
 def run_experiment(cfg: RunConfig, executor: Executor, log: Log,
                    resume_dir: Path | None = None) -> RunStore:
     """Run (or resume) every arm of `cfg`; returns the run store."""
-    from harness.model.loading import load_model
+    from harness.model.loading import load_model, model_provenance
 
     validate(cfg)
     train_tasks, eval_tasks = load_tasks(cfg)
+    also_tasks = load_also_eval(cfg, train_tasks)
     model, tokenizer = load_model(cfg.model)  # before the run directory: fail without litter
+    fmt = PromptFormat.resolve(tokenizer, cfg.sampling.prompt_format,
+                               cfg.sampling.prompt_boundary)
     if resume_dir is None:
         store = RunStore.create(Path(cfg.out))
         save_toml(cfg, store.root / "config.toml")
     else:
         store = RunStore.open(resume_dir)
         store.update_manifest(status="running", resumed=True)
+    store.update_manifest(model=model_provenance(cfg.model), prompt_format=fmt.describe())
     log(f"run directory: {store.root}")
-    ctx = Context(cfg, store, train_tasks, eval_tasks, model, tokenizer, executor, log)
+    log(f"prompt format: {fmt.kind}, boundary {'heal' if fmt.heal else 'keep'}")
+    ctx = Context(cfg, store, train_tasks, eval_tasks, model, tokenizer, executor, log, fmt,
+                  also_tasks)
     try:
         for arm in arms_of(cfg):
             run_arm(ctx, arm)
@@ -128,6 +141,18 @@ def load_tasks(cfg: RunConfig) -> tuple[list[Task], list[Task]]:
         evals = evals[: cfg.eval_tasks]
     check_no_overlap({t.task_id: t.prompt for t in train}, {t.task_id: t.prompt for t in evals})
     return train, evals
+
+
+def load_also_eval(cfg: RunConfig, train: Sequence[Task]) -> dict[str, list[Task]]:
+    """The problems of each `--also-eval` suite (its eval/test split, all of it),
+    refusing any that a train prompt is also in."""
+    out: dict[str, list[Task]] = {}
+    for spec in cfg.also_eval:
+        tasks = scoring_split(load_suite(spec), spec)
+        check_no_overlap({t.task_id: t.prompt for t in train},
+                         {t.task_id: t.prompt for t in tasks})
+        out[spec] = tasks
+    return out
 
 
 def check_output_root(cfg: RunConfig) -> None:
@@ -176,13 +201,84 @@ def run_generation_zero(ctx: Context, arm: Arm) -> None:
         record.arm_id = arm.arm_id
         atomic_write_json(gen_dir / "metrics.json", record.to_json())
     else:
-        eval_rows, verdict_rows, scores = evaluate(ctx, ctx.base_model, arm, 0)
-        record = GenerationRecord(arm_id=arm.arm_id, generation=0, phase="base", **scores)
-        record.timings_s.update(sampling=0.0, execution=0.0, training=0.0)
+        t0 = time.perf_counter()
+        model = start_model(ctx, arm.seed)
+        t_training = time.perf_counter() - t0
+        eval_rows, verdict_rows, scores = evaluate(ctx, model, arm, 0)
+        warm = read_json(warm_dir(store, arm.seed) / "warmup.json") if warmed(ctx) else {}
+        record = GenerationRecord(arm_id=arm.arm_id, generation=0,
+                                  phase="warmup" if warm else "base", **scores,
+                                  n_train_examples=int(warm.get("n_examples", 0)),
+                                  train_loss=warm.get("train_loss"),
+                                  train_composition={"self": 0, "real": warm["n_examples"]}
+                                  if warm else None)
+        record.timings_s.update(sampling=0.0, execution=0.0, training=t_training)
         _write_generation(gen_dir, eval_rows, verdict_rows, record)
     store.mark_done(arm.arm_id, 0)
     store.record_step(f"{arm.arm_id}/gen-0", "done")
     _log_generation(ctx, record)
+
+
+def warmed(ctx: Context) -> bool:
+    return ctx.cfg.training.warmup_epochs > 0
+
+
+def warm_dir(store: RunStore, seed: int) -> Path:
+    return store.root / "warmup" / f"seed-{seed}"
+
+
+def start_model(ctx: Context, seed: int) -> Any:
+    """M0 of a seed: the base model, or with --warmup-epochs the base model fine-tuned
+    on human references of the train split (`warm_start`). The warm adapter is
+    trained once per seed and saved in warmup/seed-S/, so every arm of the seed and
+    every resume start from the same weights."""
+    if not warmed(ctx):
+        return ctx.base_model
+    if seed not in ctx.start_models:
+        directory = warm_dir(ctx.store, seed)
+        if not (directory / "warmup.json").is_file():
+            train_warm_start(ctx, seed, directory)
+        ctx.start_models[seed] = warm_start(ctx.base_model, ctx.store, seed)
+    return ctx.start_models[seed]
+
+
+def warm_start(base: Any, store: RunStore, seed: int) -> Any:
+    """The base model with a seed's saved warm-start adapter merged (the base model
+    itself when the run has none)."""
+    from harness.model.training import load_adapter, merge_adapter
+
+    directory = warm_dir(store, seed)
+    if not (directory / "warmup.json").is_file():
+        return base
+    return merge_adapter(load_adapter(base, directory / "adapter"))
+
+
+def train_warm_start(ctx: Context, seed: int, directory: Path) -> None:
+    """Fine-tune the base model on `warmup_examples` human references (all of the
+    train split when 0), drawn per seed, for `warmup_epochs` epochs; the adapter,
+    then warmup.json (its completion marker) are written atomically."""
+    from harness.model.training import finetune_lora, save_adapter
+
+    cfg = ctx.cfg
+    pool = _real_pool(ctx)
+    size = cfg.training.warmup_examples or len(pool)
+    rng = np.random.default_rng(derive_seed(seed, "warmup"))
+    picked = sorted(rng.choice(len(pool), size=min(size, len(pool)), replace=False))
+    dataset = [pool[i] for i in picked]
+    settings = dataclasses.replace(cfg.training, epochs=cfg.training.warmup_epochs)
+    t0 = time.perf_counter()
+    trained, stats = finetune_lora(ctx.base_model, ctx.tokenizer,
+                                   [(e.prompt, e.completion) for e in dataset], settings,
+                                   seed=derive_seed(seed, "warmup-train"),
+                                   progress=f"seed {seed} warm start", fmt=ctx.fmt)
+    save_adapter(trained, directory / "adapter")
+    atomic_write_json(directory / "warmup.json", {
+        "seed": seed, "epochs": cfg.training.warmup_epochs, "n_examples": len(dataset),
+        "task_ids": [e.task_id for e in dataset],
+        "train_loss": stats.losses[-1] if stats.losses else None,
+        "train_tokens_per_s": stats.tokens_per_s, "seconds": time.perf_counter() - t0})
+    ctx.log(f"seed {seed}: warm start on {len(dataset)} human references x "
+            f"{cfg.training.warmup_epochs} epochs ({time.perf_counter() - t0:.0f} s)")
 
 
 @dataclass
@@ -213,24 +309,27 @@ def run_generation(ctx: Context, arm: Arm, g: int) -> None:
     # 5. fine-tune from the restart policy's starting point; save the adapter
     t0 = time.perf_counter()
     restart = cfg.training.restart
-    model = model_to_train(ctx.base_model, store, arm.arm_id, restart, g)
+    base = start_model(ctx, arm.seed)
+    model = model_to_train(base, store, arm.arm_id, restart, g)
     trained, stats = finetune_lora(model, ctx.tokenizer,
                                    [(e.prompt, e.completion) for e in data.dataset],
                                    cfg.training, seed=derive_seed(arm.seed, g, "train"),
-                                   progress=f"gen {g} train")
+                                   progress=f"gen {g} train", fmt=ctx.fmt)
     save_adapter(trained, gen_dir / "adapter")
     del model, trained
     t_training = time.perf_counter() - t0
 
     # 6. evaluate M_g, rebuilt from disk exactly as a resumed run would
     eval_rows, verdict_rows, scores = evaluate(
-        ctx, model_after(ctx.base_model, store, arm.arm_id, restart, g), arm, g)
+        ctx, model_after(base, store, arm.arm_id, restart, g), arm, g)
     record = GenerationRecord(
         arm_id=arm.arm_id, generation=g, phase=data.phase, **scores, filter=data.filter,
         detection=data.detection, train_composition=_composition(data.dataset),
         n_train_examples=len(data.dataset),
         train_loss=stats.losses[-1] if stats.losses else None)
     record.timings_s.update(data.timings, training=t_training)
+    if stats.seconds > 0:
+        record.timings_s["train_tokens_per_s"] = stats.tokens_per_s
     _write_generation(gen_dir, data.sample_rows + eval_rows, data.verdict_rows + verdict_rows,
                       record)
     store.mark_done(arm.arm_id, g)
@@ -250,11 +349,12 @@ def self_training_data(ctx: Context, arm: Arm, g: int) -> TrainingData:
     rng = np.random.default_rng(derive_seed(arm.seed, g, "prompts"))
     picked = rng.choice(len(ctx.train_tasks), size=cfg.train_prompts, replace=False)
     tasks = [ctx.train_tasks[i] for i in sorted(picked)]
-    previous = model_after(ctx.base_model, store, arm.arm_id, cfg.training.restart, g - 1)
+    base = start_model(ctx, arm.seed)
+    previous = model_after(base, store, arm.arm_id, cfg.training.restart, g - 1)
     drawn = sample_completions(previous, ctx.tokenizer, [t.prompt for t in tasks], cfg.n_train,
                                cfg.sampling, seed=derive_seed(arm.seed, g, "train-samples"),
                                temperature=arm.train_temperature,
-                               progress=f"gen {g} sample train")
+                               progress=f"gen {g} sample train", fmt=ctx.fmt)
     flat = [(t, c) for t, comps in zip(tasks, drawn, strict=True) for c in comps]
     humans = human_pool(ctx, arm, g, {t.task_id for t in tasks}, len(flat))
     t_sampling = time.perf_counter() - t0
@@ -262,33 +362,34 @@ def self_training_data(ctx: Context, arm: Arm, g: int) -> TrainingData:
     # 2. execute every candidate in the sandbox (needed for precision/recall of any filter)
     t0 = time.perf_counter()
     by_id = {t.task_id: t for t in tasks} | {t.task_id: t for t in humans}
-    results = execute_samples(by_id, [Sample(t.task_id, c.text) for t, c in flat]
-                              + [Sample(t.task_id, t.canonical_solution) for t in humans],
+    human_texts = [reference(ctx, t) for t in humans]
+    results = execute_samples(by_id, [as_sample(ctx, t, c.text) for t, c in flat]
+                              + [as_sample(ctx, t, text)
+                                 for t, text in zip(humans, human_texts, strict=True)],
                               ctx.executor, timeout_s=cfg.sandbox.timeout_s,
                               progress=f"gen {g} execute")
     t_execution = time.perf_counter() - t0
 
     # 3. filter (detectors first score the mixed pool with M_{g-1} and the base model);
     #    human candidates get M_{g-1}'s confidence too, as `perplexity:Q` ranks by it
-    human_logprobs = _logprobs(previous, ctx.tokenizer, humans)
+    human_logprobs = _logprobs(ctx, previous, humans)
     candidates = ([Candidate(t.task_id, t.prompt, c.text, r, c.mean_logprob)
                    for (t, c), r in zip(flat, results[:len(flat)], strict=True)]
-                  + [Candidate(t.task_id, t.prompt, t.canonical_solution, r, lp,
-                               provenance="human")
-                     for t, r, lp in zip(humans, results[len(flat):], human_logprobs,
-                                         strict=True)])
+                  + [Candidate(t.task_id, t.prompt, text, r, lp, provenance="human")
+                     for t, text, r, lp in zip(humans, human_texts, results[len(flat):],
+                                               human_logprobs, strict=True)])
     spec = parse_filter(arm.filter)
     mixed = bool(humans) or spec.name == "detect"
     if mixed:
         from harness.experiment.filters import attach_detector_scores
 
-        candidates = attach_detector_scores(spec, candidates, previous, ctx.base_model,
+        candidates = attach_detector_scores(spec, candidates, previous, base,
                                             ctx.tokenizer,
-                                            calibration_pairs(ctx, arm, g, by_id))
+                                            calibration_pairs(ctx, arm, g, by_id), fmt=ctx.fmt)
     del previous
     outcome = apply_filter(spec, candidates, np.random.default_rng(
         derive_seed(arm.seed, g, "filter")))
-    kept = [Example(c.task_id, c.prompt, as_function_body(c.completion),
+    kept = [Example(c.task_id, c.prompt, ctx.fmt.training_completion(c.completion),
                     "self" if c.provenance == "self" else "real", g)
             for c, k in zip(candidates, outcome.keep, strict=True) if k]
     atomic_write_jsonl(gen_dir / "kept.jsonl", (e.to_json() for e in kept))
@@ -301,9 +402,7 @@ def self_training_data(ctx: Context, arm: Arm, g: int) -> TrainingData:
                             np.random.default_rng(derive_seed(arm.seed, g, "dataset")),
                             fixed_size=cfg.training_set_size)
 
-    train_rows = [{"task_id": t.task_id, "completion": c.text, "split": "train",
-                   "seed": arm.seed, "index": i, "mean_logprob": c.mean_logprob}
-                  for i, (t, c) in enumerate(flat)]
+    train_rows = [sample_row(ctx, t, c, "train", arm.seed, i) for i, (t, c) in enumerate(flat)]
     verdicts = [_verdict_row(c.task_id, "train" if c.provenance == "self" else "human-pool",
                              i, c.result, kept=k)
                 for i, (c, k) in enumerate(zip(candidates, outcome.keep, strict=True))]
@@ -350,7 +449,7 @@ def calibration_pairs(ctx: Context, arm: Arm, g: int, in_pool: dict[str, Task]
     rest = [t for t in ctx.train_tasks if t.task_id not in in_pool]
     n = min(CALIBRATION_SIZE, len(rest))
     rng = np.random.default_rng(derive_seed(arm.seed, g, "calibration"))
-    return [(rest[i].prompt, rest[i].canonical_solution)
+    return [(rest[i].prompt, reference(ctx, rest[i]))
             for i in sorted(rng.choice(len(rest), size=n, replace=False))]
 
 
@@ -379,33 +478,44 @@ def detection_metrics(candidates: Sequence[Candidate], keep: Sequence[bool]
     return report
 
 
-def _logprobs(model: Any, tokenizer: Any, humans: Sequence[Task]) -> list[float]:
+def _logprobs(ctx: Context, model: Any, humans: Sequence[Task]) -> list[float]:
     if not humans:
         return []
     from harness.model.training import completion_logprobs
 
-    return completion_logprobs(model, tokenizer,
-                               [(t.prompt, t.canonical_solution) for t in humans])
+    return completion_logprobs(model, ctx.tokenizer, [(t.prompt, reference(ctx, t))
+                                                      for t in humans], fmt=ctx.fmt)
 
 
 def _real_pool(ctx: Context) -> list[Example]:
-    return [Example(t.task_id, t.prompt, t.canonical_solution, "real", 0)
+    return [Example(t.task_id, t.prompt, reference(ctx, t), "real", 0)
             for t in ctx.train_tasks]
+
+
+def reference(ctx: Context, task: Task, body: str | None = None) -> str:
+    """A task's human reference (or `body` in its place) as the run's prompt format
+    writes a completion: the body, or in chat the whole function in a code block."""
+    return ctx.fmt.reference(task.prompt, task.canonical_solution if body is None else body)
+
+
+def as_sample(ctx: Context, task: Task, text: str) -> Sample:
+    """What the verifier judges of one completion: in chat format, with the solution
+    taken out of the answer."""
+    return Sample(task.task_id, text, ctx.fmt.solution(text, task.entry_point))
+
+
+def sample_row(ctx: Context, task: Task, completion: Any, split: str, seed: int,
+               index: int) -> dict[str, Any]:
+    """One samples.jsonl row (results/README.md): the completion as the model wrote
+    it, and in chat format the solution judged."""
+    return {"task_id": task.task_id, "completion": completion.text,
+            "solution": ctx.fmt.solution(completion.text, task.entry_point), "split": split,
+            "seed": seed, "index": index, "mean_logprob": completion.mean_logprob}
 
 
 def _composition(dataset: Sequence[Example]) -> dict[str, int]:
     n_self = sum(e.source == "self" for e in dataset)
     return {"self": n_self, "real": len(dataset) - n_self}
-
-
-def as_function_body(completion: str) -> str:
-    """A kept completion in the shape of the human references: ending in one newline.
-
-    Post-processing strips trailing whitespace, while reference solutions end with
-    "\n". Training on bodies without it would teach a formatting shift that alone
-    inflates perplexity on the references, a fake collapse signal.
-    """
-    return completion.rstrip() + "\n"
 
 
 # ----------------------------------------------------------------------------- models
@@ -463,9 +573,9 @@ def evaluate(ctx: Context, model: Any, arm: Arm, g: int
     drawn = sample_completions(model, ctx.tokenizer, prompts, cfg.n_eval, cfg.sampling,
                                seed=derive_seed(arm.seed, "eval-samples"),
                                temperature=cfg.sampling.temperature,
-                               progress=f"gen {g} sample eval")
+                               progress=f"gen {g} sample eval", fmt=ctx.fmt)
     flat = [(t, c) for t, comps in zip(ctx.eval_tasks, drawn, strict=True) for c in comps]
-    samples = [Sample(t.task_id, c.text) for t, c in flat]
+    samples = [as_sample(ctx, t, c.text) for t, c in flat]
     t_exec = time.perf_counter()
     results = execute_samples(tasks, samples, ctx.executor, timeout_s=cfg.sandbox.timeout_s,
                               progress=f"gen {g} execute eval")
@@ -473,26 +583,66 @@ def evaluate(ctx: Context, model: Any, arm: Arm, g: int
     report = score(tasks, samples, results, cfg.ks)
     scores: dict[str, Any] = {**report.to_json(), "greedy_pass_at_1": None}
     if cfg.greedy:
-        greedy = sample_completions(model, ctx.tokenizer, prompts, 1, cfg.sampling,
-                                    seed=derive_seed(arm.seed, "greedy"), temperature=0.0)
-        greedy_samples = [Sample(t.task_id, c[0].text) for t, c in zip(ctx.eval_tasks, greedy,
-                                                                       strict=True)]
-        greedy_results = execute_samples(tasks, greedy_samples, ctx.executor,
-                                         timeout_s=cfg.sandbox.timeout_s)
+        greedy_samples, greedy_results = greedy_eval(ctx, model, ctx.eval_tasks, arm)
         scores["greedy_pass_at_1"] = score(tasks, greedy_samples, greedy_results,
                                            [1]).pass_at_k["pass@1"]
     scores["perplexity"] = perplexity(model, ctx.tokenizer,
-                                      [(t.prompt, t.canonical_solution) for t in ctx.eval_tasks])
+                                      [(t.prompt, reference(ctx, t)) for t in ctx.eval_tasks],
+                                      fmt=ctx.fmt)
     scores.update(tail_metrics(ctx, model, samples, results))
     scores["collapse"] = collapse_block(ctx, arm, g, samples, scores)
-    scores["timings_s"] = {"evaluation": time.perf_counter() - t0, "eval_execution": t_exec}
-
-    eval_rows = [{"task_id": t.task_id, "completion": c.text, "split": "eval",
-                  "seed": arm.seed, "index": i, "mean_logprob": c.mean_logprob}
-                 for i, (t, c) in enumerate(flat)]
+    eval_rows = [sample_row(ctx, t, c, "eval", arm.seed, i) for i, (t, c) in enumerate(flat)]
     verdict_rows = [_verdict_row(s.task_id, "eval", i, r)
                     for i, (s, r) in enumerate(zip(samples, results, strict=True))]
+    t_also = time.perf_counter()
+    scores["also_eval"] = None
+    if ctx.also_tasks:
+        scores["also_eval"] = {}
+        for suite, also in ctx.also_tasks.items():
+            block, rows, verdicts = also_evaluate(ctx, model, arm, suite, also)
+            scores["also_eval"][suite] = block
+            eval_rows += rows
+            verdict_rows += verdicts
+    scores["timings_s"] = {"evaluation": time.perf_counter() - t0, "eval_execution": t_exec,
+                           "also_eval": time.perf_counter() - t_also}
     return eval_rows, verdict_rows, scores
+
+
+def greedy_eval(ctx: Context, model: Any, tasks: Sequence[Task], arm: Arm
+                ) -> tuple[list[Sample], list[ExecResult]]:
+    """One greedy (temperature 0) sample per problem, executed."""
+    from harness.model.sampling import sample_completions
+
+    drawn = sample_completions(model, ctx.tokenizer, [t.prompt for t in tasks], 1,
+                               ctx.cfg.sampling, seed=derive_seed(arm.seed, "greedy"),
+                               temperature=0.0, fmt=ctx.fmt)
+    samples = [as_sample(ctx, t, c[0].text) for t, c in zip(tasks, drawn, strict=True)]
+    results = execute_samples({t.task_id: t for t in tasks}, samples, ctx.executor,
+                              timeout_s=ctx.cfg.sandbox.timeout_s)
+    return samples, results
+
+
+def also_evaluate(ctx: Context, model: Any, arm: Arm, suite: str, tasks: Sequence[Task]
+                  ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+    """A second suite's score of one generation (`--also-eval`): greedy pass@1 on all of
+    its problems, and perplexity on its references. Greedy, one sample a problem,
+    as HumanEval is usually reported, and so that it costs one sample per problem."""
+    from harness.model.training import perplexity
+
+    samples, results = greedy_eval(ctx, model, tasks, arm)
+    report = score({t.task_id: t for t in tasks}, samples, results, [1])
+    block = {"n_tasks": len(tasks), "greedy_pass_at_1": report.pass_at_k["pass@1"],
+             "per_task": report.per_task, "status_counts": report.status_counts,
+             "perplexity": perplexity(model, ctx.tokenizer,
+                                      [(t.prompt, reference(ctx, t)) for t in tasks],
+                                      fmt=ctx.fmt)}
+    split = f"also:{suite}"
+    rows = [{"task_id": s.task_id, "completion": s.completion, "solution": s.solution,
+             "split": split, "seed": arm.seed, "index": 0, "mean_logprob": None}
+            for s in samples]
+    verdicts = [_verdict_row(s.task_id, split, i, r)
+                for i, (s, r) in enumerate(zip(samples, results, strict=True))]
+    return block, rows, verdicts
 
 
 def tail_metrics(ctx: Context, model: Any, samples: Sequence[Sample],
@@ -508,13 +658,14 @@ def tail_metrics(ctx: Context, model: Any, samples: Sequence[Sample],
 
     if ctx.cfg.eval_suite.split(":")[0] != "synth":
         return {"renderings": None, "tail_perplexity": None, "head_perplexity": None}
-    passing = [s.completion for s, r in zip(samples, results, strict=True) if r.passed]
+    passing = [s.code for s, r in zip(samples, results, strict=True) if r.passed]
     shares = shares_of(passing) if passing else None
     out: dict[str, Any] = {"renderings": {"n_passing": len(passing), "shares": shares,
                                           "entropy": style_entropy(shares) if shares else None}}
     for key, style in (("tail_perplexity", TAIL_STYLE), ("head_perplexity", HEAD_STYLE)):
-        out[key] = perplexity(model, ctx.tokenizer, [(t.prompt, solution_in_style(t, style))
-                                                     for t in ctx.eval_tasks])
+        out[key] = perplexity(model, ctx.tokenizer,
+                              [(t.prompt, reference(ctx, t, solution_in_style(t, style)))
+                               for t in ctx.eval_tasks], fmt=ctx.fmt)
     return out
 
 
@@ -530,11 +681,12 @@ def collapse_block(ctx: Context, arm: Arm, g: int, samples: Sequence[Sample],
         gen0_dir = ctx.store.gen_dir(arm.arm_id, 0)
         rows = [r for r in read_jsonl(gen0_dir / "samples.jsonl") if r["split"] == "eval"]
         gen0_by_task = group_by_task([r["task_id"] for r in rows],
-                                     [r["completion"] for r in rows])
+                                     [r["completion"] if r.get("solution") is None
+                                      else r["solution"] for r in rows])
         gen0 = GenerationRecord.from_json(read_json(gen0_dir / "metrics.json"))
         gen0_inputs = ModeInputs.from_metrics(gen0.collapse or {}, gen0.headline_diversity)
     return collapse_metrics([prompts[s.task_id] for s in samples],
-                            [s.completion for s in samples], [s.task_id for s in samples],
+                            [s.code for s in samples], [s.task_id for s in samples],
                             gen0_by_task, scores["diversity"]["diversity"], gen0_inputs)
 
 

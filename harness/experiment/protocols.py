@@ -20,6 +20,12 @@ The hash is the sha256 of the frozen settings as canonical JSON (dotted keys,
 sorted, typed by RunConfig, so `1` and `1.0` hash alike). It says nothing about
 the name or the wording: two protocols with the same settings hash alike, and a
 released protocol whose settings change must get a new version.
+
+Settings added to RunConfig after a protocol was released carry a *legacy* value
+(`harness.config.legacy_settings`): what the harness did before they existed. A
+protocol that does not fix such a setting fixes it at its legacy value, and a
+setting at its legacy value is left out of the hash, so every released protocol
+keeps both its experiment and its hash when the config tree grows.
 """
 
 from __future__ import annotations
@@ -62,8 +68,13 @@ def frozen_paths() -> list[str]:
 
 
 def settings_hash(settings: Mapping[str, Any]) -> str:
-    """sha256 (hex) of frozen settings as canonical JSON: sorted dotted keys, no spaces."""
-    blob = json.dumps(dict(settings), sort_keys=True, separators=(",", ":"), allow_nan=False)
+    """sha256 (hex) of frozen settings as canonical JSON: sorted dotted keys, no spaces;
+    settings at their legacy value are left out (module docstring)."""
+    from harness.config import legacy_settings
+
+    legacy = legacy_settings()
+    hashed = {k: v for k, v in settings.items() if not (k in legacy and v == legacy[k])}
+    blob = json.dumps(hashed, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -129,6 +140,9 @@ class Protocol:
         protocol, one phrase per setting; [] when it is this protocol's experiment.
         Free settings and the claim itself are ignored; a setting the protocol does
         not know (a newer harness's) is a difference, since its value may matter."""
+        from harness.config import legacy_settings
+
+        config = {**legacy_settings(), **config}  # an older run wrote no newer setting
         out: list[str] = []
         for path, frozen in self.settings.items():
             if path not in config:
@@ -159,7 +173,7 @@ def parse_protocol(data: Mapping[str, Any], source: str) -> Protocol:
     whole config is validated as `run` would validate it; every frozen setting
     must be present and no free one may be fixed.
     """
-    from harness.config import RunConfig, flatten, from_dict, to_dict
+    from harness.config import RunConfig, flatten, from_dict, legacy_settings, to_dict
     from harness.experiment.arms import validate
 
     unknown = sorted(set(data) - {"protocol", "config", "defaults"})
@@ -189,6 +203,7 @@ def parse_protocol(data: Mapping[str, Any], source: str) -> Protocol:
                            "(put a suggestion under [defaults])")
         if path not in frozen:
             raise BadInput(f"{source}: [config] {path} is not a RunConfig setting")
+    given = {**{p: v for p, v in legacy_settings().items() if p in frozen}, **given}
     missing = [p for p in frozen if p not in given]
     if missing:
         raise BadInput(f"{source}: [config] does not fix {', '.join(missing)} (a protocol "

@@ -23,7 +23,8 @@ from typing import Any
 
 from harness.errors import BadInput
 
-PHASES = ("base", "self-training", "recovery")
+PHASES = ("base", "warmup", "self-training", "recovery")
+"""warmup: generation 0 after the warm start on human references (--warmup-epochs)."""
 
 
 @dataclass
@@ -32,7 +33,7 @@ class GenerationRecord:
 
     arm_id: str
     generation: int
-    phase: str                                   # base | self-training | recovery
+    phase: str                                   # base | warmup | self-training | recovery
     pass_at_k: dict[str, float]                  # "pass@k" -> estimate
     diversity: dict[str, Any]                    # headline + all/passing breakdowns
     per_task: dict[str, dict[str, Any]]          # task id -> {"n", "c", "diversity"}
@@ -49,6 +50,7 @@ class GenerationRecord:
     n_train_examples: int = 0
     train_loss: float | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
+    also_eval: dict[str, Any] | None = None      # suite -> greedy pass@1, perplexity, ...
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -96,6 +98,7 @@ class GenerationRecord:
                                              f"{where}.n_train_examples") or 0),
             train_loss=_opt_number(data.get("train_loss"), f"{where}.train_loss"),
             timings_s=_object(data.get("timings_s"), f"{where}.timings_s") or {},
+            also_eval=_object(data.get("also_eval"), f"{where}.also_eval"),
         )
 
 

@@ -1,4 +1,11 @@
-"""Load a causal LM and its tokenizer from a hub id, a local directory or a builtin.
+"""Load a causal LM and its tokenizer from a hub id, a local directory, a GGUF file
+or a builtin.
+
+A `.gguf` file is dequantized once into an HF directory in the model cache, keyed
+by its sha256 (`harness.model.gguf_cache`), and loaded from there; a directory that
+`collapse-bench model fetch` wrote carries a provenance.json, which every run
+records (`model_provenance`), so dequantized weights are never mistaken for the
+original checkpoint.
 
 Builtins (recipe and shipped copy in `harness.model.tiny`): `builtin:tiny`, the
 default pretrained model, and `builtin:random`, the same architecture and tokenizer
@@ -58,13 +65,17 @@ def resolve_model_path(cfg: ModelConfig, progress: bool = True) -> str:
 
         return str(builtin_model_dir(which, cfg.cache_dir or None, progress=progress))
     path = Path(name).expanduser()
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        from harness.model.gguf_cache import converted_dir
+
+        return str(converted_dir(path, cfg.cache_dir or None, progress=progress))
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise BadInput(f"{name}: directory has no config.json; not a saved HF model")
         return str(path)
     if path.exists():
-        raise BadInput(f"{name}: is a file; --model wants a model directory, an HF id or "
-                       "builtin:tiny")
+        raise BadInput(f"{name}: is a file; --model wants a model directory, a .gguf file, "
+                       "an HF id or builtin:tiny")
     if _looks_like_path(name):
         raise BadInput(f"{name}: no such model directory")
     return name
@@ -97,6 +108,25 @@ def load_model(cfg: ModelConfig, progress: bool = True
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer
+
+
+def model_provenance(cfg: ModelConfig) -> dict[str, object]:
+    """What a run records of its model: the name as given and, for a converted GGUF
+    file or a fetched model, its provenance.json (source file, sha256,
+    quantization, "dequantized")."""
+    from harness.model.gguf_cache import read_provenance
+
+    out: dict[str, object] = {"name": cfg.name}
+    path = Path(cfg.name).expanduser()
+    if is_builtin(cfg.name):
+        return out
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        path = Path(resolve_model_path(cfg, progress=False))
+    if path.is_dir():
+        provenance = read_provenance(path)
+        if provenance:
+            out["provenance"] = provenance
+    return out
 
 
 def _download_failed(name: str, exc: BaseException, why: str = "") -> EnvironmentProblem:

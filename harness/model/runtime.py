@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.config import ModelConfig
@@ -24,6 +25,13 @@ if TYPE_CHECKING:
 
 _DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
            "float16": "float16", "fp16": "float16"}
+
+
+def default_cache_root(cache_dir: str | None = None) -> Path:
+    """Where models are cached: cache_dir, else $COLLAPSE_BENCH_CACHE, else
+    ~/.cache/collapse-bench (builtins, converted GGUF files, fetched models)."""
+    root = cache_dir or os.environ.get("COLLAPSE_BENCH_CACHE") or "~/.cache/collapse-bench"
+    return Path(root).expanduser()
 
 
 def cpu_count() -> int:

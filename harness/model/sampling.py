@@ -54,6 +54,7 @@ import torch
 
 from harness.config import SamplingConfig
 from harness.errors import BadInput
+from harness.model.formats import PromptFormat
 from harness.model.runtime import max_positions
 from tasks.postprocess import STOP_SEQUENCES, truncate_completion
 
@@ -116,18 +117,24 @@ def sample_completions(
     temperature: float | None = None,
     stop: Sequence[str] = STOP_SEQUENCES,
     progress: bool | str = False,
+    fmt: PromptFormat | None = None,
 ) -> list[list[Completion]]:
     """n completions for each prompt, in prompt order; see the module docstring.
 
     temperature: overrides cfg.temperature; 0 means greedy (then all n samples of a
     prompt are equal). Sample i of a prompt depends only on (model, cfg, temperature,
     stop, seed, prompt text, i). progress: False, True, or a tqdm description.
+    fmt: the prompt format (harness.model.formats): prompts are task prompts, the
+    model sees `fmt.model_input`, decoding stops at `fmt.stops` (instead of `stop`),
+    and each text is `fmt.finish`ed and made relative to the original prompt. None:
+    the prompt is the model input as given, cut by `truncate_completion`.
     """
     temp = cfg.temperature if temperature is None else temperature
     _validate(n, temp, cfg)
     if n == 0 or not prompts:
         return [[] for _ in prompts]
-    sampler = _Sampler(model, tokenizer, cfg, temp, tuple(s for s in stop if s))
+    stops = fmt.stops if fmt is not None else stop
+    sampler = _Sampler(model, tokenizer, cfg, temp, tuple(s for s in stops if s), fmt)
     return sampler.run(list(prompts), n, seed, progress)
 
 
@@ -167,9 +174,11 @@ class _Sampler:
     """One call's worth of decoding state that does not change between waves."""
 
     def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
-                 cfg: SamplingConfig, temperature: float, stop: tuple[str, ...]) -> None:
+                 cfg: SamplingConfig, temperature: float, stop: tuple[str, ...],
+                 fmt: PromptFormat | None = None) -> None:
         self.model = model
         self.tokenizer = tokenizer
+        self.fmt = fmt
         self.cfg = cfg
         self.temperature = temperature
         self.stop = stop
@@ -207,7 +216,8 @@ class _Sampler:
         for prompt in prompts:
             if prompt in encoded:
                 continue
-            ids = list(self.tokenizer(prompt)["input_ids"])
+            ids = (self.fmt.input_ids(prompt) if self.fmt is not None
+                   else list(self.tokenizer(prompt)["input_ids"]))
             if not ids:
                 ids = [min(self.eos_ids) if self.eos_ids else self.pad_id]
             if room is not None and len(ids) > room:
@@ -238,7 +248,8 @@ class _Sampler:
                 for start in range(0, len(jobs), self.cfg.batch_size):
                     wave = jobs[start:start + self.cfg.batch_size]
                     rows = self._decode_wave(wave, prompts, encoded, seed, bar.update)
-                    for row, completion in zip(rows, self._finish(rows), strict=True):
+                    for row, completion in zip(rows, self._finish(rows, prompts),
+                                               strict=True):
                         out[row.prompt_index][row.sample_index] = completion
         finally:
             self.model.train(was_training)
@@ -416,12 +427,17 @@ class _Sampler:
 
     # -- results ---------------------------------------------------------------------
 
-    def _finish(self, rows: list[_Row]) -> list[Completion]:
+    def _finish(self, rows: list[_Row], prompts: list[str]) -> list[Completion]:
         kept = [[t for t in row.tokens if t not in self.eos_ids] for row in rows]
         out: list[Completion] = []
+        fmt = self.fmt
         for row, tokens, raw in zip(rows, kept, self.decode_batch(kept), strict=True):
-            text = truncate_completion(raw, self.stop)
+            prompt = prompts[row.prompt_index]
+            text = (fmt.finish(prompt, raw) if fmt is not None
+                    else truncate_completion(raw, self.stop))
             k = self._tokens_covering(tokens, len(text)) if text else 0
+            if fmt is not None:
+                text = fmt.relative_to_prompt(prompt, text)
             scored = row.logprobs[:max(k, 1)]
             mean = sum(scored) / len(scored) if scored else 0.0
             out.append(Completion(text=text, mean_logprob=float(mean), n_tokens=k,
@@ -635,7 +651,17 @@ def _positions(mask: torch.Tensor) -> torch.Tensor:
     return (mask.cumsum(dim=1) - 1).clamp_(min=0)
 
 
+END_TOKENS = ("<|endoftext|>", "<|im_end|>", "</s>", "<|end|>", "<|eot_id|>",
+              "<|end_of_text|>", "<|EOT|>", "<end_of_turn>", "<|eom_id|>")
+"""Special tokens that end a sample wherever a tokenizer defines them as special.
+Decoding skips special tokens, so one that is not an end token could never end a
+sample as text either (SmolLM2 declares only `<|im_end|>`, yet writes
+`<|endoftext|>` at the end of a file)."""
+
+
 def _eos_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> frozenset[int]:
+    """Every end token: the generation config's and the tokenizer's EOS, and the
+    tokenizer's special tokens named in END_TOKENS."""
     ids: set[int] = set()
     gen_cfg = getattr(model, "generation_config", None)
     for value in (getattr(gen_cfg, "eos_token_id", None), tokenizer.eos_token_id):
@@ -643,6 +669,14 @@ def _eos_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> froz
             ids.add(value)
         elif isinstance(value, (list, tuple)):
             ids.update(int(v) for v in value)
+    special = set(getattr(tokenizer, "all_special_tokens", ()) or ())
+    special |= {str(t) for t in (getattr(tokenizer, "added_tokens_decoder", {}) or {}).values()
+                if getattr(t, "special", False)}
+    for token in END_TOKENS:
+        if token in special:
+            token_id = tokenizer.convert_tokens_to_ids(token)
+            if isinstance(token_id, int) and token_id >= 0:
+                ids.add(token_id)
     return frozenset(ids)
 
 

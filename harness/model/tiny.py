@@ -42,7 +42,6 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-import os
 import shutil
 import sys
 import sysconfig
@@ -53,6 +52,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.errors import BadInput, EnvironmentProblem
+from harness.model.runtime import default_cache_root
 from harness.runfiles.store import atomic_replace_dir
 
 if TYPE_CHECKING:
@@ -119,12 +119,6 @@ def variant_spec(hidden_size: int | None = None, num_layers: int | None = None) 
         raise BadInput(f"--layers must be >= 1, got {layers}")
     return dataclasses.replace(base, hidden_size=hidden, num_layers=layers,
                                intermediate_size=2 * hidden)
-
-
-def default_cache_root(cache_dir: str | None = None) -> Path:
-    """cache_dir, else $COLLAPSE_BENCH_CACHE, else ~/.cache/collapse-bench."""
-    root = cache_dir or os.environ.get("COLLAPSE_BENCH_CACHE") or "~/.cache/collapse-bench"
-    return Path(root).expanduser()
 
 
 def stdlib_files(count: int) -> list[Path]:

@@ -33,6 +33,7 @@ import torch
 
 from harness.config import RESTART_POLICIES, TrainingConfig
 from harness.errors import BadInput
+from harness.model.formats import PromptFormat
 from harness.model.runtime import max_positions, quiet_transformers
 from harness.runfiles.store import atomic_replace_dir
 from tasks.model_text import clean_text
@@ -76,15 +77,26 @@ class TrainStats:
 
 
 def encode_example(tokenizer: PreTrainedTokenizerBase, prompt: str, completion: str,
-                   max_length: int, add_eos: bool = True) -> Encoded:
+                   max_length: int, add_eos: bool = True, fmt: PromptFormat | None = None,
+                   ) -> Encoded:
     """(prompt ids + completion ids [+ eos], number of prompt ids), at most max_length.
 
     The prompt is encoded like the sampler encodes it (with the tokenizer's special
     tokens, e.g. BOS); the completion without. EOS teaches the model to stop after
     the body, which also makes sampling cheaper. Over-long examples lose the start
     of the prompt first, then the end of the completion.
+
+    fmt: the prompt format (harness.model.formats): the prompt side is the model
+    input the sampler uses, the target is `fmt.target` (the whitespace the boundary
+    moved, then the completion; in chat the answer and, when add_eos, the
+    template's end of turn in place of EOS).
     """
-    p = list(tokenizer(prompt)["input_ids"])
+    if fmt is not None:
+        p = fmt.input_ids(prompt)
+        completion = fmt.target(prompt, completion, end_of_turn=add_eos)
+        add_eos = add_eos and fmt.adds_eos
+    else:
+        p = list(tokenizer(prompt)["input_ids"])
     c = list(tokenizer(completion, add_special_tokens=False)["input_ids"])
     if add_eos and tokenizer.eos_token_id is not None:
         c.append(int(tokenizer.eos_token_id))
@@ -399,7 +411,7 @@ def _rng_scope(device: torch.device) -> Any:
 def finetune_lora(model: PreTrainedModel | PeftModel, tokenizer: PreTrainedTokenizerBase,
                   examples: Sequence[tuple[str, str]], cfg: TrainingConfig, seed: int,
                   progress: bool | str = False, gradient_checkpointing: bool | None = None,
-                  ) -> tuple[PeftModel, TrainStats]:
+                  fmt: PromptFormat | None = None) -> tuple[PeftModel, TrainStats]:
     """LoRA-train on (prompt, completion) pairs; returns the adapted model and stats.
 
     A plain model gets a fresh adapter on a copy (the argument is untouched); a
@@ -409,6 +421,7 @@ def finetune_lora(model: PreTrainedModel | PeftModel, tokenizer: PreTrainedToken
     gradient_checkpointing: recompute activations in the backward pass (less memory
     for large models and batches, ~30% more compute); None reads
     `cfg.gradient_checkpointing` where the config has that field, else off.
+    fmt: the prompt format the examples are encoded in (`encode_example`).
     """
     from peft import PeftModel
 
@@ -428,7 +441,7 @@ def finetune_lora(model: PreTrainedModel | PeftModel, tokenizer: PreTrainedToken
             with _quiet_peft():
                 peft_model = get_peft_model(copy.deepcopy(model), lora_config(model, cfg))
         limit = _length_limit(peft_model, cfg.max_length)
-        encoded = [encode_example(tokenizer, p, c, limit) for p, c in examples]
+        encoded = [encode_example(tokenizer, p, c, limit, fmt=fmt) for p, c in examples]
         settings = LoopSettings(lr=cfg.learning_rate, weight_decay=cfg.weight_decay,
                                 batch_size=cfg.batch_size, grad_accum=cfg.grad_accum,
                                 epochs=cfg.epochs, warmup_ratio=cfg.warmup_ratio,
@@ -523,7 +536,7 @@ def export_merged(model: PeftModel | PreTrainedModel, tokenizer: PreTrainedToken
 
 def perplexity(model: PreTrainedModel | PeftModel, tokenizer: PreTrainedTokenizerBase,
                pairs: Sequence[tuple[str, str]], batch_size: int = 64,
-               max_length: int = 1024) -> float:
+               max_length: int = 1024, fmt: PromptFormat | None = None) -> float:
     """exp(mean negative log-likelihood) of the completions given their prompts.
 
     Only completion tokens count (no EOS: this measures the code, not where a model
@@ -531,7 +544,7 @@ def perplexity(model: PreTrainedModel | PeftModel, tokenizer: PreTrainedTokenize
     is over all completion tokens together (a long completion weighs more), from the
     same per-example sums as `completion_logprobs`, so the two cannot disagree.
     """
-    nll, counts = completion_nll(model, tokenizer, pairs, batch_size, max_length)
+    nll, counts = completion_nll(model, tokenizer, pairs, batch_size, max_length, fmt)
     total = sum(counts)
     if total == 0:
         raise BadInput("perplexity needs at least one non-empty completion")
@@ -540,7 +553,8 @@ def perplexity(model: PreTrainedModel | PeftModel, tokenizer: PreTrainedTokenize
 
 def completion_logprobs(model: PreTrainedModel | PeftModel,
                         tokenizer: PreTrainedTokenizerBase, pairs: Sequence[tuple[str, str]],
-                        batch_size: int = 64, max_length: int = 1024) -> list[float]:
+                        batch_size: int = 64, max_length: int = 1024,
+                        fmt: PromptFormat | None = None) -> list[float]:
     """Per (prompt, completion): mean log-probability of the completion's tokens given
     the prompt, tokenized and truncated exactly as `perplexity` does (no EOS).
 
@@ -549,13 +563,14 @@ def completion_logprobs(model: PreTrainedModel | PeftModel,
     for the examples it breaks on, as it would for perplexity. Any text is accepted
     (lone surrogates are read as U+FFFD: `tasks.model_text.clean_text`).
     """
-    nll, counts = completion_nll(model, tokenizer, pairs, batch_size, max_length)
+    nll, counts = completion_nll(model, tokenizer, pairs, batch_size, max_length, fmt)
     return [-x / n if n else math.nan for x, n in zip(nll, counts, strict=True)]
 
 
 def completion_nll(model: PreTrainedModel | PeftModel, tokenizer: PreTrainedTokenizerBase,
                    pairs: Sequence[tuple[str, str]], batch_size: int = 64,
-                   max_length: int = 1024) -> tuple[list[float], list[int]]:
+                   max_length: int = 1024, fmt: PromptFormat | None = None,
+                   ) -> tuple[list[float], list[int]]:
     """(summed negative log-likelihood, number of scored tokens) of each completion
     given its prompt, in the order of `pairs`; (0.0, 0) for an empty completion.
 
@@ -567,8 +582,8 @@ def completion_nll(model: PreTrainedModel | PeftModel, tokenizer: PreTrainedToke
     if batch_size < 1:
         raise BadInput(f"batch_size must be >= 1, got {batch_size}")
     limit = _length_limit(model, max_length)
-    encoded = [encode_example(tokenizer, clean_text(p), clean_text(c), limit, add_eos=False)
-               for p, c in pairs]
+    encoded = [encode_example(tokenizer, clean_text(p), clean_text(c), limit, add_eos=False,
+                              fmt=fmt) for p, c in pairs]
     counts = [_counts([e], True)[1] for e in encoded]
     nll = [0.0] * len(encoded)
     order = sorted((i for i in range(len(encoded)) if counts[i]),

@@ -355,10 +355,10 @@ def _plan(path: Path) -> tuple[dict[str, Any] | None, int | None, list[str]]:
     settings = {k: v for k, v in flatten(config) if k not in POOL_IGNORED}
     arm_ids: list[str] = []
     try:
-        from harness.config import RunConfig, from_dict
+        from harness.config import RunConfig, from_dict, with_legacy_settings
         from harness.experiment.arms import arms_of
 
-        arm_ids = [a.arm_id for a in arms_of(from_dict(RunConfig, config))]
+        arm_ids = [a.arm_id for a in arms_of(from_dict(RunConfig, with_legacy_settings(config)))]
     except (BadInput, KeyError, TypeError, ValueError):
         pass
     return settings, _planned_generations(config), arm_ids
