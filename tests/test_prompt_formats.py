@@ -27,7 +27,7 @@ CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }
           "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
 
 
-def chat_tokenizer():  # noqa: ANN201 - a PreTrainedTokenizerFast
+def chat_tokenizer():
     tok = copy.deepcopy(tokenizer())
     tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
     tok.chat_template = CHATML

@@ -125,7 +125,8 @@ def fetch(name: str | None, cache_dir: str, find_links: str | None, list_only: b
     records where its weights came from (provenance.json).
     """
     from harness.errors import BadInput
-    from harness.model.known import KNOWN_MODELS, fetch as fetch_model
+    from harness.model.known import KNOWN_MODELS
+    from harness.model.known import fetch as fetch_model
 
     if list_only or not name:
         if not list_only:
