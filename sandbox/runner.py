@@ -84,10 +84,11 @@ PR_SET_CHILD_SUBREAPER = 36
 CLEANUP_LIMIT_S = 10.0
 """Leftover processes that survive SIGKILL this long mean a broken sandbox: exit."""
 
-MAX_LINE = 1 << 20
-"""Longest report line the runner reads from a child; longer ones are dropped."""
 MAX_VALUE_BYTES = 1 << 20
-"""Budget of one returned value once encoded (characters, roughly)."""
+"""Budget of one returned value once encoded (characters, roughly); the child's
+encoder, the runner (for every value line it reads) and every decoder enforce it."""
+MAX_LINE = MAX_VALUE_BYTES + (1 << 16)
+"""Longest report line the runner reads from a child; longer ones are dropped."""
 MAX_VALUES_BYTES = 4 << 20
 """Budget of all values of one request; past it values become errors."""
 MAX_DEPTH = 64
@@ -767,8 +768,11 @@ def _judge(spec: dict[str, Any], fds: list[int]) -> NoReturn:
         res_w, req_fd, call_fd = (fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in fds)
         report_fd = res_w
         os.setsid()
-        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
+        for sig in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_DFL)
+        # A program that exits before a call must not kill the judge with SIGPIPE:
+        # the write fails instead, and the call raises CandidateGone.
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
