@@ -570,6 +570,7 @@ def _run_request(req: dict[str, Any], token: str, serve: bool) -> NoReturn:
 
     if serve:
         flush()
+        report({"k": "ready"})
         _serve_calls(ns, entry, enc, dumps)
 
     first_failure: BaseException | None = None
@@ -1150,6 +1151,7 @@ class Job:
     judge_buf: bytearray = field(default_factory=bytearray)
     judged: list[bool | None] = field(default_factory=list)
     judge_done: dict[str, Any] | None = None
+    ready: bool = False
     exits: dict[int, int] = field(default_factory=dict)
 
     @property
@@ -1478,6 +1480,9 @@ class Runner:
             if job.done is None:
                 job.done = msg
             return
+        if kind == "ready":
+            job.ready = True
+            return
         if type(i) is not int or not 0 <= i < len(job.verdicts):
             job.forged += 1
             return
@@ -1677,9 +1682,11 @@ class Runner:
         status = done.get("status")
         if status not in STATUSES:
             return "sandbox_error", "the judge reported an unknown status", code
-        if done.get("gone") is True:
+        if done.get("gone") is True or (status == "passed" and not (job.ready and code == 0)):
+            # The program's process ended on its own (or never got to the tests): how
+            # it ended decides, and it cannot have passed.
             exit_status, why, _ = self.verdict(job, job.wstatus or 0, own_report=False)
-            if exit_status != "failed":
+            if exit_status != "failed" or status == "passed":
                 return exit_status, why, code
         return str(status), str(done.get("error", ""))[:500], code
 
