@@ -24,6 +24,7 @@ from harness.model.loading import load_model, resolve_model_path
 from harness.model.runtime import count_parameters
 from harness.model.sampling import sample_completions
 from harness.model.tiny import (
+    BUILD_THREADS,
     RECIPE_VERSION,
     SHIPPED_TINY_DIR,
     SUMS_FILE,
@@ -95,10 +96,24 @@ def test_build_then_cache_hit_then_load(built: tuple[Path, Path, float]) -> None
 
 
 def test_builds_are_deterministic(built: tuple[Path, Path, float], tmp_path: Path) -> None:
-    """Two builds of one spec in one process: bit-identical weights and tokenizer."""
+    """Two builds of one spec in one process: bit-identical weights and tokenizer,
+    whatever torch's thread count was set to by the code before each build.
+
+    The weights depend on the thread count (SMALL_SPEC differs at 3 threads from 1,
+    2 and 4), so the second build runs with another count than the first: the build
+    must pin its own (harness.model.tiny.BUILD_THREADS) and give the setting back.
+    """
     _, first, _ = built
-    second = ensure_tiny_model(str(tmp_path), progress=False, spec=SMALL_SPEC)
+    before = torch.get_num_threads()
+    other = 3 if before != 3 else 2
+    torch.set_num_threads(other)
+    try:
+        second = ensure_tiny_model(str(tmp_path), progress=False, spec=SMALL_SPEC)
+        assert torch.get_num_threads() == other
+    finally:
+        torch.set_num_threads(before)
     assert second != first
+    assert build_info(first)["threads"] == build_info(second)["threads"] == BUILD_THREADS
     a, _ = load_model(ModelConfig(name=str(first)), progress=False)
     b, _ = load_model(ModelConfig(name=str(second)), progress=False)
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(),
