@@ -280,13 +280,43 @@ def test_heldout_evaluation_scores_real_executions(built: tuple[Path, Path, floa
 
 @pytest.mark.slow
 @pytest.mark.docker
-def test_full_builtin_tiny_meets_its_targets(tmp_path: Path, docker_executor: object) -> None:
-    """The real recipe (about a minute on 2 quiet cores): held-out pass@1 >= 0.35 and
-    pass@10 >= 0.7 at T=0.8, n=10, executed in the Docker sandbox."""
+def test_shipped_builtin_tiny_meets_its_targets(docker_executor: object) -> None:
+    """What every run loads: the shipped copy, verified against its SHA256SUMS, meets
+    the held-out targets (pass@1 >= 0.35, pass@10 >= 0.7 at T=0.8, n=10, executed in
+    the Docker sandbox) on a fixed fifth of the eval split, 40 tasks.
+
+    The sums pin the weights; this pins that loading and sampling them still gives the
+    model the targets describe. On all 200 tasks it scores pass@1 0.477, pass@10
+    0.855; on this fifth 0.463 and 0.900 (2026-12-02), at a fifth of the cost.
+    Rebuilding the weights from the recipe is the release test below.
+    """
+    result = evaluate_heldout(shipped_tiny_model(), docker_executor, n=10, temperature=0.8,
+                              progress=False, every=5)
+    assert result.n_tasks == 40
+    print(f"shipped builtin:tiny: {result.pass_at_k}")
+    assert result.pass_at_k["pass@1"] >= 0.35
+    assert result.pass_at_k["pass@10"] >= 0.7
+
+
+@pytest.mark.release
+@pytest.mark.docker
+def test_full_builtin_tiny_rebuild_meets_its_targets(tmp_path: Path,
+                                                     docker_executor: object) -> None:
+    """The real recipe, rebuilt from nothing (`make release-check`, not `make test`: a
+    few minutes alone on 2 cores, tens of minutes on a loaded machine): held-out
+    pass@1 >= 0.35 and pass@10 >= 0.7 at T=0.8, n=10, in the Docker sandbox.
+
+    Whether the rebuild is bit-identical to the shipped copy is printed, not asserted:
+    torch does not promise the same bits across machines and versions (see
+    harness.model.tiny), and the shipped copy is what the sums guard.
+    """
     started = time.perf_counter()
     path = ensure_tiny_model(str(tmp_path), progress=False)
     build_seconds = time.perf_counter() - started
     result = evaluate_heldout(path, docker_executor, n=10, temperature=0.8, progress=False)
-    print(f"build {build_seconds:.0f} s, {result.pass_at_k}")
+    same = ((path / "model.safetensors").read_bytes()
+            == (SHIPPED_TINY_DIR / "model.safetensors").read_bytes())
+    print(f"rebuild {build_seconds:.0f} s, {result.pass_at_k}, "
+          f"{'bit-identical to' if same else 'differs from'} the shipped weights")
     assert result.pass_at_k["pass@1"] >= 0.35
     assert result.pass_at_k["pass@10"] >= 0.7
