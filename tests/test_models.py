@@ -16,6 +16,7 @@ from harness.model.runtime import (
     count_parameters,
     cpu_count,
     max_positions,
+    pinned_threads,
     resolve_device,
     resolve_dtype,
     set_threads,
@@ -68,6 +69,22 @@ def test_threads_default_to_the_cores() -> None:
         assert set_threads(ModelConfig(threads=1)) == 1 == torch.get_num_threads()
         with pytest.raises(BadInput):
             set_threads(ModelConfig(threads=-1))
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_pinned_threads_hold_for_the_block_and_give_the_setting_back() -> None:
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        with pinned_threads(1):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with pytest.raises(RuntimeError, match="boom"), pinned_threads(3):
+            raise RuntimeError("boom")
+        assert torch.get_num_threads() == 2
+        with pytest.raises(ValueError), pinned_threads(0):
+            pass
     finally:
         torch.set_num_threads(before)
 

@@ -24,6 +24,7 @@ from harness.model.loading import load_model, resolve_model_path
 from harness.model.runtime import count_parameters
 from harness.model.sampling import sample_completions
 from harness.model.tiny import (
+    BUILD_THREADS,
     RECIPE_VERSION,
     SHIPPED_TINY_DIR,
     SUMS_FILE,
@@ -95,10 +96,24 @@ def test_build_then_cache_hit_then_load(built: tuple[Path, Path, float]) -> None
 
 
 def test_builds_are_deterministic(built: tuple[Path, Path, float], tmp_path: Path) -> None:
-    """Two builds of one spec in one process: bit-identical weights and tokenizer."""
+    """Two builds of one spec in one process: bit-identical weights and tokenizer,
+    whatever torch's thread count was set to by the code before each build.
+
+    The weights depend on the thread count (SMALL_SPEC differs at 3 threads from 1,
+    2 and 4), so the second build runs with another count than the first: the build
+    must pin its own (harness.model.tiny.BUILD_THREADS) and give the setting back.
+    """
     _, first, _ = built
-    second = ensure_tiny_model(str(tmp_path), progress=False, spec=SMALL_SPEC)
+    before = torch.get_num_threads()
+    other = 3 if before != 3 else 2
+    torch.set_num_threads(other)
+    try:
+        second = ensure_tiny_model(str(tmp_path), progress=False, spec=SMALL_SPEC)
+        assert torch.get_num_threads() == other
+    finally:
+        torch.set_num_threads(before)
     assert second != first
+    assert build_info(first)["threads"] == build_info(second)["threads"] == BUILD_THREADS
     a, _ = load_model(ModelConfig(name=str(first)), progress=False)
     b, _ = load_model(ModelConfig(name=str(second)), progress=False)
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(),
@@ -265,13 +280,43 @@ def test_heldout_evaluation_scores_real_executions(built: tuple[Path, Path, floa
 
 @pytest.mark.slow
 @pytest.mark.docker
-def test_full_builtin_tiny_meets_its_targets(tmp_path: Path, docker_executor: object) -> None:
-    """The real recipe (about a minute on 2 quiet cores): held-out pass@1 >= 0.35 and
-    pass@10 >= 0.7 at T=0.8, n=10, executed in the Docker sandbox."""
+def test_shipped_builtin_tiny_meets_its_targets(docker_executor: object) -> None:
+    """What every run loads: the shipped copy, verified against its SHA256SUMS, meets
+    the held-out targets (pass@1 >= 0.35, pass@10 >= 0.7 at T=0.8, n=10, executed in
+    the Docker sandbox) on a fixed fifth of the eval split, 40 tasks.
+
+    The sums pin the weights; this pins that loading and sampling them still gives the
+    model the targets describe. On all 200 tasks it scores pass@1 0.477, pass@10
+    0.855; on this fifth 0.463 and 0.900 (2026-12-02), at a fifth of the cost.
+    Rebuilding the weights from the recipe is the release test below.
+    """
+    result = evaluate_heldout(shipped_tiny_model(), docker_executor, n=10, temperature=0.8,
+                              progress=False, every=5)
+    assert result.n_tasks == 40
+    print(f"shipped builtin:tiny: {result.pass_at_k}")
+    assert result.pass_at_k["pass@1"] >= 0.35
+    assert result.pass_at_k["pass@10"] >= 0.7
+
+
+@pytest.mark.release
+@pytest.mark.docker
+def test_full_builtin_tiny_rebuild_meets_its_targets(tmp_path: Path,
+                                                     docker_executor: object) -> None:
+    """The real recipe, rebuilt from nothing (`make release-check`, not `make test`: a
+    few minutes alone on 2 cores, tens of minutes on a loaded machine): held-out
+    pass@1 >= 0.35 and pass@10 >= 0.7 at T=0.8, n=10, in the Docker sandbox.
+
+    Whether the rebuild is bit-identical to the shipped copy is printed, not asserted:
+    torch does not promise the same bits across machines and versions (see
+    harness.model.tiny), and the shipped copy is what the sums guard.
+    """
     started = time.perf_counter()
     path = ensure_tiny_model(str(tmp_path), progress=False)
     build_seconds = time.perf_counter() - started
     result = evaluate_heldout(path, docker_executor, n=10, temperature=0.8, progress=False)
-    print(f"build {build_seconds:.0f} s, {result.pass_at_k}")
+    same = ((path / "model.safetensors").read_bytes()
+            == (SHIPPED_TINY_DIR / "model.safetensors").read_bytes())
+    print(f"rebuild {build_seconds:.0f} s, {result.pass_at_k}, "
+          f"{'bit-identical to' if same else 'differs from'} the shipped weights")
     assert result.pass_at_k["pass@1"] >= 0.35
     assert result.pass_at_k["pass@10"] >= 0.7

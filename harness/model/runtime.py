@@ -58,6 +58,32 @@ def set_threads(cfg: ModelConfig) -> int:
     return threads
 
 
+@contextlib.contextmanager
+def pinned_threads(threads: int) -> Iterator[None]:
+    """Run a block with exactly `threads` torch intra-op threads, then restore the count.
+
+    For computations whose *bits* must not depend on who ran before them. torch splits
+    a parallel reduction (and MKL a matmul) into one chunk per thread and adds the
+    partial results, so the float result depends on the thread count: the small
+    builtin recipe gives different weights at 1, 3 and 8 threads on one machine
+    (identical at 1, 2 and 4, and at any fixed count under load). The thread count is
+    process-global, set by whatever loaded a model last (`set_threads`), so without a
+    pin a build inherits it from unrelated code.
+    """
+    import torch
+
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    before = torch.get_num_threads()
+    if before != threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
+
+
 def resolve_device(cfg: ModelConfig) -> torch.device:
     """`auto` picks CUDA when present, else CPU; explicit choices are checked."""
     import torch

@@ -61,6 +61,20 @@ if TYPE_CHECKING:
     from tasks.schema import Task
 
 RECIPE_VERSION = 2  # bump when the build code changes what it produces (2: styled suite)
+BUILD_THREADS = 1
+"""torch intra-op threads every build runs with, whatever the process was set to.
+
+The weights depend on the thread count (torch and MKL add per-thread partial sums,
+see `harness.model.runtime.pinned_threads`), and the count is process-global: the
+test suite's first build inherited 1 thread from an earlier test's `--model.threads
+1` while its second build ran after a `load_model` had set all cores, so "two builds
+of one spec in one process" could differ (tests/test_tiny_model.py). Pinning it makes
+a build depend on its spec alone, on any core count. One thread, not all cores,
+because the tiny model's small matmuls gain little from a second thread alone and
+lose several-fold when the cores are shared (an OpenMP team waits for its slowest
+thread): on the 2-core reference machine one pretraining step took 0.5 s on 1
+thread and 0.4 to 0.7 s on 2, quiet; at load ~1, a small-spec build 1.9 s on 1
+thread and 13 to 25 s on 2 (2026-12-02)."""
 EOS = "<|endoftext|>"
 SHIPPED_TINY_DIR = Path(__file__).resolve().parent / "builtin_models" / "tiny"
 SUMS_FILE = "SHA256SUMS"
@@ -154,7 +168,8 @@ def cache_key(spec: TinySpec, tasks: list[Task] | None = None) -> str:
     tasks = tasks if tasks is not None else _train_tasks(spec)
     h = hashlib.sha256()
     h.update(json.dumps({"recipe": RECIPE_VERSION, "spec": dataclasses.asdict(spec),
-                         "versions": _versions()}, sort_keys=True).encode())
+                         "threads": BUILD_THREADS, "versions": _versions()},
+                        sort_keys=True).encode())
     for t in tasks:
         h.update(t.prompt.encode())
         h.update(b"\x00")
@@ -329,7 +344,16 @@ def train_tokenizer(spec: TinySpec, tasks: list[Task]) -> PreTrainedTokenizerFas
 def build_tiny_model(spec: TinySpec, tasks: list[Task], out_dir: Path,
                      progress: bool = True) -> dict[str, object]:
     """Tokenizer + random-init Llama + pretraining (none when spec.steps is 0), saved
-    to out_dir; returns build info."""
+    to out_dir; returns build info. Runs on BUILD_THREADS torch threads (restored
+    afterwards), so the weights do not depend on the caller's thread setting."""
+    from harness.model.runtime import pinned_threads
+
+    with pinned_threads(BUILD_THREADS):
+        return _build(spec, tasks, out_dir, progress)
+
+
+def _build(spec: TinySpec, tasks: list[Task], out_dir: Path,
+           progress: bool) -> dict[str, object]:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -366,6 +390,7 @@ def build_tiny_model(spec: TinySpec, tasks: list[Task], out_dir: Path,
     tail = stats.losses[-10:] if stats else []
     info: dict[str, object] = {
         "recipe": RECIPE_VERSION, "spec": dataclasses.asdict(spec), "versions": _versions(),
+        "threads": BUILD_THREADS,
         "parameters": sum(p.numel() for p in model.parameters()),
         "train_examples": len(examples) if stats else 0,
         "train_tokens": stats.tokens if stats else 0,
