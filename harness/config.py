@@ -65,8 +65,7 @@ class ModelConfig:
                             "bfloat16 | float16.", aliases=("dtype",), choices=DTYPES)
     cache_dir: str = _f("", "Where builtin models are cached; empty = $COLLAPSE_BENCH_CACHE "
                             "or ~/.cache/collapse-bench.")
-    threads: int = _f(0, "torch CPU threads; 0 = automatic: the cores free of other "
-                         "load, at most the core count (harness.model.runtime).")
+    threads: int = _f(0, "torch CPU threads; 0 = number of cores.")
 
 
 @dataclass
