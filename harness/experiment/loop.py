@@ -212,7 +212,8 @@ def run_generation_zero(ctx: Context, arm: Arm) -> None:
                                   train_loss=warm.get("train_loss"),
                                   train_composition={"self": 0, "real": warm["n_examples"]}
                                   if warm else None)
-        record.timings_s.update(sampling=0.0, execution=0.0, training=t_training)
+        record.timings_s.update(sampling=0.0, execution=0.0, training=t_training,
+                                train_tokens_per_s=float(warm.get("train_tokens_per_s", 0.0)))
         _write_generation(gen_dir, eval_rows, verdict_rows, record)
     store.mark_done(arm.arm_id, 0)
     store.record_step(f"{arm.arm_id}/gen-0", "done")
@@ -327,9 +328,8 @@ def run_generation(ctx: Context, arm: Arm, g: int) -> None:
         detection=data.detection, train_composition=_composition(data.dataset),
         n_train_examples=len(data.dataset),
         train_loss=stats.losses[-1] if stats.losses else None)
-    record.timings_s.update(data.timings, training=t_training)
-    if stats.seconds > 0:
-        record.timings_s["train_tokens_per_s"] = stats.tokens_per_s
+    record.timings_s.update(data.timings, training=t_training,
+                            train_tokens_per_s=stats.tokens_per_s)
     _write_generation(gen_dir, data.sample_rows + eval_rows, data.verdict_rows + verdict_rows,
                       record)
     store.mark_done(arm.arm_id, g)
