@@ -363,7 +363,8 @@ def self_training_data(ctx: Context, arm: Arm, g: int) -> TrainingData:
     t0 = time.perf_counter()
     by_id = {t.task_id: t for t in tasks} | {t.task_id: t for t in humans}
     human_texts = [reference(ctx, t) for t in humans]
-    results = execute_samples(by_id, [as_sample(ctx, t, c.text) for t, c in flat]
+    self_samples = [as_sample(ctx, t, c.text) for t, c in flat]
+    results = execute_samples(by_id, self_samples
                               + [as_sample(ctx, t, text)
                                  for t, text in zip(humans, human_texts, strict=True)],
                               ctx.executor, timeout_s=cfg.sandbox.timeout_s,
@@ -402,7 +403,8 @@ def self_training_data(ctx: Context, arm: Arm, g: int) -> TrainingData:
                             np.random.default_rng(derive_seed(arm.seed, g, "dataset")),
                             fixed_size=cfg.training_set_size)
 
-    train_rows = [sample_row(ctx, t, c, "train", arm.seed, i) for i, (t, c) in enumerate(flat)]
+    train_rows = [sample_row(s, c, "train", arm.seed, i)
+                  for i, (s, (_, c)) in enumerate(zip(self_samples, flat, strict=True))]
     verdicts = [_verdict_row(c.task_id, "train" if c.provenance == "self" else "human-pool",
                              i, c.result, kept=k)
                 for i, (c, k) in enumerate(zip(candidates, outcome.keep, strict=True))]
@@ -504,13 +506,13 @@ def as_sample(ctx: Context, task: Task, text: str) -> Sample:
     return Sample(task.task_id, text, ctx.fmt.solution(text, task.entry_point))
 
 
-def sample_row(ctx: Context, task: Task, completion: Any, split: str, seed: int,
+def sample_row(sample: Sample, completion: Any, split: str, seed: int,
                index: int) -> dict[str, Any]:
     """One samples.jsonl row (results/README.md): the completion as the model wrote
     it, and in chat format the solution judged."""
-    return {"task_id": task.task_id, "completion": completion.text,
-            "solution": ctx.fmt.solution(completion.text, task.entry_point), "split": split,
-            "seed": seed, "index": index, "mean_logprob": completion.mean_logprob}
+    return {"task_id": sample.task_id, "completion": sample.completion,
+            "solution": sample.solution, "split": split, "seed": seed, "index": index,
+            "mean_logprob": completion.mean_logprob}
 
 
 def _composition(dataset: Sequence[Example]) -> dict[str, int]:
@@ -591,7 +593,8 @@ def evaluate(ctx: Context, model: Any, arm: Arm, g: int
                                       fmt=ctx.fmt)
     scores.update(tail_metrics(ctx, model, samples, results))
     scores["collapse"] = collapse_block(ctx, arm, g, samples, scores)
-    eval_rows = [sample_row(ctx, t, c, "eval", arm.seed, i) for i, (t, c) in enumerate(flat)]
+    eval_rows = [sample_row(s, c, "eval", arm.seed, i)
+                 for i, (s, (_, c)) in enumerate(zip(samples, flat, strict=True))]
     verdict_rows = [_verdict_row(s.task_id, "eval", i, r)
                     for i, (s, r) in enumerate(zip(samples, results, strict=True))]
     t_also = time.perf_counter()
