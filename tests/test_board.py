@@ -348,7 +348,7 @@ def _protocol_run(root: Path, run_id: str, model: str, none: ArmSpec, tests: Arm
     return write_run(root, RunSpec(
         run_id=run_id, arms=(tests, none), seeds=(0,), n_tasks=200, n=10, ks=(1, 10),
         model=model, rng_seed=rng_seed,
-        changes={"protocol": protocol.claim, "filters": ["tests", "none"],
+        changes={**protocol.settings, "protocol": protocol.claim, "filters": ["tests", "none"],
                  "model.device": "cpu"}))
 
 

@@ -19,6 +19,7 @@ import pytest
 from harness.cli import main
 from harness.config import ModelConfig, RunConfig, save_toml
 from harness.experiment.loop import run_experiment
+from harness.model.formats import PromptFormat
 from harness.model.loading import load_model
 from harness.model.tiny import ensure_tiny_model
 from harness.model.training import perplexity
@@ -151,7 +152,8 @@ def test_grid_with_accumulate_real_data_and_continue_policy(
     exported, tok = load_model(ModelConfig(name=str(tmp_path / "exported")))
     refs = [(t.prompt, t.canonical_solution)
             for t in select_split(load_suite(SUITE), "eval")[: cfg.eval_tasks]]
-    assert perplexity(exported, tok, refs) == pytest.approx(
+    fmt = PromptFormat.resolve(tok, cfg.sampling.prompt_format, cfg.sampling.prompt_boundary)
+    assert perplexity(exported, tok, refs, fmt=fmt) == pytest.approx(
         summary["arms"][arm_id]["generations"][2]["perplexity"], rel=1e-5)
     assert any(k.endswith("gen-2/train.jsonl") for k in manifest["datasets"])
     assert any(line.startswith("gen 2:") for line in lines)

@@ -45,7 +45,7 @@ def test_runs_written_before_the_new_fields_load_with_nulls() -> None:
 @pytest.mark.parametrize(("change", "message"), [
     ({"generation": -1}, r"m\.generation: expected an integer >= 0"),
     ({"generation": True}, r"m\.generation: expected an integer >= 0"),
-    ({"phase": "warmup"}, r"m\.phase: expected one of base, self-training, recovery"),
+    ({"phase": "warm"}, r"m\.phase: expected one of base, warmup, self-training, recovery"),
     ({"pass_at_k": {"pass@1": "high"}}, r"m\.pass_at_k\.pass@1: expected a number"),
     ({"pass_at_k": None}, r"m\.pass_at_k: expected an object"),
     ({"tail_perplexity": "1.2"}, r"m\.tail_perplexity: expected a number or null"),

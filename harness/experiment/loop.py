@@ -143,6 +143,17 @@ def load_tasks(cfg: RunConfig) -> tuple[list[Task], list[Task]]:
     return train, evals
 
 
+def make_context(cfg: RunConfig, store: RunStore, train_tasks: list[Task],
+                 eval_tasks: list[Task], model: Any, tokenizer: Any, executor: Executor,
+                 log: Log) -> Context:
+    """The Context of one arm on a Ray worker: the prompt format resolved on the
+    model's tokenizer and the `--also-eval` suites loaded, as `run_experiment` does."""
+    fmt = PromptFormat.resolve(tokenizer, cfg.sampling.prompt_format,
+                               cfg.sampling.prompt_boundary)
+    return Context(cfg, store, train_tasks, eval_tasks, model, tokenizer, executor, log, fmt,
+                   load_also_eval(cfg, train_tasks))
+
+
 def load_also_eval(cfg: RunConfig, train: Sequence[Task]) -> dict[str, list[Task]]:
     """The problems of each `--also-eval` suite (its eval/test split, all of it),
     refusing any that a train prompt is also in."""

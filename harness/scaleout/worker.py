@@ -71,7 +71,7 @@ def base_model(cfg: ModelConfig) -> tuple[Any, Any]:
 def run_arm(cfg: RunConfig, run_id: str, arm: Arm, seed: dict[str, bytes],
             cpus: float = 1.0) -> Iterator[GenerationPacket]:
     """Run the generations of `arm` not in `seed`; yield each one once complete."""
-    from harness.experiment.loop import Context, iter_arm, load_tasks
+    from harness.experiment.loop import iter_arm, load_tasks, make_context
 
     cfg = fit_to_share(cfg, cpus)
 
@@ -86,7 +86,8 @@ def run_arm(cfg: RunConfig, run_id: str, arm: Arm, seed: dict[str, bytes],
             model, tokenizer = base_model(cfg.model)
             executor = sandbox_pool(cfg.executor, cfg.sandbox)
         with executor:
-            ctx = Context(cfg, store, train_tasks, eval_tasks, model, tokenizer, executor, log)
+            ctx = make_context(cfg, store, train_tasks, eval_tasks, model, tokenizer, executor,
+                               log)
             for g in iter_arm(ctx, arm):
                 yield pack_generation(store, arm.arm_id, g)
 
