@@ -105,11 +105,13 @@ class HostileCase:
     """Harmful or meaningless outside a container (e.g. kill(-1) as root on a host), or
     aimed at the uid separation only the container has."""
     path: Literal["values", "in_process"] = "values"
+    memory_mb: int = 512
+    """The program's memory limit (what a request gets by default)."""
 
     def request(self, request_id: str, timeout_s: float, host: str = "127.0.0.1",
-                port: int = 9, memory_mb: int = 512) -> ExecRequest:
+                port: int = 9) -> ExecRequest:
         program = self.program.replace("__HOST__", host).replace("__PORT__", str(port))
-        return add_request(request_id, program, timeout_s, memory_mb,
+        return add_request(request_id, program, timeout_s, self.memory_mb,
                            in_process=self.path == "in_process")
 
     def follow_up_request(self, request_id: str, timeout_s: float) -> ExecRequest | None:
@@ -340,7 +342,11 @@ CASES: tuple[HostileCase, ...] = (
     HostileCase("alloc_10gb", "allocate 10 GB at once (passes only if it gets it)",
                 "block = bytearray(10 * 2**30)\n\ndef add(a, b):\n    return a + b\n", ("oom",)),
     HostileCase("alloc_loop", "allocate and touch 64 MB at a time until something breaks",
-                "blocks = []\nwhile True:\n    blocks.append(b'x' * (64 * 2**20))\n", ("oom",)),
+                "blocks = []\nwhile True:\n    blocks.append(b'x' * (64 * 2**20))\n", ("oom",),
+                # a 128 MB limit is reached in two blocks: at 512 MB, touching eight
+                # blocks could outlast a short wall-clock limit on a loaded machine and
+                # end as `timeout`, never showing the memory limit at work
+                memory_mb=128),
     HostileCase("busy_loop", "spin forever", "while True:\n    pass\n", ("timeout",)),
     HostileCase("long_sleep", "sleep for an hour", "import time\ntime.sleep(3600)\n",
                 ("timeout",)),

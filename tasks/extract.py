@@ -49,12 +49,11 @@ _KEPT = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.
 
 @dataclass(frozen=True)
 class Block:
-    """One fenced block: its language tag, its code, whether a fence closes it, and
-    where it ends in the text (after the closing fence, or the text's end)."""
+    """One fenced block: its language tag, its code, and where it ends in the text
+    (after the closing fence, or the text's end when no fence closes it)."""
 
     tag: str
     code: str
-    closed: bool
     end: int
 
 
@@ -67,10 +66,10 @@ def fenced_blocks(text: str) -> list[Block]:
         start = min(opener.end() + 1, len(text))
         if i + 1 < len(fences):
             closer = fences[i + 1]
-            blocks.append(Block(opener.group(1).lower(), text[start:closer.start()], True,
+            blocks.append(Block(opener.group(1).lower(), text[start:closer.start()],
                                 closer.end()))
         else:
-            blocks.append(Block(opener.group(1).lower(), text[start:], False, len(text)))
+            blocks.append(Block(opener.group(1).lower(), text[start:], len(text)))
     return blocks
 
 

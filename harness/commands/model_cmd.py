@@ -200,10 +200,10 @@ def export(run_dir: Path, arm_id: str, generation: int, out: Path) -> None:
     """
     from harness.config import load_run_config
     from harness.errors import BadInput
-    from harness.experiment.loop import model_after
+    from harness.experiment.loop import model_after, warm_start
     from harness.model.loading import load_model
     from harness.model.training import export_merged
-    from harness.runfiles.store import RunStore
+    from harness.runfiles.store import RunStore, read_json
 
     store = RunStore.open(run_dir)
     if not store.arm_dir(arm_id).is_dir():
@@ -213,6 +213,8 @@ def export(run_dir: Path, arm_id: str, generation: int, out: Path) -> None:
         raise BadInput(f"generation {generation} of {arm_id} is not complete in {run_dir}")
     cfg = load_run_config(run_dir)
     base, tokenizer = load_model(cfg.model)
-    merged = model_after(base, store, arm_id, cfg.training.restart, generation)
+    seed = int(read_json(store.arm_dir(arm_id) / "arm.json")["seed"])
+    start = warm_start(base, store, seed)  # the base model unless the run warm-started
+    merged = model_after(start, store, arm_id, cfg.training.restart, generation)
     path = export_merged(merged, tokenizer, out)
     click.echo(f"wrote {path} ({arm_id}, generation {generation})")
