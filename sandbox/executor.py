@@ -24,7 +24,8 @@ a completion (a dangling decorator, an unclosed bracket) can become part of a te
   ``check(add)``) when there are none.
 
 ``ExecResult.verdict_path`` records which decided the verdict: ``values`` when every
-assert is a call check, else ``judge``. Nothing is judged inside the program's
+assert is a call check (or there is no test: the program's own exit decides), else
+``judge``. Nothing is judged inside the program's
 process.
 """
 
@@ -75,7 +76,11 @@ class ExecRequest:
 
     @property
     def verdict_path(self) -> VerdictPath:
-        if self.asserts and all(self.check_of(i) is not None for i in range(len(self.asserts))):
+        """values when every assert is a trusted check, or when there is no test at
+        all (the program's own exit decides); else the judge runs the test."""
+        if not self.asserts:
+            return "judge" if self.final or self.preamble else "values"
+        if all(self.check_of(i) is not None for i in range(len(self.asserts))):
             return "values"
         return "judge"
 
