@@ -172,6 +172,9 @@ def build(out: Path) -> None:
 def summarize(out: Path) -> None:
     """Per class: wrong programs passed, honest programs not passed, statuses."""
     index = json.loads((out / "index.json").read_text())
+    seconds_file = out / "seconds.txt"
+    seconds = dict(line.split() for line in seconds_file.read_text().splitlines()
+                   if line.strip()) if seconds_file.exists() else {}
     for name, info in index.items():
         path = out / f"{name}.verdicts.jsonl"
         if not path.exists():
@@ -184,8 +187,9 @@ def summarize(out: Path) -> None:
         statuses: dict[str, int] = {}
         for r in rows:
             statuses[r.get("status", "?")] = statuses.get(r.get("status", "?"), 0) + 1
+        took = f"{float(seconds[name]):6.1f}s" if name in seconds else "      -"
         print(f"{name:<16} wrong passed {false_pass}/{len(wrong)}  honest harmed "
-              f"{harmed}/{len(rows) - len(wrong)}  {statuses}")
+              f"{harmed}/{len(rows) - len(wrong)}  eval {took}  {statuses}")
 
 
 def main(argv: list[str] | None = None) -> int:
