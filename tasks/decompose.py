@@ -14,8 +14,12 @@ literal (``ast.literal_eval``) optionally wrapped the same way:
 * ``math.isclose(CALL, LIT, rel_tol=.., abs_tol=..)`` (or ``isclose``);
 * an assert whose test is a literal (``assert True, "msg"``): a constant.
 
-Everything else (arguments computed by expressions, helper functions, loops) stays
-an in-process assert, and the verdict records that path.
+Everything else (arguments computed by expressions, helper functions, loops) is run
+by the judge (`sandbox/runner.py`), and the verdict records that path. So is any
+assert that uses a name the task itself rebinds (`rebound`: a suite whose own
+``isclose`` compares exactly, or whose ``sorted`` is not the builtin): the trusted
+comparison would give such a name its builtin meaning, and pass what the task's own
+test fails.
 """
 
 from __future__ import annotations
@@ -208,12 +212,19 @@ def _from_isclose(test: ast.Call, entry: str) -> Check | None:
 
 
 @lru_cache(maxsize=65536)
-def decompose_assert(source: str, entry_point: str) -> Check | None:
-    """The trusted check for one assert statement, or None if it must run in-process."""
+def decompose_assert(source: str, entry_point: str,
+                     rebound: frozenset[str] = frozenset()) -> Check | None:
+    """The trusted check for one assert statement, or None if the judge must run it.
+
+    `rebound`: names the task's own code binds (`tasks.programs.rebound_names`); an
+    assert that uses any of them is never decomposed."""
     module = parse_python(source)
     if module is None:
         return None
     if len(module.body) != 1 or not isinstance(module.body[0], ast.Assert):
+        return None
+    if rebound and any(isinstance(n, ast.Name) and n.id in rebound and n.id != entry_point
+                       for n in ast.walk(module)):
         return None
     try:
         return _from_test(module.body[0].test, entry_point)

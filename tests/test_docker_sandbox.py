@@ -96,7 +96,9 @@ def test_hostile_program_is_contained(case: HostileCase, single_pool: Any,
     assert row.status in case.expect
 
 
-LEAVES_STATE = [c for c in CASES if c.follow_up]
+LEAVES_STATE = [c for c in CASES if c.follow_up and c.name != "mark_working_directory"]
+"""mark_working_directory cannot even plant its marks now (the working directory is the
+runner's): `test_a_program_cannot_mark_its_working_directory` shows that instead."""
 
 
 @pytest.mark.parametrize("case", LEAVES_STATE, ids=[c.name for c in LEAVES_STATE])
@@ -109,6 +111,20 @@ def test_what_an_attack_leaves_would_be_found(case: HostileCase, single_pool: An
         "time.sleep(0.6)", "time.sleep(0.4)"), 5.0)
     [result] = single_pool.run([request])
     assert result.passed, (result.status, result.error, result.stderr_tail[-500:])
+
+
+def test_a_program_cannot_mark_its_working_directory(single_pool: Any) -> None:
+    """The working directory is new for every program and belongs to the runner: a
+    program can write in it, but not set its times, mode or extended attributes."""
+    probe = ("import os\nrefused = 0\n"
+             "for trick in (lambda: os.utime('.', (1234567, 1234567)),\n"
+             "              lambda: os.chmod('.', 0o700),\n"
+             "              lambda: os.setxattr('.', 'user.cb', b'1')):\n"
+             "    try:\n        trick()\n    except OSError:\n        refused += 1\n"
+             "open('f', 'w').write('x')\nos.remove('f')\n"
+             "def add(a, b):\n    return a + b if refused == 3 else None\n")
+    [result] = single_pool.run([add_request("mark-cwd", probe)])
+    assert result.passed, result
 
 
 def test_the_queued_program_attack_would_find_a_queue_in_memory(single_pool: Any) -> None:

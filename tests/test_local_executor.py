@@ -24,12 +24,14 @@ TEST = "def check(f):\n    assert f(1, 2) == 3\n"
 
 
 def honest(rid: str) -> ExecRequest:
-    return ExecRequest(rid, ADD + TEST, ("assert add(0, 0) == 0",), "check(add)", 3.0)
+    """`add`, judged by the test `check` (the judge holds it, never the program)."""
+    return ExecRequest(rid, ADD, ("assert add(0, 0) == 0",), "check(add)", 3.0,
+                       preamble=TEST, entry_point="add")
 
 
 def sleeper(rid: str, seconds: float, timeout_s: float = 5.0) -> ExecRequest:
-    return ExecRequest(rid, f"import time\ntime.sleep({seconds})\n" + ADD + TEST, (),
-                       "check(add)", timeout_s)
+    return ExecRequest(rid, f"import time\ntime.sleep({seconds})\n" + ADD, (),
+                       "check(add)", timeout_s, preamble=TEST, entry_point="add")
 
 
 def test_make_executor_local_warns_that_it_is_not_isolated(
@@ -41,8 +43,9 @@ def test_make_executor_local_warns_that_it_is_not_isolated(
 
 
 def test_results_come_back_in_request_order_with_progress(local_executor: Executor) -> None:
-    reqs = [ExecRequest(str(i), f"def add(a, b):\n    return a + b + {i % 3 == 0}\n" + TEST,
-                        (), "check(add)", 3.0) for i in range(30)]
+    reqs = [ExecRequest(str(i), f"def add(a, b):\n    return a + b + {i % 3 == 0}\n",
+                        (), "check(add)", 3.0, preamble=TEST, entry_point="add")
+            for i in range(30)]
     ticks: list[int] = []
     results = local_executor.run(reqs, ticks.append)
     assert [r.request_id for r in results] == [str(i) for i in range(30)]

@@ -25,9 +25,14 @@ CHECK = "def check(f):\n    assert f(1, 2) == 3\n"
 
 
 def req(rid: str, program: str, final: str = "", asserts: tuple[str, ...] = (),
-        timeout_s: float = 3.0, **extra: Any) -> dict[str, Any]:
-    return {"id": rid, "program": program, "final": final,
-            "steps": [{"source": a} for a in asserts], "timeout_s": timeout_s, **extra}
+        timeout_s: float = 3.0, prelude: str = "", **extra: Any) -> dict[str, Any]:
+    """A request; with `final` or `asserts`, judged: the judge runs CHECK, the asserts
+    (or the final call), with `add` bound to a proxy of the program's `add`."""
+    body: dict[str, Any] = {"id": rid, "program": program, "timeout_s": timeout_s, **extra}
+    if final or asserts:
+        body["judge"] = {"prelude": prelude, "preamble": CHECK, "entry": "add",
+                         "steps": list(asserts), "final": "" if asserts else final}
+    return body
 
 
 def serve(requests: list[dict[str, Any]], scratch: Path, *args: str,
@@ -55,26 +60,111 @@ def test_ready_line_names_the_runner_version(scratch: Path) -> None:
     assert ready["sha256"] == hashlib.sha256(RUNNER.read_bytes()).hexdigest()
 
 
-def test_per_assert_verdicts_and_the_final_call_decides(scratch: Path) -> None:
+def test_per_assert_verdicts_from_the_judge(scratch: Path) -> None:
     asserts = ("assert add(1, 1) == 2", "assert add(1, 1) == 3", "assert add(2, 2) == 4")
     _, got = serve([
-        req("final-ok", ADD + CHECK, "check(add)", asserts),
-        req("final-fails", "def add(a, b):\n    return a - b\n" + CHECK, "check(add)",
-            ("assert add(2, 0) == 2",)),
-        req("asserts-only-ok", ADD, "", ("assert add(1, 1) == 2", "assert add(0, 0) == 0")),
-        req("asserts-only-one-fails", ADD, "", asserts),
+        req("all-ok", ADD, "", ("assert add(1, 1) == 2", "assert add(0, 0) == 0")),
+        req("one-fails", ADD, "", asserts),
+        req("final-ok", ADD, "check(add)"),
+        req("final-fails", "def add(a, b):\n    return a - b\n", "check(add)"),
         req("assert-raises", ADD, "", ("assert add(1, 1) == 2", "add(None, 1)")),
     ], scratch)
-    # A failing assert does not stop the later ones; the final call is authoritative.
-    assert got["final-ok"]["status"] == "passed"
-    assert got["final-ok"]["assert_verdicts"] == [True, False, True]
+    # A failing assert does not stop the later ones.
+    assert got["all-ok"]["status"] == "passed"
+    assert got["all-ok"]["assert_verdicts"] == [True, True]
+    assert got["one-fails"]["status"] == "failed"
+    assert got["one-fails"]["assert_verdicts"] == [True, False, True]
+    assert got["final-ok"]["status"] == "passed" and got["final-ok"]["assert_verdicts"] is None
     assert got["final-fails"]["status"] == "failed"
-    assert got["final-fails"]["assert_verdicts"] == [True]
-    assert got["asserts-only-ok"]["status"] == "passed"
-    assert got["asserts-only-one-fails"]["status"] == "failed"
-    assert got["asserts-only-one-fails"]["assert_verdicts"] == [True, False, True]
     assert got["assert-raises"]["status"] == "failed"
     assert got["assert-raises"]["assert_verdicts"] == [True, False]
+    assert "TypeError" in got["assert-raises"]["error"]
+
+
+def test_test_code_never_reaches_the_program_process(scratch: Path) -> None:
+    """The program looks for the test (`check`, its constants) and for the reporter in
+    its own process: on the judge path neither helps it."""
+    peek = ("def add(a, b):\n    g = globals()\n"
+            "    assert 'check' not in g and 'CHECK' not in repr(g)\n    return a + b\n")
+    forge = ("import os, sys\nf = sys._getframe(0)\nwhile f is not None:\n"
+             "    rep = f.f_locals.get('report')\n    if callable(rep):\n"
+             "        rep({'k': 'done', 'status': 'passed', 'error': ''})\n"
+             "        os._exit(0)\n    f = f.f_back\n")
+    _, got = serve([req("peek", peek, "check(add)"), req("forge", forge, "check(add)")],
+                   scratch)
+    assert got["peek"]["status"] == "passed", got["peek"]
+    assert got["forge"]["status"] == "failed", got["forge"]
+
+
+@pytest.mark.parametrize(("program", "status", "why"), [
+    ("class A:\n    def __eq__(self, o):\n        return True\n"
+     "def add(a, b):\n    return A()\n", "error", "not plain data"),
+    ("class I(int):\n    def __eq__(self, o):\n        return True\n"
+     "def add(a, b):\n    return I(0)\n", "error", "not plain data"),
+    ("def add(a, b):\n    return lambda: 3\n", "error", "not plain data"),
+    ("def add(a, b):\n    raise ValueError('no')\n", "failed", "ValueError"),
+    ("import sys\ndef add(a, b):\n    sys.exit(0)\n", "failed", "SystemExit"),
+])
+def test_only_plain_data_crosses_into_the_judge(scratch: Path, program: str, status: str,
+                                                 why: str) -> None:
+    _, got = serve([req("r", program, "", ("assert add(1, 2) == 3",))], scratch)
+    assert got["r"]["status"] == status, got["r"]
+    assert why in got["r"]["error"], got["r"]
+    assert got["r"]["assert_verdicts"] == [False]
+
+
+def test_the_judge_uses_the_prompts_helpers_and_builtin_exception_types(scratch: Path) -> None:
+    prelude = 'def double(x):\n    return 2 * x\n\n\ndef add(a, b):\n    """stub"""\n'
+    rebinds = "def double(x):\n    return 0\n\n\ndef add(a, b):\n    return 0\n"
+    raises = ("def add(a, b):\n    if a is None:\n        raise ValueError('none')\n"
+              "    return a + b\n")
+    expects = ("try:\n    add(None, 1)\nexcept ValueError as e:\n"
+               "    assert str(e) == 'ValueError: none', str(e)\nelse:\n    assert False\n")
+    _, got = serve([
+        req("helper", ADD, "", ("assert add(double(1), 0) == double(1)",), prelude=prelude),
+        req("rebound", rebinds, "", ("assert add(double(1), 0) == double(1)",),
+            prelude=prelude),
+        req("exception", raises, "", (expects,)),
+    ], scratch)
+    assert got["helper"]["status"] == "passed", got["helper"]
+    assert got["rebound"]["status"] == "failed", got["rebound"]  # double() is the prompt's
+    assert got["exception"]["status"] == "passed", got["exception"]
+
+
+def test_calls_of_one_request_share_one_process(scratch: Path) -> None:
+    counter = "n = [0]\ndef add(a, b):\n    n[0] += 1\n    return n[0]\n"
+    _, got = serve([req("r", counter, "", ("assert add(0, 0) == 1", "assert add(0, 0) == 2"))],
+                   scratch)
+    assert got["r"]["status"] == "passed", got["r"]
+
+
+def test_the_runner_caps_each_value_it_is_sent(scratch: Path) -> None:
+    """A program can report through the child's own reporter, past the child's
+    encoder: the runner measures every value itself."""
+    big = ("import sys\nf = sys._getframe(0)\nwhile f is not None:\n"
+           "    rep = f.f_locals.get('report')\n    if callable(rep):\n"
+           "        rep({'k': 'v', 'i': 0, 'v': 'x' * ((1 << 20) + 1000)})\n        break\n"
+           "    f = f.f_back\ndef add(a, b):\n    return a + b\n")
+    step = {"call": "add", "args": [{"i": "1"}, {"i": "2"}]}
+    _, got = serve([{"id": "r", "program": big, "steps": [step]}], scratch)
+    assert got["r"]["values"][0] == {"e": "return value larger than 1048576 bytes"}
+
+
+def test_each_program_gets_a_new_working_directory(scratch: Path) -> None:
+    mark = ("import os\nfor trick in (lambda: os.utime('.', (1234567, 1234567)),\n"
+            "              lambda: os.chmod('.', 0o700)):\n"
+            "    try:\n        trick()\n    except OSError:\n        pass\n")
+    look = ("import os\nst = os.stat('.')\nassert int(st.st_mtime) != 1234567\n"
+            "assert st.st_mode & 0o7777 == 0o1777, oct(st.st_mode)\n")
+    _, got = serve([req("mark", mark), req("look", look)], scratch)
+    assert got["look"]["status"] == "passed", got["look"]
+
+
+def test_test_code_is_refused_outside_the_judge(scratch: Path) -> None:
+    _, got = serve([{"id": "r", "program": ADD, "final": "check(add)"},
+                    {"id": "s", "program": ADD, "steps": [{"source": "assert add(1, 2) == 3"}]}],
+                   scratch)
+    assert got["r"]["status"] == got["s"]["status"] == "sandbox_error"
 
 
 @pytest.mark.parametrize("program", [
@@ -89,8 +179,7 @@ def test_per_assert_verdicts_and_the_final_call_decides(scratch: Path) -> None:
     "os._exit(0)\n",
 ])
 def test_leaving_before_the_tests_end_is_a_failure(scratch: Path, program: str) -> None:
-    _, got = serve([req("r", program + CHECK, "check(add)", ("assert add(1, 2) == 3",))],
-                   scratch)
+    _, got = serve([req("r", program, "", ("assert add(1, 2) == 3",))], scratch)
     assert got["r"]["status"] == "failed", got["r"]
     assert got["r"]["assert_verdicts"] == [False]
 
@@ -114,7 +203,7 @@ def test_statuses(scratch: Path, program: str, status: str) -> None:
 ])
 def test_timeouts_kill_on_the_wall_clock(scratch: Path, program: str) -> None:
     t0 = time.monotonic()
-    _, got = serve([req("r", program, timeout_s=0.5), req("next", ADD + CHECK, "check(add)")],
+    _, got = serve([req("r", program, timeout_s=0.5), req("next", ADD, "check(add)")],
                    scratch)
     assert got["r"]["status"] == "timeout"
     assert 0.5 <= got["r"]["duration_s"] < 1.5
@@ -178,7 +267,7 @@ def test_rlimits_process_group_and_environment_are_the_childs_own(scratch: Path)
 
 def test_bad_requests_are_answered_and_the_runner_keeps_serving(scratch: Path) -> None:
     data = b'not json\n{"id": "x", "program": 5}\n' + \
-        (json.dumps(req("ok", ADD + CHECK, "check(add)")) + "\n").encode()
+        (json.dumps(req("ok", ADD, "check(add)")) + "\n").encode()
     proc = subprocess.run([sys.executable, str(RUNNER), "--scratch", str(scratch)],
                           input=data, capture_output=True, timeout=60, check=True)
     answers = [json.loads(line) for line in proc.stdout.splitlines()[1:]]
@@ -187,7 +276,7 @@ def test_bad_requests_are_answered_and_the_runner_keeps_serving(scratch: Path) -
 
 
 def test_many_requests_in_flight_are_answered_in_order(scratch: Path) -> None:
-    reqs = [req(str(i), f"def add(a, b):\n    return a + b + {i % 2}\n" + CHECK, "check(add)")
+    reqs = [req(str(i), f"def add(a, b):\n    return a + b + {i % 2}\n", "check(add)")
             for i in range(40)]
     _, got = serve(reqs, scratch)
     assert [got[str(i)]["status"] for i in range(40)] == ["passed", "failed"] * 20

@@ -8,6 +8,7 @@ from elsewhere must give sandbox_errors, not tracebacks or dead reader threads.
 
 from __future__ import annotations
 
+import json
 import queue
 import threading
 from pathlib import Path
@@ -53,8 +54,22 @@ def test_a_malformed_field_is_that_requests_sandbox_error(field: dict[str, Any])
 def test_the_request_line_carries_calls_not_expected_values() -> None:
     line = encode_request(request(), "k", 4096).decode()
     assert '"call": "add"' in line and '"steps"' in line
-    assert '"final": ""' in line  # every assert is a call: the in-process check is skipped
-    assert "== 5" not in line and '"i": "5"' not in line
+    assert '"judge"' not in line  # every assert is a call: no judge, no test code sent
+    assert "== 5" not in line and '"i": "5"' not in line and "check" not in line
+
+
+def test_a_judged_request_sends_the_test_to_the_judge_only() -> None:
+    """Without call checks the test goes to the judge; the program's process is sent
+    the program and the value-free preamble, never `check` or an assert."""
+    req = add_request("r", "def add(a, b):\n    return a + b\n", judge=True)
+    assert req.verdict_path == "judge"
+    body = json.loads(encode_request(req, "k", 4096))
+    assert "check" not in body["program"] + body["preamble"] and "steps" not in body
+    assert body["judge"]["final"] == "check(add)" and "def check" in body["judge"]["preamble"]
+    assert body["judge"]["entry"] == "add"
+    answer = {**GOOD, "assert_verdicts": None, "values": None}
+    assert decode_result(answer, req).passed
+    assert decode_result({**answer, "status": "failed"}, req).status == "failed"
 
 
 class ScriptedChannel(Channel):

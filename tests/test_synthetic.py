@@ -93,7 +93,7 @@ def test_shape_of_a_task(default_suite: list[Task]) -> None:
         assert all(a.startswith("assert f(") and "\n" not in a for a in task.asserts)
 
 
-def test_every_canonical_solution_passes_in_process(default_suite: list[Task]) -> None:
+def test_every_canonical_solution_passes_unsandboxed(default_suite: list[Task]) -> None:
     """Cheap full check of all 4200 (our own generated code, so exec is fine here)."""
     for task in default_suite:
         namespace: dict[str, Any] = {}

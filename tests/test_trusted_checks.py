@@ -1,6 +1,6 @@
 """Trusted checks: asserts become calls whose returned values the harness compares.
 
-Pins three things: which asserts decompose (and which stay in-process), that the
+Pins three things: which asserts decompose (and which go to the judge), that the
 strict plain-data codec refuses anything a program could have given behaviour, and
 that the comparison agrees with what the original assert would have said for every
 plain value (a property test against Python itself).
@@ -67,7 +67,7 @@ def test_wrapped_calls_keep_their_wrapper() -> None:
     "x = f(1)",
     "assert f(1) == (",
 ])
-def test_these_stay_in_process(source: str) -> None:
+def test_these_go_to_the_judge(source: str) -> None:
     assert check(source) is None
 
 
