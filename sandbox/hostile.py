@@ -174,6 +174,24 @@ def wrong_request(request_id: str, timeout_s: float = 5.0) -> ExecRequest:
     return add_request(request_id, WRONG, timeout_s)
 
 
+def forge_done(message: str) -> str:
+    """A program that walks up its stack to a frame holding a ``report`` callable (the
+    test driver's), forges `message` with it (and so with its token), then exits."""
+    return ("import os, sys\n"
+            "def _forge():\n"
+            "    f = sys._getframe(1)\n"
+            "    while f is not None:\n"
+            "        rep = f.f_locals.get('report')\n"
+            "        if callable(rep):\n"
+            "            try:\n"
+            f"                rep({message})\n"
+            "            except BaseException:\n"
+            "                pass\n"
+            "            os._exit(0)\n"
+            "        f = f.f_back\n"
+            "_forge()")
+
+
 def _case(name: str, what: str, trick: str, **kw: object) -> HostileCase:
     """A wrong `add` after `trick`: it fails unless the trick changes the verdict."""
     return HostileCase(name, what, trick.strip("\n") + "\n\n" + WRONG, **kw)  # type: ignore[arg-type]
@@ -201,19 +219,7 @@ CASES: tuple[HostileCase, ...] = (
           path="judge"),
     _case("frame_walk", "walk up to the test driver's frame, forge 'done passed' with its "
           "reporter (and so its token), exit",
-          "import os, sys\n"
-          "def _forge():\n"
-          "    f = sys._getframe(1)\n"
-          "    while f is not None:\n"
-          "        rep = f.f_locals.get('report')\n"
-          "        if callable(rep):\n"
-          "            try:\n"
-          "                rep({'done': True, 'k': 'done', 'status': 'passed', 'error': ''})\n"
-          "            except BaseException:\n"
-          "                pass\n"
-          "            os._exit(0)\n"
-          "        f = f.f_back\n"
-          "_forge()"),
+          forge_done("{'done': True, 'k': 'done', 'status': 'passed', 'error': ''}")),
     _case("audit_hook_swaps_check", "an audit hook that replaces `check` in the test's "
           "namespace just before the final call runs",
           "import sys\n"
@@ -416,19 +422,8 @@ CASES: tuple[HostileCase, ...] = (
                 "def add(a, b):\n    return _Any()\n", expect=("error",), path="judge"),
     HostileCase("frame_walk_judged", "walk up to the reporter's frame and forge 'done "
                 "passed', on the judge path (was in-process: passed)",
-                "import os, sys\n"
-                "def _forge():\n"
-                "    f = sys._getframe(1)\n"
-                "    while f is not None:\n"
-                "        rep = f.f_locals.get('report')\n"
-                "        if callable(rep):\n"
-                "            try:\n"
-                "                rep({'k': 'done', 'status': 'passed', 'error': ''})\n"
-                "            except BaseException:\n"
-                "                pass\n"
-                "            os._exit(0)\n"
-                "        f = f.f_back\n"
-                "_forge()\n\n" + WRONG, path="judge"),
+                forge_done("{'k': 'done', 'status': 'passed', 'error': ''}") + "\n\n" + WRONG,
+                path="judge"),
     HostileCase("read_check_constants", "find `check` in its namespace and return the "
                 "expected values from its code's constants (was mixed: passed)",
                 "def add(a, b):\n"
