@@ -1006,12 +1006,21 @@ def _living_processes(uid: int, me: int) -> int:
     return n
 
 
+STATUS_HEAD = 1024
+"""Bytes of /proc/N/status read: State and Uid are within its first dozen lines (the
+Name before them is at most 64 escaped bytes), and reading the rest (sixty-odd
+lines) is what made the after-program check cost on a busy host."""
+
+
 def _status_fields(path: str) -> dict[bytes, bytes] | None:
+    """The complete "key: value" lines in the head of a /proc status file."""
     try:
         with open(path, "rb") as f:
-            return dict(line.split(b":", 1) for line in f.read().splitlines() if b":" in line)
+            head = f.read(STATUS_HEAD)
     except OSError:
         return None
+    lines = head.split(b"\n")[:-1]  # the last piece may be cut off (or is empty)
+    return dict(line.split(b":", 1) for line in lines if b":" in line)
 
 
 def _count_own_processes() -> int:
