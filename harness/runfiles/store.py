@@ -66,19 +66,45 @@ def refuse_non_regular(path: Path) -> None:
         raise BadInput(f"{path} exists and is not a regular file; refusing to replace it")
 
 
-def atomic_replace_dir(build: Callable[[Path], None], directory: str | Path) -> Path:
+def check_replaceable(directory: str | Path, owns: Callable[[Path], bool]) -> None:
+    """BadInput unless `directory` is absent, an empty directory, or one `owns` claims.
+
+    `owns` recognises what the calling writer itself wrote there before (an export's
+    marker file, an adapter's files, a cache entry's build record). Anything else at
+    the path (a user's directory, a home directory, a symlink, a file) is never
+    replaced: replacing deletes it. Writers call this before the work starts, so a
+    wrong path costs one line, not a model load.
+    """
+    target = Path(directory)
+    if not os.path.lexists(target):
+        return
+    if target.is_symlink() or not target.is_dir():
+        raise BadInput(f"{target} exists and is not a directory; refusing to replace it "
+                       "(choose a new path)")
+    if not any(target.iterdir()) or owns(target):
+        return
+    raise BadInput(f"{target} is a non-empty directory that collapse-bench did not write; "
+                   "refusing to replace it (choose a new or empty path)")
+
+
+def atomic_replace_dir(build: Callable[[Path], None], directory: str | Path, *,
+                       owns: Callable[[Path], bool]) -> Path:
     """Create a directory atomically: `build` fills a temp dir beside it, then rename.
 
     A crash leaves the old directory (or none) and at most a hidden temp dir that the
-    next build removes; readers never see a half-written model or adapter.
+    next build removes; readers never see a half-written model or adapter. An existing
+    directory is replaced only if `check_replaceable` allows it (`owns` is required:
+    every caller must say what of its own it may replace).
     """
     target = Path(directory)
+    check_replaceable(target, owns)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         build(tmp)
         if target.exists():
+            check_replaceable(target, owns)  # whatever appeared there during the build
             old = target.parent / f".{target.name}.old-{os.getpid()}"
             os.replace(target, old)
             os.replace(tmp, target)
