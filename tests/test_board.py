@@ -181,7 +181,8 @@ def test_board_of_two_models_is_valid_and_ranked(tmp_path: Path) -> None:
                                                   if c.id != "none_tail_ratio"]
     assert [a["label"] for a in holds["arms"]] == ["tests", "none"]
     assert holds["runs"] == [{"run_id": "run-holds", "config_hash": "0123456789abcdef",
-                              "harness_version": "0.1.0", "source": "e1.json"}]
+                              "harness_version": "0.1.0", "metrics_sha256": None,
+                              "source": "e1.json"}]
     assert holds["config"]["model.name"] == "holds" and holds["complete"]
     assert holds["arms"][1]["curves"]["pass@10"][0]["mean"] == pytest.approx(0.8)
 
@@ -393,6 +394,22 @@ def test_real_entries_from_fixture_runs(tmp_path: Path) -> None:
     assert [m["model"] for m in board["boards"][0]["models"]] == ["models/tiny-96",
                                                                   "builtin:tiny"]
     assert (out / "index.html").read_text().startswith("<!DOCTYPE html>")
+    # which runs it was built from: each model's runs with their metrics digest
+    from harness.analysis.leaderboard import metrics_digest
+
+    tiny = next(m for m in board["boards"][0]["models"] if m["model"] == "builtin:tiny")
+    assert [(r["run_id"], r["metrics_sha256"]) for r in tiny["runs"]] == [
+        ("run-a", metrics_digest(a))]
+    assert metrics_digest(a) in (out / "index.html").read_text()
+
+    forged = copy.deepcopy(doc)  # a hand-edited headline no longer reaches a board
+    forged["entries"][0]["headline"]["pass1_auc_rel"]["mean"] = 1.5
+    (tmp_path / "forged.json").write_text(json.dumps(forged))
+    refused = cli("leaderboard", "build", str(tmp_path / "forged.json"), "--out",
+                  str(tmp_path / "forged-board"))
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+    assert "headline.pass1_auc_rel: 1.5, but the entry's own per-generation curves" in (
+        refused.stderr)
 
     broken = copy.deepcopy(doc)
     broken["entries"][0]["config"]["generations"] = 3

@@ -331,6 +331,7 @@ def _model_row(model: str, entries: list[_Entry], protocol: Any,
             if run["run_id"] in entry.data["run_ids"]:
                 runs[run["run_id"]] = {"run_id": run["run_id"], "config_hash": run["config_hash"],
                                        "harness_version": run["harness_version"],
+                                       "metrics_sha256": run.get("metrics_sha256"),
                                        "source": entry.source.file}
     return {
         "model": model,

@@ -330,9 +330,9 @@ def model_details(board: dict[str, Any], model: dict[str, Any], anchor: str) -> 
                    "yes" if a["complete"] else "no", _num(a["collapse"]["pass1_auc"]["mean"]),
                    _generation(a["collapse"]["first_gen_below_half"]["mean"]),
                    ", ".join(a["run_ids"]), a["source"]] for a in model["arms"]])
-    runs = _grid(["run", "config hash", "harness", "source file"],
-                 [[r["run_id"], r["config_hash"], r["harness_version"], r["source"]]
-                  for r in model["runs"]])
+    runs = _grid(["run", "config hash", "metrics sha256", "harness", "source file"],
+                 [[r["run_id"], r["config_hash"], r.get("metrics_sha256") or "not recorded",
+                   r["harness_version"], r["source"]] for r in model["runs"]])
     config = _kv_table([(k, json.dumps(v)) for k, v in model["config"].items()],
                        ("setting", "value"))
     missing = (f"<p>Missing arms: {esc(', '.join(model['missing_arms']))}.</p>"
