@@ -186,6 +186,18 @@ def test_export_and_adapter_never_replace_a_directory_they_did_not_write(
     assert [p.name for p in mine.iterdir()] == ["precious.txt"]
 
 
+def test_a_loss_that_is_not_finite_stops_training(base, tok, data) -> None:  # type: ignore[no-untyped-def]
+    """Issue 25: a diverged run (NaN loss) went on to score its broken model as a
+    "stable" generation. A non-finite loss is an error naming the step and the lr."""
+    from harness.model.training import LoopSettings, train_loop
+
+    model, _ = finetune_lora(base, tok, data[:8], CFG, seed=0)
+    examples = [encode_example(tok, p, c, 64) for p, c in data[:8]]
+    settings = LoopSettings(lr=float("inf"), batch_size=4, max_steps=4, warmup_ratio=0.0)
+    with pytest.raises(BadInput, match=r"training diverged: the loss is nan at step \d+"):
+        train_loop(model, examples, settings, seed=0, pad_id=0, progress=False)
+
+
 def test_perplexity_is_exp_mean_completion_nll(base, tok, data) -> None:  # type: ignore[no-untyped-def]
     prompt, completion = data[0]
     ids_p = tok(prompt)["input_ids"]

@@ -236,6 +236,11 @@ def train_loop(model: torch.nn.Module, examples: Sequence[Encoded], settings: Lo
                                        settings, lr_factor(stats.steps, total, warmup),
                                        pad_id, device, keep_kw, stats)
                 stats.steps += 1
+                if not math.isfinite(loss):
+                    raise BadInput(
+                        f"training diverged: the loss is {loss} at step {stats.steps} of "
+                        f"{total} (learning rate {settings.lr:g}); lower --lr, "
+                        "since a model trained on it would be scored as if it were real")
                 stats.losses.append(loss)
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
@@ -364,7 +369,8 @@ def _check_training_config(cfg: TrainingConfig) -> None:
               (cfg.lora_alpha > 0, f"lora_alpha must be > 0, got {cfg.lora_alpha}"),
               (0 <= cfg.lora_dropout < 1,
                f"lora_dropout must be in [0, 1), got {cfg.lora_dropout}"),
-              (cfg.learning_rate > 0, f"learning_rate must be > 0, got {cfg.learning_rate}"),
+              (math.isfinite(cfg.learning_rate) and cfg.learning_rate > 0,
+               f"learning_rate must be a finite number > 0, got {cfg.learning_rate}"),
               (cfg.weight_decay >= 0, f"weight_decay must be >= 0, got {cfg.weight_decay}"),
               (0 <= cfg.warmup_ratio < 1,
                f"warmup_ratio must be in [0, 1), got {cfg.warmup_ratio}"),
