@@ -217,3 +217,26 @@ def test_ctrl_c_prints_the_resume_command(small_model: Path, tmp_path: Path) -> 
     assert err.strip().splitlines()[-1] == (
         f"interrupted; continue with: collapse-bench run --resume {run}")
     assert read_json(run / "manifest.json")["status"] == "interrupted"
+
+
+def test_a_results_directory_from_a_future_format_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 25: a results directory of a newer format version was read without a word.
+    report/export (load_run) and --resume/model export (RunStore.open) refuse it."""
+    from harness.errors import BadInput
+    from harness.runfiles.runs import load_run
+    from harness.runfiles.store import FORMAT_VERSION, RunStore
+    from tests.run_fixtures import RunSpec, write_run
+
+    run = write_run(tmp_path, RunSpec(seeds=(0,)))
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["format_version"] == FORMAT_VERSION  # what a run writes
+    load_run(run)
+    manifest["format_version"] = FORMAT_VERSION + 1
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    for read in (load_run, RunStore.open):
+        with pytest.raises(BadInput, match="results format version 2 is newer"):
+            read(run)
+    code = main(["export", str(run), "--out", str(tmp_path / "x.json")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "upgrade collapse-bench" in err

@@ -29,6 +29,10 @@ from tasks.jsonlines import dumps_line
 from tasks.model_text import utf8
 
 DONE = "DONE"
+FORMAT_VERSION = 1
+"""The results format (results/README.md) this harness writes and reads, recorded as
+manifest.json's `format_version`. A manifest without one is version 1 (written
+before it was recorded); a newer one is refused rather than half-understood."""
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -114,6 +118,19 @@ def atomic_replace_dir(build: Callable[[Path], None], directory: str | Path, *,
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def check_format_version(manifest: Any, where: Path) -> None:
+    """BadInput when a run directory's manifest says a results format newer than (or
+    other than) the ones this harness reads: its numbers would be misread silently."""
+    version = manifest.get("format_version", 1) if isinstance(manifest, dict) else 1
+    if isinstance(version, bool) or not isinstance(version, int) or version > FORMAT_VERSION:
+        raise BadInput(f"{where}: results format version {version!r} is newer than this "
+                       f"collapse-bench ({__version__}) reads (up to {FORMAT_VERSION}); "
+                       "upgrade collapse-bench to read it")
+    if version < 1:
+        raise BadInput(f"{where}: results format version {version!r} is not one this "
+                       "collapse-bench knows")
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -215,6 +232,7 @@ class RunStore:
         root.mkdir(parents=True)
         store = cls(root)
         store._write_manifest({
+            "format_version": FORMAT_VERSION,
             "run_id": run_id,
             "versions": _versions(),
             "git_hash": _git_hash(),
@@ -232,6 +250,7 @@ class RunStore:
     def open(cls, root: Path) -> RunStore:
         if not (root / "config.toml").is_file() or not (root / "manifest.json").is_file():
             raise BadInput(f"not a run directory (no config.toml/manifest.json): {root}")
+        check_format_version(read_json(root / "manifest.json"), root)
         return cls(root)
 
     @property
