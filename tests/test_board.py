@@ -187,6 +187,30 @@ def test_board_of_two_models_is_valid_and_ranked(tmp_path: Path) -> None:
     assert holds["arms"][1]["curves"]["pass@10"][0]["mean"] == pytest.approx(0.8)
 
 
+def test_a_model_at_the_floor_is_flagged_and_not_ranked_on_collapse(tmp_path: Path) -> None:
+    """Issue 25: a model whose gen-0 pass@1 is 0.077 cannot fall, so its "AUC vs gen 0"
+    of 1.0 tied for rank 1 and it looked collapse-proof. Below FLOOR_PASS1 a model is
+    flagged, gets no rank in the collapse columns, and sorts after the ranked ones."""
+    from harness.analysis.board import FLOOR_PASS1
+    from harness.analysis.board_page import render_page
+
+    flat = [0.077] * 6
+    floor = make_doc([make_entry("floor", "tests", flat, DIV, run_id="run-floor"),
+                      make_entry("floor", "none", flat, DIV, run_id="run-floor")])
+    board = build_board(write_docs(tmp_path, floor, model_doc("holds", STEADY)))
+    models = board["boards"][0]["models"]
+    assert [m["model"] for m in models] == ["holds", "floor"]
+    holds, low = models
+    assert low["at_floor"] and not holds["at_floor"] and FLOOR_PASS1 > 0.077
+    assert low["rank"] is None and holds["rank"] == 1 and not holds["tied"]
+    assert low["columns"]["none_auc_rel"]["mean"] == pytest.approx(1.0)  # shown, not ranked
+    assert low["columns"]["none_auc_rel"]["rank"] is None
+    assert low["columns"]["pass1_gen0"]["rank"] == 2  # describing the base model still ranks
+    assert "floor" in board["ranking"]["rule"]
+    assert "at the floor" in render_page(board)
+    validate_board(board)
+
+
 def test_rebuilding_gives_the_same_bytes_apart_from_created(tmp_path: Path) -> None:
     from harness.analysis.board_page import render_page
 

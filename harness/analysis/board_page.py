@@ -279,6 +279,8 @@ def board_table(board: dict[str, Any], prefix: str) -> str:
         status = ("complete" if m["complete"] else
                   "incomplete" + (f": no {', '.join(m['missing_arms'])}" if m["missing_arms"]
                                   else ""))
+        if m.get("at_floor"):
+            status += "; at the floor (gen-0 pass@1 below the floor: not ranked on collapse)"
         cells.append(f'<td data-col="complete" data-value="{0 if m["complete"] else 1}">'
                      f"{esc(status)}</td>")
         rows.append(f'<tr data-order="{i}">{"".join(cells)}</tr>')
