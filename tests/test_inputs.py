@@ -101,10 +101,10 @@ def test_bad_flag_value_is_one_line_naming_the_flag(capsys: pytest.CaptureFixtur
 
 
 @pytest.mark.parametrize(("args", "key"), [
-    (("--lr", "0"), "training.learning_rate must be > 0"),
-    (("--lr", "-1"), "training.learning_rate must be > 0"),
+    (("--lr", "0"), "training.learning_rate must be a finite number > 0"),
+    (("--lr", "-1"), "training.learning_rate must be a finite number > 0"),
     (("--epochs", "-1"), "training.epochs must be >= 0"),
-    (("--temperature", "-1"), "sampling.temperature must be >= 0"),
+    (("--temperature", "-1"), "sampling.temperature must be a finite number >= 0"),
     (("--train-temperature", "-1"), "train_temperatures must be >= 0"),
     (("--sampling.top-p", "0"), "sampling.top_p must be in (0, 1]"),
     (("--training.warmup-ratio", "1"), "training.warmup_ratio must be in [0, 1)"),
@@ -119,9 +119,9 @@ def test_bad_values_are_refused_before_the_model_loads(
 
 
 @pytest.mark.parametrize(("toml", "key"), [
-    ("[training]\nlearning_rate = 0.0\n", "training.learning_rate must be > 0"),
+    ("[training]\nlearning_rate = 0.0\n", "training.learning_rate must be a finite number > 0"),
     ("[training]\nepochs = -1\n", "training.epochs must be >= 0"),
-    ("[sampling]\ntemperature = -1.0\n", "sampling.temperature must be >= 0"),
+    ("[sampling]\ntemperature = -1.0\n", "sampling.temperature must be a finite number >= 0"),
     ("[sampling]\ntrain_temperature = -1.0\n", "train_temperatures must be >= 0"),
 ])
 def test_bad_values_in_toml_are_refused_before_the_model_loads(
