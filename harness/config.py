@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import re
 import tomllib
 from collections.abc import Iterator
@@ -360,7 +361,8 @@ def check_model(cfg: ModelConfig) -> None:
 
 
 def check_sampling(cfg: SamplingConfig) -> None:
-    _require(cfg.temperature >= 0, "sampling.temperature", ">= 0 (0 = greedy)", cfg.temperature)
+    _require(math.isfinite(cfg.temperature) and cfg.temperature >= 0, "sampling.temperature",
+             "a finite number >= 0 (0 = greedy)", cfg.temperature)
     _require(0 < cfg.top_p <= 1, "sampling.top_p", "in (0, 1]", cfg.top_p)
     _require(cfg.max_new_tokens >= 1, "sampling.max_new_tokens", ">= 1", cfg.max_new_tokens)
     _require(cfg.batch_size >= 1, "sampling.batch_size", ">= 1", cfg.batch_size)
@@ -377,10 +379,14 @@ def check_training(cfg: TrainingConfig) -> None:
     generation then scores the unchanged model: the noise floor of the curves).
     """
     _require(cfg.lora_r >= 1, "training.lora_r", ">= 1", cfg.lora_r)
-    _require(cfg.lora_alpha > 0, "training.lora_alpha", "> 0", cfg.lora_alpha)
+    _require(math.isfinite(cfg.lora_alpha) and cfg.lora_alpha > 0, "training.lora_alpha",
+             "a finite number > 0", cfg.lora_alpha)
     _require(0 <= cfg.lora_dropout < 1, "training.lora_dropout", "in [0, 1)", cfg.lora_dropout)
-    _require(cfg.learning_rate > 0, "training.learning_rate", "> 0", cfg.learning_rate)
-    _require(cfg.weight_decay >= 0, "training.weight_decay", ">= 0", cfg.weight_decay)
+    # inf trains to a NaN loss and a "stable" pass@1 of 0; NaN compares false everywhere
+    _require(math.isfinite(cfg.learning_rate) and cfg.learning_rate > 0,
+             "training.learning_rate", "a finite number > 0", cfg.learning_rate)
+    _require(math.isfinite(cfg.weight_decay) and cfg.weight_decay >= 0,
+             "training.weight_decay", "a finite number >= 0", cfg.weight_decay)
     _require(0 <= cfg.warmup_ratio < 1, "training.warmup_ratio", "in [0, 1)", cfg.warmup_ratio)
     _require(cfg.epochs >= 0, "training.epochs", ">= 0 (0 = no training)", cfg.epochs)
     _require(cfg.batch_size >= 1, "training.batch_size", ">= 1", cfg.batch_size)

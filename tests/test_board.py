@@ -181,9 +181,34 @@ def test_board_of_two_models_is_valid_and_ranked(tmp_path: Path) -> None:
                                                   if c.id != "none_tail_ratio"]
     assert [a["label"] for a in holds["arms"]] == ["tests", "none"]
     assert holds["runs"] == [{"run_id": "run-holds", "config_hash": "0123456789abcdef",
-                              "harness_version": "0.1.0", "source": "e1.json"}]
+                              "harness_version": "0.1.0", "metrics_sha256": None,
+                              "source": "e1.json"}]
     assert holds["config"]["model.name"] == "holds" and holds["complete"]
     assert holds["arms"][1]["curves"]["pass@10"][0]["mean"] == pytest.approx(0.8)
+
+
+def test_a_model_at_the_floor_is_flagged_and_not_ranked_on_collapse(tmp_path: Path) -> None:
+    """Issue 25: a model whose gen-0 pass@1 is 0.077 cannot fall, so its "AUC vs gen 0"
+    of 1.0 tied for rank 1 and it looked collapse-proof. Below FLOOR_PASS1 a model is
+    flagged, gets no rank in the collapse columns, and sorts after the ranked ones."""
+    from harness.analysis.board import FLOOR_PASS1
+    from harness.analysis.board_page import render_page
+
+    flat = [0.077] * 6
+    floor = make_doc([make_entry("floor", "tests", flat, DIV, run_id="run-floor"),
+                      make_entry("floor", "none", flat, DIV, run_id="run-floor")])
+    board = build_board(write_docs(tmp_path, floor, model_doc("holds", STEADY)))
+    models = board["boards"][0]["models"]
+    assert [m["model"] for m in models] == ["holds", "floor"]
+    holds, low = models
+    assert low["at_floor"] and not holds["at_floor"] and FLOOR_PASS1 > 0.077
+    assert low["rank"] is None and holds["rank"] == 1 and not holds["tied"]
+    assert low["columns"]["none_auc_rel"]["mean"] == pytest.approx(1.0)  # shown, not ranked
+    assert low["columns"]["none_auc_rel"]["rank"] is None
+    assert low["columns"]["pass1_gen0"]["rank"] == 2  # describing the base model still ranks
+    assert "floor" in board["ranking"]["rule"]
+    assert "at the floor" in render_page(board)
+    validate_board(board)
 
 
 def test_rebuilding_gives_the_same_bytes_apart_from_created(tmp_path: Path) -> None:
@@ -393,6 +418,22 @@ def test_real_entries_from_fixture_runs(tmp_path: Path) -> None:
     assert [m["model"] for m in board["boards"][0]["models"]] == ["models/tiny-96",
                                                                   "builtin:tiny"]
     assert (out / "index.html").read_text().startswith("<!DOCTYPE html>")
+    # which runs it was built from: each model's runs with their metrics digest
+    from harness.analysis.leaderboard import metrics_digest
+
+    tiny = next(m for m in board["boards"][0]["models"] if m["model"] == "builtin:tiny")
+    assert [(r["run_id"], r["metrics_sha256"]) for r in tiny["runs"]] == [
+        ("run-a", metrics_digest(a))]
+    assert metrics_digest(a) in (out / "index.html").read_text()
+
+    forged = copy.deepcopy(doc)  # a hand-edited headline no longer reaches a board
+    forged["entries"][0]["headline"]["pass1_auc_rel"]["mean"] = 1.5
+    (tmp_path / "forged.json").write_text(json.dumps(forged))
+    refused = cli("leaderboard", "build", str(tmp_path / "forged.json"), "--out",
+                  str(tmp_path / "forged-board"))
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+    assert "headline.pass1_auc_rel: 1.5, but the entry's own per-generation curves" in (
+        refused.stderr)
 
     broken = copy.deepcopy(doc)
     broken["entries"][0]["config"]["generations"] = 3

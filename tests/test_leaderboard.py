@@ -209,6 +209,79 @@ def test_broken_document_names_the_bad_field(doc: dict[str, Any], edit: Any, pat
     assert str(info.value).startswith(f"{path}: ")
 
 
+# --------------------------------------------------------- numbers a hand edit forges
+
+
+def _bump_pass1(doc: dict[str, Any], by: float) -> None:
+    for gen in doc["entries"][0]["generations"]:
+        gen["pass_at_k"]["pass@1"]["mean"] += by
+
+
+def _forge_consistently(doc: dict[str, Any]) -> None:
+    """Raise the whole pass@1 curve and recompute every summary from it, as a careful
+    forger would; only the per-seed summaries are left as the runs gave them."""
+    import numpy as np
+
+    from harness.analysis.headline import first_below, relative_aucs
+    from harness.analysis.stats import _aucs, _slopes
+
+    entry = doc["entries"][0]
+    _bump_pass1(doc, 0.01)
+    x = np.asarray([g["generation"] for g in entry["generations"]], float)
+    y = np.asarray([[g["pass_at_k"]["pass@1"]["mean"] for g in entry["generations"]]])
+    entry["collapse"]["pass1_auc"]["mean"] = float(_aucs(x, y)[0])
+    entry["collapse"]["pass1_slope"]["mean"] = float(_slopes(x, y)[0])
+    head = entry["headline"]
+    head["pass1_auc_rel"]["mean"] = float(relative_aucs(x, y)[0])
+    head["pass1_gain"]["mean"] = float(y[0, -1] - y[0, 0])
+    for key, f in (("gens_to_90", 0.9), ("gens_to_50", 0.5)):
+        v = first_below(x, y, f)[0]
+        head[key]["mean"] = None if np.isinf(v) else float(v)
+
+
+@pytest.mark.parametrize(("edit", "path"), [
+    (lambda d: d["entries"][0]["generations"][2]["pass_at_k"]["pass@1"].update(
+        mean=d["entries"][0]["generations"][2]["pass_at_k"]["pass@5"]["mean"] + 0.01),
+     "entries[0].generations[2].pass_at_k.pass@1"),  # above its pass@5
+    (lambda d: _bump_pass1(d, 0.02), "entries[0].collapse.pass1_auc"),
+    (lambda d: d["entries"][0]["headline"]["pass1_auc_rel"].update(mean=1.25),
+     "entries[0].headline.pass1_auc_rel"),
+    (lambda d: d["entries"][0]["headline"]["pass1_gain"].update(mean=0.5),
+     "entries[0].headline.pass1_gain"),
+    (lambda d: d["entries"][0]["collapse"]["diversity_retention"].update(mean=1.0),
+     "entries[0].collapse.diversity_retention"),
+    (lambda d: d["entries"][0].update(model="someone/else"), "entries[0].model"),
+    (_forge_consistently, "entries[0].collapse.pass1_auc"),
+])
+def test_a_forged_headline_pass1_or_model_is_refused(doc: dict[str, Any], edit: Any,
+                                                     path: str) -> None:
+    """Issue 25: an entry whose pass@1, headline value or model name was edited by hand
+    passed `export --validate` and `leaderboard build`, and the board showed the
+    forged numbers. Every summary is now recomputed from the entry's own curves."""
+    validate_leaderboard(doc)
+    forged = copy.deepcopy(doc)
+    edit(forged)
+    with pytest.raises(BadInput) as info:
+        validate_leaderboard(forged)
+    assert str(info.value).startswith(f"{path}: "), info.value
+
+
+def test_the_export_records_a_digest_of_each_runs_metrics(run_dir: Path, tmp_path: Path,
+                                                         doc: dict[str, Any]) -> None:
+    """Issue 25: a board could not say which runs it was built from. Each run in an
+    export carries the sha256 of its metrics files; a changed file changes it."""
+    from harness.analysis.leaderboard import metrics_digest
+
+    (run,) = doc["runs"]
+    assert run["metrics_sha256"] == metrics_digest(run_dir)
+    copy_dir = tmp_path / "copy"
+    shutil.copytree(run_dir, copy_dir)
+    assert metrics_digest(copy_dir) == run["metrics_sha256"]  # where it lies does not count
+    metrics = next(copy_dir.glob("arms/*/gen-1/metrics.json"))
+    metrics.write_text(metrics.read_text().replace('"generation": 1', '"generation":  1'))
+    assert metrics_digest(copy_dir) != run["metrics_sha256"]
+
+
 # ------------------------------------------------------------------------------- CLI
 
 

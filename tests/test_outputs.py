@@ -75,6 +75,53 @@ def test_run_refuses_an_unwritable_results_root(tmp_path: Path,
     assert "--out" in err and "exists and is not a directory" in err
 
 
+# ------------------------------------------------ never delete a directory not ours
+
+
+def test_model_export_refuses_a_directory_it_did_not_write(
+        run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 25 blocker: `model export --out DIR` exited 0 and replaced DIR, deleting
+    precious.txt (`--out ~` would empty a home directory). Refused before any model is
+    loaded: one line, exit 2, the directory untouched."""
+    home = tmp_path / "home"
+    (home / "projects").mkdir(parents=True)
+    (home / "precious.txt").write_text("keep me")
+    arm = sorted(p.name for p in (run_dir / "arms").iterdir())[0]
+    code, stdout, err = _run(capsys, "model", "export", str(run_dir), "--arm", arm,
+                             "--generation", "2", "--out", str(home))
+    assert code == 2 and stdout == ""
+    assert err.count("\n") == 1 and "did not write" in err and "refusing" in err, err
+    assert sorted(p.name for p in home.iterdir()) == ["precious.txt", "projects"]
+    assert (home / "precious.txt").read_text() == "keep me"
+
+
+def test_every_directory_writer_states_what_it_may_replace(tmp_path: Path) -> None:
+    """The replace-a-directory helper serves the adapters, the model caches, the
+    shipped copy, Ray's generation transfer and model export: none of them may delete a
+    non-empty directory its `owns` does not claim, nor follow a symlink."""
+    from harness.runfiles.store import atomic_replace_dir
+
+    def fill(d: Path) -> None:
+        d.mkdir()
+        (d / "new.txt").write_text("new")
+
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "a.txt").write_text("a")
+    with pytest.raises(BadInput, match="did not write"):
+        atomic_replace_dir(fill, theirs, owns=lambda d: (d / "ours.json").is_file())
+    assert [p.name for p in theirs.iterdir()] == ["a.txt"]
+    (theirs / "ours.json").write_text("{}")
+    atomic_replace_dir(fill, theirs, owns=lambda d: (d / "ours.json").is_file())
+    assert [p.name for p in theirs.iterdir()] == ["new.txt"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    atomic_replace_dir(fill, empty, owns=lambda d: False)  # an empty directory holds nothing
+    assert [p.name for p in empty.iterdir()] == ["new.txt"]
+    with pytest.raises(TypeError):
+        atomic_replace_dir(fill, tmp_path / "x")  # type: ignore[call-arg]  # owns is required
+
+
 # ---------------------------------------------------- never replace a non-regular file
 
 

@@ -252,3 +252,17 @@ def test_perplexity_axis_does_not_show_noise_digits(tmp_path: Path) -> None:
     labels = [t.get_text() for t in ax.get_yticklabels()]  # type: ignore[attr-defined]
     assert len(labels) >= 3 and len(set(labels)) == len(labels)
     assert all(re.fullmatch(r"\d+\.\d{2}", label) for label in labels), labels
+
+
+def test_a_group_at_the_floor_is_flagged_in_the_ranking(tmp_path: Path) -> None:
+    """Issue 25: a model already at the floor (gen-0 pass@1 0.077) looked collapse-proof;
+    the board leaves it out of its collapse ranks and the report flags it, same rule."""
+    low = (ArmSpec("tests", pass1=[0.02, 0.02, 0.03, 0.02], diversity=[0.4] * 4),
+           ArmSpec("none", pass1=[0.02, 0.02, 0.02, 0.02], diversity=[0.4] * 4))
+    result = write_report(write_run(tmp_path, RunSpec(arms=low, seeds=(0, 1))), n_boot=50)
+    text = result.markdown.read_text()
+    ranking = text.split("## Ranking", 1)[1].split("## Plots", 1)[0]
+    assert ranking.count("(at the floor)") >= 3, ranking  # both rows and the rule
+    assert "generation-0 pass@1 below 0.1" in ranking
+    high = write_report(write_run(tmp_path / "b", RunSpec(seeds=(0, 1))), n_boot=50)
+    assert "at the floor" not in high.markdown.read_text()

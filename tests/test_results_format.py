@@ -217,3 +217,43 @@ def test_ctrl_c_prints_the_resume_command(small_model: Path, tmp_path: Path) -> 
     assert err.strip().splitlines()[-1] == (
         f"interrupted; continue with: collapse-bench run --resume {run}")
     assert read_json(run / "manifest.json")["status"] == "interrupted"
+
+
+def test_a_results_directory_from_a_future_format_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 25: a results directory of a newer format version was read without a word.
+    report/export (load_run) and --resume/model export (RunStore.open) refuse it."""
+    from harness.errors import BadInput
+    from harness.runfiles.runs import load_run
+    from harness.runfiles.store import FORMAT_VERSION, RunStore
+    from tests.run_fixtures import RunSpec, write_run
+
+    run = write_run(tmp_path, RunSpec(seeds=(0,)))
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["format_version"] == FORMAT_VERSION  # what a run writes
+    load_run(run)
+    manifest["format_version"] = FORMAT_VERSION + 1
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    for read in (load_run, RunStore.open):
+        with pytest.raises(BadInput, match="results format version 2 is newer"):
+            read(run)
+    code = main(["export", str(run), "--out", str(tmp_path / "x.json")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "upgrade collapse-bench" in err
+
+
+@pytest.mark.parametrize(("option", "value"), [("--n-eval", "20"), ("--generations", "1"),
+                                               ("--lr", "0.05")])
+def test_resume_of_a_complete_run_with_changed_settings_says_so(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, value: str) -> None:
+    """Issue 25: `--resume` of a complete run with a changed --n-eval said "nothing to
+    do", and `--resume --generations 1` quietly shortened the plan (exit 0 both)."""
+    from tests.run_fixtures import RunSpec, write_run
+
+    run = write_run(tmp_path, RunSpec(seeds=(0,)))
+    before = (run / "config.toml").read_text()
+    code = main(["run", "--resume", str(run), option, value])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"cannot resume {run} with" in err and "start a new run instead" in err
+    assert (run / "config.toml").read_text() == before

@@ -154,6 +154,50 @@ def test_adapter_files_and_merged_export(base, tok, data, tmp_path: Path) -> Non
         load_adapter(base, tmp_path / "nothing")
 
 
+def test_export_and_adapter_never_replace_a_directory_they_did_not_write(
+        base, tok, data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 25 blocker: `model export --out DIR` replaced DIR whole, so a user's files
+    there (or a home directory) were deleted. Only an earlier export, unchanged since,
+    may be replaced; anything else is refused and left as it was."""
+    model, _ = finetune_lora(base, tok, data[:8], CFG, seed=0)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "precious.txt").write_text("keep me")
+    with pytest.raises(BadInput, match="did not write"):
+        export_merged(model, tok, mine)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]  # no temp dir left
+    assert [p.name for p in mine.iterdir()] == ["precious.txt"]
+
+    out = export_merged(model, tok, tmp_path / "export", {"arm": "a", "generation": 1})
+    export_merged(model, tok, out)  # an earlier export may be replaced
+    (out / "notes.txt").write_text("added by hand")
+    with pytest.raises(BadInput, match="did not write"):
+        export_merged(model, tok, out)
+    assert (out / "notes.txt").read_text() == "added by hand"
+
+    link = tmp_path / "link"
+    link.symlink_to(mine)
+    with pytest.raises(BadInput, match="not a directory"):
+        export_merged(model, tok, link)
+    assert (mine / "precious.txt").exists()
+
+    with pytest.raises(BadInput, match="did not write"):
+        save_adapter(model, mine)  # an adapter only replaces an adapter
+    assert [p.name for p in mine.iterdir()] == ["precious.txt"]
+
+
+def test_a_loss_that_is_not_finite_stops_training(base, tok, data) -> None:  # type: ignore[no-untyped-def]
+    """Issue 25: a diverged run (NaN loss) went on to score its broken model as a
+    "stable" generation. A non-finite loss is an error naming the step and the lr."""
+    from harness.model.training import LoopSettings, train_loop
+
+    model, _ = finetune_lora(base, tok, data[:8], CFG, seed=0)
+    examples = [encode_example(tok, p, c, 64) for p, c in data[:8]]
+    settings = LoopSettings(lr=float("inf"), batch_size=4, max_steps=4, warmup_ratio=0.0)
+    with pytest.raises(BadInput, match=r"training diverged: the loss is nan at step \d+"):
+        train_loop(model, examples, settings, seed=0, pad_id=0, progress=False)
+
+
 def test_perplexity_is_exp_mean_completion_nll(base, tok, data) -> None:  # type: ignore[no-untyped-def]
     prompt, completion = data[0]
     ids_p = tok(prompt)["input_ids"]

@@ -50,8 +50,15 @@ from harness.errors import BadInput
 SCHEMA_VERSION = "1.0"
 UNVERIFIED, VERIFIED = "none", "tests"
 RANK_BY = "none_auc_rel"
+FLOOR_PASS1 = 0.10
+"""At the floor: generation-0 pass@1 below this. Such a model has almost nothing to
+lose, so "relative to generation 0" columns cannot show collapse (0.077 held
+"perfectly" and tied for rank 1): it is flagged and left out of every collapse
+column's ranking (gen-0 pass@1, which only describes the base model, still ranks it)."""
 RANK_RULE = ("rank = 1 + number of models whose 95% interval lies entirely on the better "
-             "side of this model's; a shared rank is a tie (2=); without intervals, means")
+             "side of this model's; a shared rank is a tie (2=); without intervals, means; "
+             f"a model at the floor (gen-0 pass@1 < {FLOOR_PASS1:g}) is flagged and not "
+             "ranked on collapse columns")
 
 Estimate = dict[str, Any]
 
@@ -236,14 +243,27 @@ def arena_ranks(values: Sequence[tuple[float, float, float] | None],
             for v in values]
 
 
+def at_floor(model: dict[str, Any]) -> bool:
+    """Whether the model's generation-0 pass@1 is below FLOOR_PASS1 (see there)."""
+    cell = model["columns"].get("pass1_gen0")
+    mean = None if cell is None else cell.get("mean")
+    return isinstance(mean, int | float) and mean < FLOOR_PASS1
+
+
 def rank_columns(models: list[dict[str, Any]], columns: Sequence[Column]) -> None:
-    """Fill each model's `columns[id].rank` and `.tied`, then its row `rank`/`tied`."""
+    """Fill each model's `columns[id].rank` and `.tied`, then its row `rank`/`tied`.
+
+    Models at the floor get no rank in the collapse columns (`at_floor`)."""
+    for model in models:
+        model["at_floor"] = at_floor(model)
     for column in columns:
         cells = [m["columns"][column.id] for m in models]
-        values = [None if c is None else bounds(c, column.kind, c["interval"]) for c in cells]
+        ranked = [c if c is None or column.id == "pass1_gen0" or not m["at_floor"] else None
+                  for c, m in zip(cells, models, strict=True)]
+        values = [None if c is None else bounds(c, column.kind, c["interval"]) for c in ranked]
         ranks = arena_ranks(values, column.better)
         for cell, rank in zip(cells, ranks, strict=True):
-            if cell is not None:
+            if cell is not None:  # an unranked (floor) cell keeps rank None
                 cell["rank"] = rank
                 cell["tied"] = rank is not None and ranks.count(rank) > 1
     for model in models:
@@ -331,11 +351,13 @@ def _model_row(model: str, entries: list[_Entry], protocol: Any,
             if run["run_id"] in entry.data["run_ids"]:
                 runs[run["run_id"]] = {"run_id": run["run_id"], "config_hash": run["config_hash"],
                                        "harness_version": run["harness_version"],
+                                       "metrics_sha256": run.get("metrics_sha256"),
                                        "source": entry.source.file}
     return {
         "model": model,
         "rank": None,
         "tied": False,
+        "at_floor": False,  # set by rank_columns
         "complete": not missing and all(e.data["complete"] for e in present),
         "missing_arms": missing,
         "n_generations": max((e.data["n_generations"] for e in present), default=0),

@@ -279,6 +279,8 @@ def board_table(board: dict[str, Any], prefix: str) -> str:
         status = ("complete" if m["complete"] else
                   "incomplete" + (f": no {', '.join(m['missing_arms'])}" if m["missing_arms"]
                                   else ""))
+        if m.get("at_floor"):
+            status += "; at the floor (gen-0 pass@1 below the floor: not ranked on collapse)"
         cells.append(f'<td data-col="complete" data-value="{0 if m["complete"] else 1}">'
                      f"{esc(status)}</td>")
         rows.append(f'<tr data-order="{i}">{"".join(cells)}</tr>')
@@ -330,9 +332,9 @@ def model_details(board: dict[str, Any], model: dict[str, Any], anchor: str) -> 
                    "yes" if a["complete"] else "no", _num(a["collapse"]["pass1_auc"]["mean"]),
                    _generation(a["collapse"]["first_gen_below_half"]["mean"]),
                    ", ".join(a["run_ids"]), a["source"]] for a in model["arms"]])
-    runs = _grid(["run", "config hash", "harness", "source file"],
-                 [[r["run_id"], r["config_hash"], r["harness_version"], r["source"]]
-                  for r in model["runs"]])
+    runs = _grid(["run", "config hash", "metrics sha256", "harness", "source file"],
+                 [[r["run_id"], r["config_hash"], r.get("metrics_sha256") or "not recorded",
+                   r["harness_version"], r["source"]] for r in model["runs"]])
     config = _kv_table([(k, json.dumps(v)) for k, v in model["config"].items()],
                        ("setting", "value"))
     missing = (f"<p>Missing arms: {esc(', '.join(model['missing_arms']))}.</p>"

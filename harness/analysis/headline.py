@@ -73,7 +73,7 @@ def first_below(x: np.ndarray, y: np.ndarray, fraction: float) -> np.ndarray:
     return out
 
 
-def _relative_aucs(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def relative_aucs(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(y[:, :1] > 0, y / y[:, :1], np.nan)
     return _aucs(x, rel) if x.size else np.full(y.shape[0], np.nan)
@@ -121,7 +121,7 @@ def headline(arms: Sequence[ArmResult], *, n_boot: int, seed: int) -> Headline:
         elif n_seed >= 2:
             reps = _clip01(_seed_mean(seed_counts, reported))
         values["pass1_auc_rel"] = _interval(
-            _relative_aucs(x, mean)[0], None if reps is None else _relative_aucs(x, reps))
+            relative_aucs(x, mean)[0], None if reps is None else relative_aucs(x, reps))
         for key, fraction in (("gens_to_90", 0.9), ("gens_to_50", 0.5)):
             values[key] = _generation_interval(
                 first_below(x, mean, fraction)[0],

@@ -42,10 +42,12 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
+import hashlib
 import io
 import json
+import math
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -208,6 +210,21 @@ def _load_all(run_dirs: Sequence[str | Path]) -> list[RunResult]:
     return runs
 
 
+def metrics_digest(run_dir: Path) -> str:
+    """sha256 over the run's per-generation metrics files (arms/*/gen-*/metrics.json).
+
+    What every number of an entry is computed from; recorded per run in the export
+    and carried onto the board, so a board says which runs it was built from, and
+    anyone holding those run directories can recompute the digest and compare. It is
+    the sha256 of "sha256(file)  path" lines in path order (`sha256sum`'s format).
+    """
+    lines = []
+    for path in sorted(Path(run_dir).glob("arms/*/gen-*/metrics.json")):
+        rel = path.relative_to(run_dir).as_posix()
+        lines.append(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {rel}\n")
+    return hashlib.sha256("".join(lines).encode("utf-8")).hexdigest()
+
+
 def incomplete_arms(runs: Sequence[RunResult], skip_incomplete: bool) -> list[dict[str, Any]]:
     """Every arm without all its planned generations, and whether it is in the entries."""
     out: list[dict[str, Any]] = []
@@ -286,7 +303,8 @@ def build_leaderboard(run_dirs: Sequence[str | Path], *, n_boot: int = DEFAULT_N
         "runs": [
             {"run_id": r.run_id, "config_hash": r.config_hash,
              "harness_version": r.harness_version, "model": r.model,
-             "train_suite": r.train_suite, "eval_suite": r.eval_suite, "n_arms": len(r.arms)}
+             "train_suite": r.train_suite, "eval_suite": r.eval_suite, "n_arms": len(r.arms),
+             "metrics_sha256": metrics_digest(r.path)}
             for r in runs
         ],
         "incomplete_arms": incomplete_arms(runs, skip_incomplete),
@@ -327,12 +345,136 @@ def validate_leaderboard(doc: Any) -> None:
             path.append(missing[0])
             raise BadInput(f"{_json_path(path)}: required field is missing")
         raise BadInput(f"{_json_path(path)}: {error.message}")
+    models = {r["run_id"]: r["model"] for r in doc["runs"]}
     for i, entry in enumerate(doc["entries"]):
         if entry["rank"] != i + 1:
             raise BadInput(f"entries[{i}].rank: expected {i + 1} (entries are sorted by rank), "
                            f"got {entry['rank']}")
+        check_entry_numbers(entry, f"entries[{i}]")
+        check_entry_model(entry, models, f"entries[{i}]")
         if entry.get("protocol"):
             check_entry_protocol(entry, f"entries[{i}]")
+        if i and _rank_key(doc["entries"][i - 1])[:2] > _rank_key(entry)[:2]:
+            raise BadInput(f"entries[{i}].rank: its pass@1 AUC "
+                           f"{entry['collapse']['pass1_auc']['mean']} is above the entry "
+                           f"ranked before it ({RANK_BY}, highest first)")
+
+
+_TOLERANCE = 1e-9
+
+
+def _same_number(stored: Any, computed: float | None) -> bool:
+    """A stored mean equals one recomputed from the curves (None = not computable)."""
+    if computed is None or (isinstance(computed, float) and not math.isfinite(computed)):
+        return stored is None
+    if isinstance(stored, bool) or not isinstance(stored, int | float):
+        return False
+    return abs(stored - computed) <= _TOLERANCE * max(1.0, abs(computed))
+
+
+def _means(gens: list[dict[str, Any]], get: Callable[[dict[str, Any]], Any]) -> list[Any]:
+    out = []
+    for gen in gens:
+        try:
+            out.append(get(gen)["mean"])
+        except (KeyError, TypeError):
+            out.append(None)
+    return out
+
+
+def check_entry_numbers(entry: dict[str, Any], where: str) -> None:
+    """BadInput unless every headline of `entry` is what its own curves give.
+
+    An entry carries its per-generation mean curves; every summary the board or a
+    reader ranks by (collapse: AUC, slope, first generation below half, diversity
+    retention; headline: relative AUC, generations to 90%/50%, gain, tail ratio) is a
+    function of those means (harness.analysis.stats, .headline), so it is recomputed
+    here and must match. pass@1 may not exceed pass@k at any generation (true of the
+    unbiased estimator), and the mean of the per-seed AUCs and slopes is the AUC and
+    slope of the mean curve (both are linear). So a hand edit of one number shows;
+    a forger who rewrites every one of them consistently is caught only by the
+    metrics digest against the runs (`runs[].metrics_sha256`).
+    """
+    import numpy as np
+
+    from harness.analysis.headline import first_below, relative_aucs
+    from harness.analysis.stats import _aucs, _first_below_half, _retentions, _slopes
+
+    gens = entry["generations"]
+    if entry["n_generations"] != len(gens):
+        raise BadInput(f"{where}.n_generations: {entry['n_generations']}, but the entry has "
+                       f"{len(gens)} generations")
+    x = np.asarray([g["generation"] for g in gens], dtype=float)
+    if x.size > 1 and np.any(np.diff(x) <= 0):
+        raise BadInput(f"{where}.generations: generation numbers must increase")
+    pass1 = _means(gens, lambda g: g["pass_at_k"]["pass@1"])
+    for g, gen in enumerate(gens):
+        p1 = pass1[g]
+        for name, iv in gen["pass_at_k"].items():
+            if name != "pass@1" and p1 is not None and iv.get("mean") is not None \
+                    and p1 > iv["mean"] + _TOLERANCE:
+                raise BadInput(f"{where}.generations[{g}].pass_at_k.pass@1: {p1} is above "
+                               f"{name} {iv['mean']}, which no run can give")
+    checks: list[tuple[str, Any, float | None]] = []
+    if x.size and all(v is not None for v in pass1):
+        y = np.asarray(pass1, dtype=float)[None, :]
+        first = _first_below_half(x, y)[0]
+        collapse, head = entry["collapse"], entry.get("headline") or {}
+        checks += [
+            ("collapse.pass1_auc", collapse["pass1_auc"]["mean"], float(_aucs(x, y)[0])),
+            ("collapse.pass1_slope", collapse["pass1_slope"]["mean"], float(_slopes(x, y)[0])),
+            ("collapse.first_gen_below_half", collapse["first_gen_below_half"]["mean"],
+             float(first)),
+        ]
+        computed_head = {
+            "pass1_auc_rel": float(relative_aucs(x, y)[0]),
+            "gens_to_90": float(first_below(x, y, 0.9)[0]),
+            "gens_to_50": float(first_below(x, y, 0.5)[0]),
+            "pass1_gain": float(y[0, -1] - y[0, 0]),
+        }
+        for key, value in computed_head.items():
+            if isinstance(head.get(key), dict):
+                checks.append((f"headline.{key}", head[key]["mean"], value))
+        per_seed = [s["collapse"] for s in entry.get("per_seed", [])]
+        for key in ("pass1_auc", "pass1_slope"):
+            seeds = [s.get(key) for s in per_seed]
+            if seeds and all(isinstance(v, int | float) for v in seeds):
+                mean = collapse[key]["mean"]
+                if mean is None or abs(float(np.mean(seeds)) - mean) > 1e-6:
+                    raise BadInput(f"{where}.collapse.{key}: {mean}, but its seeds "
+                                   f"(per_seed) average {float(np.mean(seeds)):.6g}")
+    diversity = _means(gens, lambda g: g["diversity"])
+    if x.size and all(v is not None for v in diversity):
+        d = np.asarray(diversity, dtype=float)[None, :]
+        checks.append(("collapse.diversity_retention",
+                       entry["collapse"]["diversity_retention"]["mean"],
+                       float(_retentions(d)[0])))
+    tail = _means(gens, lambda g: g["tail_perplexity"])
+    head = entry.get("headline") or {}
+    if x.size and all(v is not None for v in tail) and isinstance(
+            head.get("tail_perplexity_ratio"), dict):
+        ratio = tail[-1] / tail[0] if tail[0] > 0 else None
+        checks.append(("headline.tail_perplexity_ratio",
+                       head["tail_perplexity_ratio"]["mean"], ratio))
+    for path, stored, computed in checks:
+        if not _same_number(stored, computed):
+            shown = "none" if computed is None or not math.isfinite(computed) else f"{computed:.6g}"
+            raise BadInput(f"{where}.{path}: {stored}, but the entry's own per-generation "
+                           f"curves give {shown}")
+
+
+def check_entry_model(entry: dict[str, Any], models: dict[str, str], where: str) -> None:
+    """BadInput unless the entry's model is the one its runs and its config name."""
+    model = entry["model"]
+    for run_id in entry["run_ids"]:
+        if run_id not in models:
+            raise BadInput(f"{where}.run_ids: run {run_id} is not in the document's runs")
+        if models[run_id] != model:
+            raise BadInput(f"{where}.model: {model!r}, but its run {run_id} ran "
+                           f"{models[run_id]!r}")
+    named = (entry.get("config") or {}).get("model.name")
+    if named is not None and named != model:
+        raise BadInput(f"{where}.model: {model!r}, but its config names {named!r}")
 
 
 def load_leaderboard(path: str | Path) -> dict[str, Any]:

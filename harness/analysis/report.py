@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.analysis.board import FLOOR_PASS1
 from harness.analysis.plots import all_plots, group_labels
 from harness.analysis.questions import SeedBootstrap, answer_all, question_plots, render_questions
 from harness.analysis.stats import (
@@ -60,6 +61,14 @@ def _fmt_gen(iv: Interval) -> str:
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|",
             *("| " + " | ".join(r) + " |" for r in rows)]
+
+
+def _at_floor(st: GroupStats) -> bool:
+    """Generation-0 pass@1 below the board's floor (harness.analysis.board.FLOOR_PASS1)."""
+    if not st.generations or 1 not in st.generations[0].pass_at_k:
+        return False
+    mean = st.generations[0].pass_at_k[1].mean
+    return mean is not None and mean < FLOOR_PASS1
 
 
 def _rank_order(stats: dict[ArmGroupKey, GroupStats]) -> list[ArmGroupKey]:
@@ -181,11 +190,17 @@ def render_markdown(run: RunResult, stats: dict[ArmGroupKey, GroupStats],
         "0 the groups share a rank.",
         "",
     ]
+    if any(_at_floor(st) for st in stats.values()):
+        lines += [f"(at the floor): generation-0 pass@1 below {FLOOR_PASS1:g}. Such a group "
+                  "has almost nothing to lose, so a flat curve there is no evidence against "
+                  "collapse; the model board leaves such models out of its collapse ranks.",
+                  ""]
     ranking = rank_groups(run, stats)
     ranked = [r.key for r in ranking]
 
     def name(k: ArmGroupKey) -> str:
-        return labels[k] + ("" if all(a.complete for a in groups[k]) else " (incomplete)")
+        return (labels[k] + ("" if all(a.complete for a in groups[k]) else " (incomplete)")
+                + (" (at the floor)" if _at_floor(stats[k]) else ""))
 
     lines += _table(["rank", "arm group", "seeds", *_COLLAPSE_HEADER,
                      "AUC difference to the group above"],

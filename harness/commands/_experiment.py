@@ -252,8 +252,14 @@ def execute(cfg: Any, resume: Path | None, compare: bool = False, ray: Any = Non
     from harness.experiment.arms import validate
 
     validate(cfg)  # before the heavy imports: a bad config fails in well under a second
-    if resume is not None and _already_complete(cfg, resume):
-        return
+    if resume is not None:
+        from harness.config import load_run_config
+
+        # before "nothing to do": a changed --n-eval or a shorter --generations on a
+        # complete run would otherwise be accepted without a word
+        check_resume_changes(resume, load_run_config(resume), cfg)
+        if _already_complete(cfg, resume):
+            return
 
     from harness.analysis.summary import render_tables, write_summary
     from harness.experiment.loop import check_output_root, load_tasks, run_experiment

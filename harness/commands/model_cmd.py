@@ -191,18 +191,21 @@ def info(name: str, device: str, dtype: str, cache_dir: str) -> None:
 @click.option("--generation", type=click.IntRange(min=0), required=True,
               help="Generation whose model to export (0 = the base model).")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True,
-              help="Directory to write; loads with from_pretrained, or as --model.")
+              help="Directory to write; loads with from_pretrained, or as --model. Must be "
+                   "new, empty, or an earlier export (anything else: exit 2, untouched).")
 def export(run_dir: Path, arm_id: str, generation: int, out: Path) -> None:
     """Save generation G of an arm as a standalone merged model plus tokenizer.
 
     The model is rebuilt exactly as the loop used it: the run's base model with the
-    arm's saved adapters applied under the run's restart policy.
+    arm's saved adapters applied under the run's restart policy. The directory gets a
+    collapse-bench-export.json marker; a non-empty --out without it (or with files
+    added since) is refused with exit 2 and left as it was.
     """
     from harness.config import load_run_config
     from harness.errors import BadInput
     from harness.experiment.loop import model_after, warm_start
     from harness.model.loading import load_model
-    from harness.model.training import export_merged
+    from harness.model.training import check_export_target, export_merged
     from harness.runfiles.store import RunStore, read_json
 
     store = RunStore.open(run_dir)
@@ -211,10 +214,12 @@ def export(run_dir: Path, arm_id: str, generation: int, out: Path) -> None:
         raise BadInput(f"no arm {arm_id!r} in {run_dir}; arms: {known}")
     if not store.is_done(arm_id, generation):
         raise BadInput(f"generation {generation} of {arm_id} is not complete in {run_dir}")
+    check_export_target(out)
     cfg = load_run_config(run_dir)
     base, tokenizer = load_model(cfg.model)
     seed = int(read_json(store.arm_dir(arm_id) / "arm.json")["seed"])
     start = warm_start(base, store, seed)  # the base model unless the run warm-started
     merged = model_after(start, store, arm_id, cfg.training.restart, generation)
-    path = export_merged(merged, tokenizer, out)
+    origin = {"run_dir": str(run_dir.resolve()), "arm": arm_id, "generation": generation}
+    path = export_merged(merged, tokenizer, out, origin)
     click.echo(f"wrote {path} ({arm_id}, generation {generation})")

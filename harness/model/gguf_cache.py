@@ -100,7 +100,8 @@ def converted_dir(path: Path, cache_dir: str | None = None, progress: bool = Tru
             **(extra or {})}
         (d / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2) + "\n")
 
-    return atomic_replace_dir(build, target)
+    # An entry of this cache (its provenance record) may be redone; nothing else.
+    return atomic_replace_dir(build, target, owns=lambda d: (d / PROVENANCE_FILE).is_file())
 
 
 def _convert(path: Path, out: Path) -> None:

@@ -212,8 +212,9 @@ def ensure_tiny_model(cache_dir: str | None = None, progress: bool = True,
         if progress:
             print(f"building {builtin_label(spec)} into {target} (one-off; a few minutes "
                   "on CPU)", file=sys.stderr)
+        # --force replaces a complete build of this key; nothing else is ours to delete.
         atomic_replace_dir(lambda tmp: build_tiny_model(spec, tasks, tmp, progress=progress),
-                           target)
+                           target, owns=_complete)
     return target
 
 
@@ -289,7 +290,7 @@ def ship_tiny_model(source: Path, target: Path | None = None) -> Path:
                 shutil.copyfile(path, tmp / path.name)
         write_sums(tmp)
 
-    atomic_replace_dir(fill, target)
+    atomic_replace_dir(fill, target, owns=lambda d: (d / SUMS_FILE).is_file())
     return shipped_tiny_model(target)
 
 

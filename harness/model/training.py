@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import math
 import time
 import warnings
@@ -35,7 +36,7 @@ from harness.config import RESTART_POLICIES, TrainingConfig
 from harness.errors import BadInput
 from harness.model.formats import PromptFormat
 from harness.model.runtime import max_positions, quiet_transformers
-from harness.runfiles.store import atomic_replace_dir
+from harness.runfiles.store import atomic_replace_dir, check_replaceable
 from tasks.model_text import clean_text
 
 if TYPE_CHECKING:
@@ -235,6 +236,11 @@ def train_loop(model: torch.nn.Module, examples: Sequence[Encoded], settings: Lo
                                        settings, lr_factor(stats.steps, total, warmup),
                                        pad_id, device, keep_kw, stats)
                 stats.steps += 1
+                if not math.isfinite(loss):
+                    raise BadInput(
+                        f"training diverged: the loss is {loss} at step {stats.steps} of "
+                        f"{total} (learning rate {settings.lr:g}); lower --lr, "
+                        "since a model trained on it would be scored as if it were real")
                 stats.losses.append(loss)
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
@@ -363,7 +369,8 @@ def _check_training_config(cfg: TrainingConfig) -> None:
               (cfg.lora_alpha > 0, f"lora_alpha must be > 0, got {cfg.lora_alpha}"),
               (0 <= cfg.lora_dropout < 1,
                f"lora_dropout must be in [0, 1), got {cfg.lora_dropout}"),
-              (cfg.learning_rate > 0, f"learning_rate must be > 0, got {cfg.learning_rate}"),
+              (math.isfinite(cfg.learning_rate) and cfg.learning_rate > 0,
+               f"learning_rate must be a finite number > 0, got {cfg.learning_rate}"),
               (cfg.weight_decay >= 0, f"weight_decay must be >= 0, got {cfg.weight_decay}"),
               (0 <= cfg.warmup_ratio < 1,
                f"warmup_ratio must be in [0, 1), got {cfg.warmup_ratio}"),
@@ -492,13 +499,25 @@ def merge_adapter(model: PeftModel) -> PreTrainedModel:
     return model.merge_and_unload()
 
 
+def is_adapter_dir(directory: Path) -> bool:
+    """True for a directory `save_adapter` wrote: peft's adapter files and nothing else.
+
+    Only such a directory may be replaced by a new adapter (an interrupted attempt's,
+    or a re-save); anything with other files in it is not ours to delete.
+    """
+    if not (directory / "adapter_config.json").is_file():
+        return False
+    return all(p.is_file() and (p.name.startswith("adapter_") or p.name == "README.md")
+               for p in directory.iterdir())
+
+
 def save_adapter(model: PeftModel, directory: str | Path) -> Path:
     """Save the LoRA adapter (weights + config) to `directory`, atomically."""
     def build(d: Path) -> None:
         with quiet_transformers():
             model.save_pretrained(str(d))
 
-    return atomic_replace_dir(build, directory)
+    return atomic_replace_dir(build, directory, owns=is_adapter_dir)
 
 
 def load_adapter(base_model: PreTrainedModel, directory: str | Path,
@@ -516,9 +535,37 @@ def load_adapter(base_model: PreTrainedModel, directory: str | Path,
     return model
 
 
+EXPORT_MARKER = "collapse-bench-export.json"
+"""Written into every `export_merged` directory: what it is, where it came from, and
+the files it holds. A later export may replace only such a directory, and only while
+it holds nothing but those files."""
+
+
+def is_export_dir(directory: Path) -> bool:
+    """True for a directory `export_merged` wrote and nobody has added to since."""
+    try:
+        marker = json.loads((directory / EXPORT_MARKER).read_text(encoding="utf-8"))
+        listed = set(marker["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    present = {p.name for p in directory.iterdir()} - {EXPORT_MARKER}
+    return present <= listed
+
+
+def check_export_target(directory: str | Path) -> None:
+    """BadInput (exit 2) unless `export_merged` may write `directory`: absent, empty, or
+    an earlier export. Called before the model is loaded, so a wrong --out is one line."""
+    check_replaceable(directory, is_export_dir)
+
+
 def export_merged(model: PeftModel | PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
-                  directory: str | Path) -> Path:
-    """Save a standalone model (adapter merged, `model` untouched) plus its tokenizer."""
+                  directory: str | Path, origin: dict[str, Any] | None = None) -> Path:
+    """Save a standalone model (adapter merged, `model` untouched) plus its tokenizer.
+
+    The directory also gets EXPORT_MARKER (with `origin`: run, arm, generation), so
+    a later export to the same path knows it may replace it; any other non-empty
+    directory is refused (BadInput), never deleted.
+    """
     from peft import PeftModel
 
     merged = copy.deepcopy(model).merge_and_unload() if isinstance(model, PeftModel) else model
@@ -527,8 +574,12 @@ def export_merged(model: PeftModel | PreTrainedModel, tokenizer: PreTrainedToken
         with quiet_transformers():
             merged.save_pretrained(str(d))
             tokenizer.save_pretrained(str(d))
+        files = sorted(p.name for p in d.iterdir())
+        marker = {"written_by": "collapse-bench model export", **(origin or {}),
+                  "files": files}
+        (d / EXPORT_MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
 
-    return atomic_replace_dir(build, directory)
+    return atomic_replace_dir(build, directory, owns=is_export_dir)
 
 
 # -- perplexity --------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 from harness.errors import BadInput
 from harness.metrics.record import GenerationRecord
-from harness.runfiles.store import DONE
+from harness.runfiles.store import DONE, check_format_version
 
 _PASS_KEY = re.compile(r"^pass@([1-9][0-9]*)$")
 _GEN_DIR = re.compile(r"^gen-([0-9]+)$")
@@ -379,6 +379,8 @@ def load_run(path: str | Path) -> RunResult:
     path = Path(path)
     if not path.is_dir():
         raise BadInput(f"not a directory: {path}")
+    if (path / "manifest.json").is_file():
+        check_format_version(_read_json(path / "manifest.json"), path)
     summary_path = path / "summary.json"
     run = (_from_summary(path, _read_json(summary_path)) if summary_path.is_file()
            else _reassemble(path))

@@ -29,6 +29,10 @@ from tasks.jsonlines import dumps_line
 from tasks.model_text import utf8
 
 DONE = "DONE"
+FORMAT_VERSION = 1
+"""The results format (results/README.md) this harness writes and reads, recorded as
+manifest.json's `format_version`. A manifest without one is version 1 (written
+before it was recorded); a newer one is refused rather than half-understood."""
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -66,19 +70,45 @@ def refuse_non_regular(path: Path) -> None:
         raise BadInput(f"{path} exists and is not a regular file; refusing to replace it")
 
 
-def atomic_replace_dir(build: Callable[[Path], None], directory: str | Path) -> Path:
+def check_replaceable(directory: str | Path, owns: Callable[[Path], bool]) -> None:
+    """BadInput unless `directory` is absent, an empty directory, or one `owns` claims.
+
+    `owns` recognises what the calling writer itself wrote there before (an export's
+    marker file, an adapter's files, a cache entry's build record). Anything else at
+    the path (a user's directory, a home directory, a symlink, a file) is never
+    replaced: replacing deletes it. Writers call this before the work starts, so a
+    wrong path costs one line, not a model load.
+    """
+    target = Path(directory)
+    if not os.path.lexists(target):
+        return
+    if target.is_symlink() or not target.is_dir():
+        raise BadInput(f"{target} exists and is not a directory; refusing to replace it "
+                       "(choose a new path)")
+    if not any(target.iterdir()) or owns(target):
+        return
+    raise BadInput(f"{target} is a non-empty directory that collapse-bench did not write; "
+                   "refusing to replace it (choose a new or empty path)")
+
+
+def atomic_replace_dir(build: Callable[[Path], None], directory: str | Path, *,
+                       owns: Callable[[Path], bool]) -> Path:
     """Create a directory atomically: `build` fills a temp dir beside it, then rename.
 
     A crash leaves the old directory (or none) and at most a hidden temp dir that the
-    next build removes; readers never see a half-written model or adapter.
+    next build removes; readers never see a half-written model or adapter. An existing
+    directory is replaced only if `check_replaceable` allows it (`owns` is required:
+    every caller must say what of its own it may replace).
     """
     target = Path(directory)
+    check_replaceable(target, owns)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         build(tmp)
         if target.exists():
+            check_replaceable(target, owns)  # whatever appeared there during the build
             old = target.parent / f".{target.name}.old-{os.getpid()}"
             os.replace(target, old)
             os.replace(tmp, target)
@@ -88,6 +118,19 @@ def atomic_replace_dir(build: Callable[[Path], None], directory: str | Path) -> 
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def check_format_version(manifest: Any, where: Path) -> None:
+    """BadInput when a run directory's manifest says a results format newer than (or
+    other than) the ones this harness reads: its numbers would be misread silently."""
+    version = manifest.get("format_version", 1) if isinstance(manifest, dict) else 1
+    if isinstance(version, bool) or not isinstance(version, int) or version > FORMAT_VERSION:
+        raise BadInput(f"{where}: results format version {version!r} is newer than this "
+                       f"collapse-bench ({__version__}) reads (up to {FORMAT_VERSION}); "
+                       "upgrade collapse-bench to read it")
+    if version < 1:
+        raise BadInput(f"{where}: results format version {version!r} is not one this "
+                       "collapse-bench knows")
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -189,6 +232,7 @@ class RunStore:
         root.mkdir(parents=True)
         store = cls(root)
         store._write_manifest({
+            "format_version": FORMAT_VERSION,
             "run_id": run_id,
             "versions": _versions(),
             "git_hash": _git_hash(),
@@ -206,6 +250,7 @@ class RunStore:
     def open(cls, root: Path) -> RunStore:
         if not (root / "config.toml").is_file() or not (root / "manifest.json").is_file():
             raise BadInput(f"not a run directory (no config.toml/manifest.json): {root}")
+        check_format_version(read_json(root / "manifest.json"), root)
         return cls(root)
 
     @property

@@ -2,9 +2,20 @@
 
 `--ray` with no address (or `auto`, or "") joins the local instance `ray start`
 left behind, or else starts a private one for this command; `--ray HOST:PORT` joins
-that cluster. A private instance listens on loopback only and without a dashboard:
+that cluster. A private instance listens on 127.0.0.1 only and without a dashboard:
 nobody else is meant to reach it, and `ray.shutdown()` at the end stops it again,
 whichever way the command ends. A joined cluster is only disconnected from.
+
+Ray on Linux replaces a loopback node address by the machine's outward one and
+binds every interface; only its "single machine" mode (RAY_ENABLE_WINDOWS_OR_OSX_
+CLUSTER=0, what macOS gets by default) keeps everything on 127.0.0.1. `loopback_only`
+switches this process and the Ray processes it starts into that mode.
+
+Token authentication (Ray >= 2.50): a head started while a token exists
+(~/.ray/auth_token, which any `ray.init()` of a new cluster writes) requires it,
+but Ray sends it to an explicit address only under RAY_AUTH_MODE=token. With the
+mode unset and a token present, the harness sets it, as Ray itself does for a local
+cluster it finds; a head without authentication accepts a token too.
 
 Before `ray.init` tries to reach a head (which, unanswered, retries for minutes), a
 plain TCP connect says within seconds whether anything listens there.
@@ -21,7 +32,12 @@ from typing import Any
 
 from harness.errors import BadInput, EnvironmentProblem
 
-RAY_HINT = "install the Ray extra on every node: pip install 'collapse-bench[ray]'"
+RAY_HINT = ("install the Ray extra on every node, from a checkout of collapse-bench: "
+            "pip install -e '.[ray]'")
+RAY_VERSION = "2.60.0"
+"""The Ray pyproject pins and tests/test_ray.py runs against."""
+AUTH_HINT = ("if the head uses token authentication, put its token in ~/.ray/auth_token "
+             "(or RAY_AUTH_TOKEN) here and set RAY_AUTH_MODE=token")
 LOCAL_ADDRESSES = ("", "auto", "local")
 """What `--ray` accepts for "start or join a local Ray instance"."""
 CONNECT_TIMEOUT_S = 5.0
@@ -85,34 +101,120 @@ def connected(address: str, log: Callable[[str], None] | None = None) -> Iterato
     """Attached to Ray for the block; always detached (and a private instance stopped)."""
     ray = import_ray()
     target = parse_address(address)
-    if target is not None:
-        dialled = _as_ray_resolves(*target)
+    with contextlib.ExitStack() as stack:
+        if target is not None:
+            kwargs, started = _join_kwargs(target, stack), False
+        else:
+            found = _local_instance()
+            started = found is None
+            if started:
+                stack.enter_context(loopback_only())
+                kwargs = {"address": None, "include_dashboard": False,
+                          "_node_ip_address": "127.0.0.1"}
+            else:
+                if found[1]:
+                    stack.enter_context(loopback_only())  # a loopback-only `ray start`
+                kwargs = {"address": found[0]}
+        token = _token_mode_if_available() if not started else False
+        _init(ray, address, token, kwargs)
+        session = Session(ray.get_runtime_context().gcs_address, started)
+        if log is not None:
+            what = "started a local Ray instance" if started else "joined the Ray cluster"
+            log(f"ray: {what} at {session.address}"
+                + (" (token authentication)" if token else ""))
         try:
-            _reachable(*dialled)
-        except EnvironmentProblem as exc:
-            if dialled[0] == target[0]:
-                raise
-            raise EnvironmentProblem(f"{exc} (Ray dials {target[0]} as {dialled[0]}; a head "
+            yield session
+        finally:
+            ray.shutdown()
+
+
+def _join_kwargs(target: tuple[str, int], stack: contextlib.ExitStack) -> dict[str, Any]:
+    """ray.init's arguments for joining HOST:PORT, after checking something listens.
+
+    A loopback-only head (started under RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0) can only
+    be joined in the same mode: when Ray's outward rewrite of a loopback host finds
+    nothing but the address as given answers, this process joins in that mode.
+    """
+    host, port = target
+    dialled = _as_ray_resolves(host, port)
+    try:
+        _reachable(*dialled)
+    except EnvironmentProblem as exc:
+        if dialled[0] == host:
+            raise
+        try:
+            _reachable(host, port)
+        except EnvironmentProblem:
+            raise EnvironmentProblem(f"{exc} (Ray dials {host} as {dialled[0]}; a head "
                                      "must listen there)") from None
-        kwargs: dict[str, Any] = {"address": f"{target[0]}:{target[1]}"}
-        started = False
-    else:
-        found = _local_instance()
-        started = found is None
-        kwargs = ({"address": None, "include_dashboard": False, "_node_ip_address": "127.0.0.1"}
-                  if started else {"address": found})
+        stack.enter_context(loopback_only())
+    return {"address": f"{host}:{port}"}
+
+
+def _init(ray: ModuleType, address: str, token: bool, kwargs: dict[str, Any]) -> None:
+    """ray.init, with its failures as one line that names the likely cause."""
+    from ray.exceptions import AuthenticationError
+
     try:
         ray.init(log_to_driver=False, configure_logging=False, **kwargs)
+    except AuthenticationError:
+        raise EnvironmentProblem(
+            f"could not join the Ray cluster at {address}: RAY_AUTH_MODE=token but no "
+            "authentication token here: put the head's ~/.ray/auth_token in ~/.ray/auth_token "
+            "(or RAY_AUTH_TOKEN)") from None
     except ConnectionError as exc:
-        raise EnvironmentProblem(f"could not join the Ray cluster at {address}: {exc}") from None
-    session = Session(ray.get_runtime_context().gcs_address, started)
-    if log is not None:
-        what = "started a local Ray instance" if started else "joined the Ray cluster"
-        log(f"ray: {what} at {session.address}")
+        hint = ("the head refused this machine's authentication token: use the head's "
+                "token (~/.ray/auth_token or RAY_AUTH_TOKEN)" if token else AUTH_HINT)
+        raise EnvironmentProblem(f"could not join the Ray cluster at {address}: {exc} "
+                                 f"({hint})") from None
+
+
+def _token_mode_if_available() -> bool:
+    """Set RAY_AUTH_MODE=token when it is unset and a token is available; True if on.
+
+    Ray does this itself only for a local cluster it finds automatically; a head
+    `ray start` put in token mode is then joinable by address too. An explicit
+    RAY_AUTH_MODE (disabled, token) is always respected.
+    """
+    import os
+
+    mode = os.environ.get("RAY_AUTH_MODE")
+    if mode is not None:
+        return mode.lower() == "token"
+    from ray._raylet import AuthenticationTokenLoader, Config
+
+    if not AuthenticationTokenLoader.instance().has_token(ignore_auth_mode=True):
+        return False
+    os.environ["RAY_AUTH_MODE"] = "token"
+    Config.initialize("")  # Ray caches its config: make this process see the mode
+    return True
+
+
+@contextlib.contextmanager
+def loopback_only() -> Iterator[None]:
+    """Ray's single-machine mode for the block: node address 127.0.0.1, every Ray
+    process started from here listening on it alone.
+
+    Ray reads RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER when it is imported, so the module
+    constant is set for this process and the variable for the processes it starts;
+    both are restored afterwards.
+    """
+    import os
+
+    from ray._private import ray_constants
+
+    name = ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR
+    saved_env, saved_flag = os.environ.get(name), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[name] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
     try:
-        yield session
+        yield
     finally:
-        ray.shutdown()
+        ray_constants.ENABLE_RAY_CLUSTER = saved_flag
+        if saved_env is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = saved_env
 
 
 def _reachable(host: str, port: int) -> None:
@@ -143,26 +245,32 @@ def _as_ray_resolves(host: str, port: int) -> tuple[str, int]:
     return rhost, int(rport)
 
 
-def _local_instance() -> str | None:
-    """The address of the local instance `ray start` left (or RAY_ADDRESS names), if any.
+def _local_instance() -> tuple[str, bool] | None:
+    """(address, loopback-only) of the local instance `ray start` left (or RAY_ADDRESS
+    names), if any.
 
     Ray remembers the last head in a file that outlives the head; joining a dead one
-    would retry for minutes, so an address nothing listens on counts as none.
+    would retry for minutes, so an address nothing listens on counts as none. A head
+    started in Ray's single-machine mode answers only as the 127.0.0.1 that Ray
+    would rewrite: it is found in that mode.
     """
     from ray._private import services
 
-    try:
-        found = services.canonicalize_bootstrap_address(None)
-    except (ConnectionError, ValueError):
-        return None
-    if found is None:
-        return None
-    host, _, port = found.rpartition(":")
-    try:
-        _reachable(host, int(port))
-    except (EnvironmentProblem, ValueError):
-        return None
-    return found
+    for loopback in (False, True):
+        with loopback_only() if loopback else contextlib.nullcontext():
+            try:
+                found = services.canonicalize_bootstrap_address(None)
+            except (ConnectionError, ValueError):
+                return None
+        if found is None:
+            return None
+        host, _, port = found.rpartition(":")
+        try:
+            _reachable(host, int(port))
+        except (EnvironmentProblem, ValueError):
+            continue
+        return found, loopback
+    return None
 
 
 @dataclass(frozen=True)

@@ -88,8 +88,11 @@ def write_generation(store: RunStore, packet: GenerationPacket) -> None:
     interrupted attempt left), the DONE marker comes last, then the manifest steps.
     """
     atomic_write_bytes(store.arm_dir(packet.arm_id) / "arm.json", packet.arm_json)
-    atomic_replace_dir(lambda tmp: write_files(tmp, packet.files),
-                       store.gen_dir(packet.arm_id, packet.generation))
+    gen_dir = store.gen_dir(packet.arm_id, packet.generation)
+    # The run store's own gen-N directory (what an interrupted attempt left) is the
+    # only thing replaced here: the run directory is the harness's.
+    atomic_replace_dir(lambda tmp: write_files(tmp, packet.files), gen_dir,
+                       owns=lambda d: d == gen_dir)
     store.mark_done(packet.arm_id, packet.generation)
     manifest = store.manifest()
     store.update_manifest(steps={**manifest["steps"], **packet.steps},
