@@ -14,8 +14,11 @@ switches this process and the Ray processes it starts into that mode.
 Token authentication (Ray >= 2.50): a head started while a token exists
 (~/.ray/auth_token, which any `ray.init()` of a new cluster writes) requires it,
 but Ray sends it to an explicit address only under RAY_AUTH_MODE=token. With the
-mode unset and a token present, the harness sets it, as Ray itself does for a local
-cluster it finds; a head without authentication accepts a token too.
+mode unset, the harness joins plainly first and, when that fails and a token is
+here, joins again in token mode (as Ray itself does for a local cluster it finds).
+Not the other way round: a driver in token mode joined to a head without
+authentication connects, then rejects its workers' streamed results, and the run
+hangs.
 
 Before `ray.init` tries to reach a head (which, unanswered, retries for minutes), a
 plain TCP connect says within seconds whether anything listens there.
@@ -24,6 +27,7 @@ plain TCP connect says within seconds whether anything listens there.
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -115,8 +119,19 @@ def connected(address: str, log: Callable[[str], None] | None = None) -> Iterato
                 if found[1]:
                     stack.enter_context(loopback_only())  # a loopback-only `ray start`
                 kwargs = {"address": found[0]}
-        token = _token_mode_if_available() if not started else False
-        _init(ray, address, token, kwargs)
+        # Plain first: a driver in token mode joined to a head without authentication
+        # connects, but then rejects its workers' streamed results (the run hangs).
+        # Token mode only when a plain join failed and a token is here to try.
+        token = os.environ.get("RAY_AUTH_MODE", "").lower() == "token"
+        try:
+            _init(ray, address, token, kwargs)
+        except EnvironmentProblem:
+            if started or "RAY_AUTH_MODE" in os.environ or not _token_available():
+                raise
+            ray.shutdown()
+            token = True
+            stack.callback(_token_mode())
+            _init(ray, address, token, kwargs)
         session = Session(ray.get_runtime_context().gcs_address, started)
         if log is not None:
             what = "started a local Ray instance" if started else "joined the Ray cluster"
@@ -169,25 +184,30 @@ def _init(ray: ModuleType, address: str, token: bool, kwargs: dict[str, Any]) ->
                                  f"({hint})") from None
 
 
-def _token_mode_if_available() -> bool:
-    """Set RAY_AUTH_MODE=token when it is unset and a token is available; True if on.
+def _token_available() -> bool:
+    """Whether Ray finds an authentication token here (~/.ray/auth_token,
+    RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH), whatever RAY_AUTH_MODE says."""
+    from ray._raylet import AuthenticationTokenLoader
+
+    return bool(AuthenticationTokenLoader.instance().has_token(ignore_auth_mode=True))
+
+
+def _token_mode() -> Callable[[], None]:
+    """Switch this process to RAY_AUTH_MODE=token; returns the undo.
 
     Ray does this itself only for a local cluster it finds automatically; a head
-    `ray start` put in token mode is then joinable by address too. An explicit
-    RAY_AUTH_MODE (disabled, token) is always respected.
-    """
-    import os
+    `ray start` put in token mode (it is whenever a token exists there) is then
+    joinable by address too."""
+    from ray._raylet import Config
 
-    mode = os.environ.get("RAY_AUTH_MODE")
-    if mode is not None:
-        return mode.lower() == "token"
-    from ray._raylet import AuthenticationTokenLoader, Config
-
-    if not AuthenticationTokenLoader.instance().has_token(ignore_auth_mode=True):
-        return False
     os.environ["RAY_AUTH_MODE"] = "token"
     Config.initialize("")  # Ray caches its config: make this process see the mode
-    return True
+
+    def undo() -> None:
+        os.environ.pop("RAY_AUTH_MODE", None)
+        Config.initialize("")
+
+    return undo
 
 
 @contextlib.contextmanager
