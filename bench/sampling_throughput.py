@@ -2,8 +2,9 @@
 
 Default (`--vs generate`): the same prompts, batch size, dtype and device, every
 row forced to exactly --max-new-tokens (no EOS, no stop sequences on either side),
-so both do the same work and only the decode machinery differs. The model is a
-random-init network of a real architecture's shape (`--arch`; no weights can be
+so both do the same work and only the decode machinery differs. `--model DIR`
+times a real model (e.g. the directory `model fetch smollm2-135m-instruct` prints)
+with its own tokenizer. Otherwise the model is a random-init network of a real architecture's shape (`--arch`; no weights can be
 downloaded here, and speed does not depend on them) with builtin:tiny's tokenizer;
 token ids past that tokenizer's vocabulary decode to nothing, which changes no cost
 that matters. Peak memory is the sampler's: CUDA peak allocated on a GPU, the
@@ -77,15 +78,22 @@ def arch_config(arch: str, vocab_size: int, eos: int) -> object:
 
 
 def build_model(arch: str, device: str = "cpu", dtype: str = "auto", trained: bool = False,
-                build: bool = False, cache_dir: str | None = None,
+                build: bool = False, cache_dir: str | None = None, model: str = "",
                 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, str]:
     """(model in eval mode on its device and dtype, tokenizer, description).
 
+    model: a real model (a directory, a .gguf file, a hub id; what `--model` takes),
+    loaded exactly as a run loads it; it overrides `arch`.
     trained (tiny only): builtin:tiny when cached (built first with `build`). Random
     weights are made directly on the device in the target dtype: a 0.5B model
     initialised on a CPU first would take longer than the benchmark.
     """
     cfg = ModelConfig(device=device, dtype=dtype)
+    if model:
+        real, tok = load_model(ModelConfig(name=model, device=device, dtype=dtype,
+                                           cache_dir=cache_dir or ""), progress=False)
+        params = sum(p.numel() for p in real.parameters()) / 1e6
+        return real, tok, f"{model} ({params:.1f}M params, {next(real.parameters()).dtype})"
     dev = resolve_device(cfg)
     dt = resolve_dtype(cfg, dev)
     if arch == "tiny" and trained:
@@ -163,7 +171,7 @@ def _timed(fn: Callable[[], int], device: torch.device) -> tuple[float, int, flo
 
 
 def vs_generate(args: argparse.Namespace) -> None:
-    model, tok, what = build_model(args.arch, args.device, args.dtype)
+    model, tok, what = build_model(args.arch, args.device, args.dtype, model=args.model)
     device = next(model.parameters()).device
     dtype = next(model.parameters()).dtype
     prompts = [t.prompt for t in generate_synth(4000, 200, 0) if t.split == "eval"]
@@ -293,6 +301,8 @@ def main() -> None:
                         help="generate: batched, forced length; sequential: one sample/call")
     parser.add_argument("--arch", choices=ARCHS, default="tiny",
                         help="model shape (random init; --vs sequential uses tiny)")
+    parser.add_argument("--model", default="",
+                        help="a real model instead of --arch (directory, .gguf, hub id)")
     parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | auto")
     parser.add_argument("--dtype", default="auto", help="auto (bf16 on CUDA) | float32 | bfloat16")
     parser.add_argument("--prompts", type=int, default=32, help="held-out synth prompts")

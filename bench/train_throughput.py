@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch
 
 from harness.config import ModelConfig, TrainingConfig
+from harness.model.formats import PromptFormat
 from harness.model.runtime import set_threads
 from harness.model.training import LoopSettings, encode_example, finetune_lora, train_loop
 from tasks.synthetic import generate_synth
@@ -33,9 +34,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sampling_throughput import ARCHS, _peak_mb, _reset_peak, _sync, build_model
 
 
+def _rss_mb() -> float:
+    """The process's current resident set (Linux /proc), to tell the model's own
+    memory from what training adds on top of it (the peak)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--arch", choices=ARCHS, default="tiny")
+    parser.add_argument("--model", default="",
+                        help="a real model instead of --arch (directory, .gguf, hub id)")
+    parser.add_argument("--format", default="completion", choices=("completion", "chat"),
+                        help="prompt format of the examples (chat needs a chat template)")
+    parser.add_argument("--grad-accum", type=int, default=1)
+    parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | auto")
     parser.add_argument("--dtype", default="auto", help="auto (bf16 on CUDA) | float32 | bfloat16")
     parser.add_argument("--examples", type=int, default=1024)
@@ -51,20 +67,27 @@ def main() -> None:
 
     threads = set_threads(ModelConfig(threads=args.threads))
     model, tok, what = build_model(args.arch, args.device, args.dtype, trained=True,
-                                   build=args.build, cache_dir=args.cache_dir)
+                                   build=args.build, cache_dir=args.cache_dir,
+                                   model=args.model)
+    fmt = PromptFormat.resolve(tok, args.format, "heal")
     device = next(model.parameters()).device
     tasks = [t for t in generate_synth(4000, 200, 0) if t.split == "train"][:args.examples]
     pairs = [(t.prompt, t.canonical_solution) for t in tasks]
-    cfg = TrainingConfig(epochs=args.epochs, batch_size=args.batch_size)
+    cfg = TrainingConfig(epochs=args.epochs, batch_size=args.batch_size,
+                         grad_accum=args.grad_accum, max_length=args.max_length)
     print(f"model: {what}; {len(pairs)} examples x {args.epochs} epoch(s), LoRA r={cfg.lora_r}, "
-          f"batch {cfg.batch_size}, gradient checkpointing {args.gradient_checkpointing}, "
+          f"{args.format} format, batch {cfg.batch_size} x {cfg.grad_accum}, "
+          f"gradient checkpointing {args.gradient_checkpointing}, "
           f"torch threads {threads}", flush=True)
 
     ckpt = args.gradient_checkpointing
-    finetune_lora(model, tok, pairs[:64], cfg, seed=1, gradient_checkpointing=ckpt)  # warm-up
+    print(f"resident before training: {_rss_mb():.0f} MB", flush=True)
+    finetune_lora(model, tok, pairs[:cfg.batch_size], cfg, seed=1,  # warm-up
+                  gradient_checkpointing=ckpt, fmt=fmt)
     _sync(device)
     _reset_peak(device)
-    _, stats = finetune_lora(model, tok, pairs, cfg, seed=0, gradient_checkpointing=ckpt)
+    _, stats = finetune_lora(model, tok, pairs, cfg, seed=0, gradient_checkpointing=ckpt,
+                             fmt=fmt)
     _sync(device)
     peak = _peak_mb(device)
     print(f"LoRA: {stats.steps} steps, {stats.tokens} tokens ({stats.loss_tokens} in the loss) "
