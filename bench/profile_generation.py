@@ -127,7 +127,8 @@ def main() -> int:
     parser.add_argument("--eval-tasks", type=int, default=200)
     parser.add_argument("--human-pool-share", type=float, default=0.0,
                         help="> 0 makes a mixed pool, so detection is profiled too")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads; 0 = all cores")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads; 0 = the cores not already busy")
     parser.add_argument("--executor", default="docker", choices=("docker", "local"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")

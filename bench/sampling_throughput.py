@@ -4,8 +4,9 @@ Default (`--vs generate`): the same prompts, batch size, dtype and device, every
 row forced to exactly --max-new-tokens (no EOS, no stop sequences on either side),
 so both do the same work and only the decode machinery differs. `--model DIR`
 times a real model (e.g. the directory `model fetch smollm2-135m-instruct` prints)
-with its own tokenizer. Otherwise the model is a random-init network of a real architecture's shape (`--arch`; no weights can be
-downloaded here, and speed does not depend on them) with builtin:tiny's tokenizer;
+with its own tokenizer. Otherwise the model is a random-init network of a real
+architecture's shape (`--arch`; no weights can be downloaded here, and speed does
+not depend on them) with builtin:tiny's tokenizer;
 token ids past that tokenizer's vocabulary decode to nothing, which changes no cost
 that matters. Peak memory is the sampler's: CUDA peak allocated on a GPU, the
 process's peak RSS on CPU.
@@ -311,7 +312,7 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=2, help="timed runs; best counts")
-    parser.add_argument("--threads", type=int, default=0, help="0 = all cores")
+    parser.add_argument("--threads", type=int, default=0, help="0 = the cores not already busy")
     parser.add_argument("--build", action="store_true", help="build builtin:tiny if needed")
     parser.add_argument("--cache-dir", default=None)
     parser.add_argument("--per-prompt", action="store_true",

@@ -58,7 +58,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--gradient-checkpointing", action="store_true")
-    parser.add_argument("--threads", type=int, default=0, help="0 = all cores")
+    parser.add_argument("--threads", type=int, default=0, help="0 = the cores not already busy")
     parser.add_argument("--build", action="store_true", help="build builtin:tiny if needed")
     parser.add_argument("--cache-dir", default=None)
     parser.add_argument("--full", action="store_true",

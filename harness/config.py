@@ -58,15 +58,18 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 class ModelConfig:
     """Which model to start from and where it runs."""
 
-    name: str = _f("builtin:tiny", "HF id, local directory, builtin:tiny (built offline) or "
-                                   "builtin:random (same architecture, random weights).",
+    name: str = _f("builtin:tiny", "HF id, local directory, .gguf file, fetched:NAME (a "
+                                   "model `model fetch` knows, fetched on first use), "
+                                   "builtin:tiny (built offline) or builtin:random (same "
+                                   "architecture, random weights).",
                    aliases=("model",))
     device: str = _f("auto", f"{DEVICES_HELP}.", aliases=("device",))
     dtype: str = _f("auto", "auto (bf16 on capable CUDA, else float32) | float32 | "
                             "bfloat16 | float16.", aliases=("dtype",), choices=DTYPES)
     cache_dir: str = _f("", "Where builtin models are cached; empty = $COLLAPSE_BENCH_CACHE "
                             "or ~/.cache/collapse-bench.")
-    threads: int = _f(0, "torch CPU threads; 0 = number of cores.")
+    threads: int = _f(0, "torch CPU threads; 0 = the cores other work is not using (cores "
+                         "minus the load average, at least 1).")
 
 
 @dataclass

@@ -42,7 +42,7 @@ def model() -> None:
               help="Sampling temperature of the held-out check.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Sampling seed.")
 @click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True,
-              help="torch CPU threads (0 = all cores).")
+              help="torch CPU threads (0 = the cores not already busy).")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Progress bars on stderr.")
 def build(cache_dir: Path | None, hidden_size: int | None, layers: int | None, ship: bool,

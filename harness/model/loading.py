@@ -39,6 +39,9 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 BUILTIN_PREFIX = "builtin:"
+FETCHED_PREFIX = "fetched:"
+"""`fetched:NAME`: a model `model fetch NAME` knows (harness.model.known), fetched on
+first use, so a protocol can name a real model that every machine can obtain."""
 BUILTIN_MODELS = ("tiny", "random")  # keys of harness.model.tiny.BUILTIN_SPECS
 
 
@@ -55,7 +58,8 @@ def resolve_model_path(cfg: ModelConfig, progress: bool = True) -> str:
     """The local directory or hub id `from_pretrained` should read (builds builtins)."""
     name = cfg.name.strip()
     if not name:
-        raise BadInput("model name is empty; pass an HF id, a local directory or builtin:tiny")
+        raise BadInput("model name is empty; pass an HF id, a local directory, a .gguf "
+                       "file, fetched:NAME or builtin:tiny")
     if is_builtin(name):
         which = name[len(BUILTIN_PREFIX):]
         if which not in BUILTIN_MODELS:
@@ -64,6 +68,10 @@ def resolve_model_path(cfg: ModelConfig, progress: bool = True) -> str:
         from harness.model.tiny import builtin_model_dir  # tiny: the shipped, verified copy
 
         return str(builtin_model_dir(which, cfg.cache_dir or None, progress=progress))
+    if name.startswith(FETCHED_PREFIX):
+        from harness.model.known import fetch
+
+        return str(fetch(name[len(FETCHED_PREFIX):], cfg.cache_dir or None, progress=progress))
     path = Path(name).expanduser()
     if path.is_file() and path.suffix.lower() == ".gguf":
         from harness.model.gguf_cache import converted_dir
@@ -120,7 +128,8 @@ def model_provenance(cfg: ModelConfig) -> dict[str, object]:
     path = Path(cfg.name).expanduser()
     if is_builtin(cfg.name):
         return out
-    if path.is_file() and path.suffix.lower() == ".gguf":
+    if cfg.name.startswith(FETCHED_PREFIX) or (path.is_file()
+                                               and path.suffix.lower() == ".gguf"):
         path = Path(resolve_model_path(cfg, progress=False))
     if path.is_dir():
         provenance = read_provenance(path)

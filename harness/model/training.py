@@ -260,10 +260,68 @@ def _summed_loss(model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor,
     would be discarded anyway. On CUDA the forward runs under bf16 autocast when
     the model holds bf16 weights (see `_autocast`); the loss itself is float32.
     """
+    parts = _decoder_and_head(model)
+    if parts is not None and ids.shape[0] * (ids.shape[1] - first) * parts[2] > LOGIT_BUDGET:
+        return _chunked_loss(model, parts[0], parts[1], ids, mask, labels)
     logits, target = _trained_logits(model, ids, mask, labels, first, keep_kw)
     return torch.nn.functional.cross_entropy(
         logits.float().reshape(-1, logits.shape[-1]), target.reshape(-1),
         ignore_index=-100, reduction="sum")
+
+
+LOSS_CHUNK = 1024
+"""Trained positions per LM-head-and-loss chunk of `_chunked_loss` (a 49k vocabulary:
+200 MB of float32 logits per chunk)."""
+
+PLAIN_HEAD_TYPES = frozenset({"llama", "qwen2", "qwen3", "mistral", "gpt2", "gpt_bigcode",
+                              "starcoder2"})
+"""Architectures whose logits are exactly `lm_head(decoder(...).last_hidden_state)` (no
+soft-capping or logit scaling), so `_chunked_loss` may compute them itself."""
+
+
+def _decoder_and_head(model: torch.nn.Module
+                      ) -> tuple[torch.nn.Module, torch.nn.Module, int] | None:
+    """(decoder, LM head, vocabulary size) of a plain-head causal LM (PLAIN_HEAD_TYPES),
+    LoRA layers included; None for any other model (the ordinary forward is used)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    config = getattr(base, "config", None)
+    if getattr(config, "model_type", None) not in PLAIN_HEAD_TYPES:
+        return None
+    decoder = getattr(base, getattr(base, "base_model_prefix", ""), None)
+    head = base.get_output_embeddings() if hasattr(base, "get_output_embeddings") else None
+    if not isinstance(decoder, torch.nn.Module) or not isinstance(head, torch.nn.Linear):
+        return None
+    return decoder, head, int(head.weight.shape[0])
+
+
+def _chunked_loss(model: torch.nn.Module, decoder: torch.nn.Module, head: torch.nn.Linear,
+                  ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """`_summed_loss` for a large vocabulary, in bounded memory.
+
+    The logits of a batch are (rows x positions x vocab) floats, and the loss's
+    backward keeps several such tensors: at SmolLM2's 49k vocabulary a micro-batch
+    of 32 short examples peaked at 14 GB. Here the LM head runs only on positions
+    whose next token is trained, in chunks of LOSS_CHUNK, each checkpointed (its
+    logits are recomputed in the backward pass instead of kept). The same loss up
+    to float summation order; used only past LOGIT_BUDGET, so small-vocabulary
+    models (builtin:tiny) keep their bit-identical ordinary path.
+    """
+    from torch.utils.checkpoint import checkpoint
+
+    with _autocast(ids.device, model):
+        hidden = decoder(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
+    trained = labels != -100
+    picked, targets = hidden[trained], labels[trained]
+    total = hidden.new_zeros((), dtype=torch.float32)
+    for start in range(0, picked.shape[0], LOSS_CHUNK):
+        total = total + checkpoint(_head_loss, head, picked[start:start + LOSS_CHUNK],
+                                   targets[start:start + LOSS_CHUNK], use_reentrant=False)
+    return total
+
+
+def _head_loss(head: torch.nn.Linear, hidden: torch.Tensor, targets: torch.Tensor
+               ) -> torch.Tensor:
+    return torch.nn.functional.cross_entropy(head(hidden).float(), targets, reduction="sum")
 
 
 def _trained_logits(model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor,
@@ -618,6 +676,35 @@ def completion_logprobs(model: PreTrainedModel | PeftModel,
     return [-x / n if n else math.nan for x, n in zip(nll, counts, strict=True)]
 
 
+LOGIT_BUDGET = 64 * 2**20
+"""Most logits (elements, float32: 256 MiB) one scoring forward may hold. Small-vocabulary
+models (builtin:tiny) never reach it at the default batch of 64; a 49k-vocabulary
+model on HumanEval's long references needed 7.8 GB for one batch without it."""
+
+
+def logit_budget_batches(encoded: Sequence[Encoded], batch_size: int, vocab: int,
+                         budget: int = LOGIT_BUDGET) -> list[list[int]]:
+    """Consecutive index runs of `encoded` (sorted by length), each at most
+    `batch_size` rows and, past its first row, within `budget` logits: rows x the
+    widest row's scored positions x vocab (`_collate` pads to the widest)."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    first = width = 0
+    for i, (ids, n_prompt) in enumerate(encoded):
+        row_first, row_width = max(n_prompt, 1) - 1, len(ids)
+        new_first = min(first, row_first) if current else row_first
+        new_width = max(width, row_width)
+        cost = (len(current) + 1) * (new_width - new_first) * vocab
+        if current and (len(current) >= batch_size or cost > budget):
+            batches.append(current)
+            current, new_first, new_width = [], row_first, row_width
+        current.append(i)
+        first, width = new_first, new_width
+    if current:
+        batches.append(current)
+    return batches
+
+
 def completion_nll(model: PreTrainedModel | PeftModel, tokenizer: PreTrainedTokenizerBase,
                    pairs: Sequence[tuple[str, str]], batch_size: int = 64,
                    max_length: int = 1024, fmt: PromptFormat | None = None,
@@ -647,10 +734,11 @@ def completion_nll(model: PreTrainedModel | PeftModel, tokenizer: PreTrainedToke
     sums: list[torch.Tensor] = []
     was_training = model.training
     model.eval()
+    vocab = int(getattr(model.config, "vocab_size", 0) or 1)
     try:
         with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                batch = [encoded[i] for i in order[start:start + batch_size]]
+            for rows in logit_budget_batches([encoded[i] for i in order], batch_size, vocab):
+                batch = [encoded[order[i]] for i in rows]
                 ids, mask, labels, first = _collate(batch, pad_id, True, device)
                 logits, target = _trained_logits(model, ids, mask, labels, first, keep_kw)
                 per_token = torch.nn.functional.cross_entropy(
