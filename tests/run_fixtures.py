@@ -36,6 +36,7 @@ class ArmSpec:
     real_fraction: float = 0.0
     acceptance: float = 0.5
     precision: float = 1.0
+    also_pass1: Sequence[float] | None = None  # greedy pass@1 target on --also-eval suites
 
 
 # A verified arm that holds up and an unverified one that collapses (4 generations).
@@ -65,6 +66,8 @@ class RunSpec:
     perplexity_noise: float = 0.05
     # other settings, by dotted config path (e.g. {"training.learning_rate": 0.01})
     changes: dict[str, Any] = field(default_factory=dict)
+    also_eval: Sequence[str] = ()    # --also-eval suites: metrics.json gets an also_eval block
+    also_n_tasks: int = 40
 
     @property
     def generations(self) -> int:
@@ -82,6 +85,7 @@ class RunSpec:
         cfg.regimes = sorted({a.regime for a in self.arms})
         cfg.real_fractions = sorted({a.real_fraction for a in self.arms})
         cfg.seeds = list(self.seeds)
+        cfg.also_eval = list(self.also_eval)
         for dotted, value in self.changes.items():
             *parents, leaf = dotted.split(".")
             node: Any = cfg
@@ -95,6 +99,22 @@ def _pass_at_k(n: int, c: int, k: int) -> float:
     from harness.metrics.passk import estimate_pass_at_k
 
     return float(estimate_pass_at_k(n, c, k))
+
+
+def _also_block(spec: RunSpec, arm: ArmSpec, suite: str, g: int,
+                rng: np.random.Generator) -> dict[str, Any]:
+    """One --also-eval suite's block as `also_evaluate` writes it: one greedy sample per
+    problem (n = 1, c = 0 or 1) around the arm's also_pass1 target, and perplexity."""
+    target = (arm.also_pass1 or arm.pass1)[g]
+    c = rng.random(spec.also_n_tasks) < target
+    per_task = {f"{suite}/{i}": {"n": 1, "c": int(ok), "diversity": None}
+                for i, ok in enumerate(c)}
+    passed = int(c.sum())
+    return {"n_tasks": spec.also_n_tasks, "greedy_pass_at_1": passed / spec.also_n_tasks,
+            "per_task": per_task,
+            "status_counts": {"passed": passed, "failed": spec.also_n_tasks - passed,
+                              "timeout": 0, "error": 0, "oom": 0, "sandbox_error": 0},
+            "perplexity": float(2.0 + 0.2 * g + rng.normal(0, 0.05))}
 
 
 def _metrics(spec: RunSpec, arm: ArmSpec, arm_id: str, seed: int, g: int,
@@ -147,6 +167,8 @@ def _metrics(spec: RunSpec, arm: ArmSpec, arm_id: str, seed: int, g: int,
         "timings_s": {"sampling": 1.0, "execution": 1.0, "training": 0.0 if g == 0 else 2.0,
                       "evaluation": 1.0},
         "per_task": per_task,
+        **({"also_eval": {suite: _also_block(spec, arm, suite, g, rng)
+                          for suite in spec.also_eval}} if spec.also_eval else {}),
     }
 
 

@@ -400,3 +400,119 @@ def test_cli_export_says_what_is_incomplete(tmp_path: Path) -> None:
     skipped = cli("export", str(run), "--skip-incomplete", "--out", str(tmp_path / "c.json"),
                   "--n-boot", "20")
     assert skipped.returncode == 0 and "left out" in skipped.stderr
+
+
+# ------------------------------------------------------------------ --also-eval suites
+
+ALSO_BETTER = ArmSpec("none", pass1=UNVERIFIED.pass1, diversity=UNVERIFIED.diversity,
+                      acceptance=1.0, precision=0.48, also_pass1=[0.5, 0.6, 0.7, 0.8])
+
+
+@pytest.fixture(scope="module")
+def also_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_run(tmp_path_factory.mktemp("also"),
+                     RunSpec(arms=(VERIFIED, ALSO_BETTER), also_eval=("humaneval",)))
+
+
+@pytest.fixture(scope="module")
+def also_doc(also_run: Path) -> dict[str, Any]:
+    return build_leaderboard([also_run], n_boot=300)
+
+
+def test_export_carries_also_eval_curves_but_ranks_by_the_primary_suite(
+        also_run: Path, also_doc: dict[str, Any]) -> None:
+    """Issue 20: each entry carries the second suite's per-generation greedy pass@1 and
+    perplexity, apart from its primary curves; the rank still comes from the primary
+    suite even though `none` does better on the second one."""
+    validate_leaderboard(also_doc)
+    assert [e["filter"] for e in also_doc["entries"]] == ["tests", "none"]
+    for entry in also_doc["entries"]:
+        block = entry["also_eval"]["humaneval"]
+        assert block["seeds"] == [0, 1, 2] and block["n_problems_resampled"] == 40
+        assert [g["generation"] for g in block["generations"]] == [0, 1, 2, 3]
+        arms = sorted(also_run.glob(f"arms/f-{entry['filter']}__*"))
+        for g, point in enumerate(block["generations"]):
+            recorded = [read_json(a / f"gen-{g}" / "metrics.json")["also_eval"]["humaneval"]
+                        for a in arms]
+            greedy = point["greedy_pass_at_1"]
+            assert greedy["mean"] == pytest.approx(
+                sum(r["greedy_pass_at_1"] for r in recorded) / 3)
+            assert 0.0 <= greedy["ci_low"] <= greedy["ci_high"] <= 1.0
+            assert point["perplexity"]["mean"] == pytest.approx(
+                sum(r["perplexity"] for r in recorded) / 3)
+    last = [e["also_eval"]["humaneval"]["generations"][-1]["greedy_pass_at_1"]["mean"]
+            for e in also_doc["entries"]]
+    assert last[1] > last[0]  # ranked second, better on the second suite
+
+
+def test_also_eval_has_csv_columns(also_doc: dict[str, Any]) -> None:
+    rows = list(csv.DictReader(io.StringIO(leaderboard_csv(also_doc))))
+    assert len(rows) == 8
+    first = also_doc["entries"][0]["also_eval"]["humaneval"]["generations"][0]
+    assert float(rows[0]["also_eval.humaneval.greedy_pass_at_1"]) == pytest.approx(
+        first["greedy_pass_at_1"]["mean"])
+    assert "also_eval.humaneval.perplexity_ci_high" in rows[0]
+
+
+def test_entries_without_also_eval_stay_valid(doc: dict[str, Any]) -> None:
+    """A run without --also-eval exports `also_eval: {}`; an export written before the
+    field existed (no key at all) still validates at schema 1.0."""
+    assert all(e["also_eval"] == {} for e in doc["entries"])
+    old = copy.deepcopy(doc)
+    for entry in old["entries"]:
+        del entry["also_eval"]
+    validate_leaderboard(old)
+
+
+def _also(doc: dict[str, Any]) -> dict[str, Any]:
+    return doc["entries"][0]["also_eval"]["humaneval"]
+
+
+@pytest.mark.parametrize(("edit", "path"), [
+    (lambda d: _also(d)["generations"][1]["greedy_pass_at_1"].update(mean=1.7),
+     "entries[0].also_eval.humaneval.generations[1].greedy_pass_at_1.mean"),
+    (lambda d: _also(d)["generations"][2]["perplexity"].update(ci_low=0.5),
+     "entries[0].also_eval.humaneval.generations[2].perplexity.ci_low"),
+    (lambda d: _also(d)["generations"].pop(), "entries[0].also_eval.humaneval.generations"),
+    (lambda d: _also(d)["generations"][3].update(generation=4),
+     "entries[0].also_eval.humaneval.generations"),
+    (lambda d: _also(d).update(seeds=[0, 1, 7]), "entries[0].also_eval.humaneval.seeds"),
+    (lambda d: _also(d)["generations"][0]["greedy_pass_at_1"].update(ci_low=0.9, ci_high=0.1),
+     "entries[0].also_eval.humaneval.generations[0].greedy_pass_at_1"),
+    (lambda d: _also(d).pop("generations"), "entries[0].also_eval.humaneval.generations"),
+])
+def test_a_forged_also_eval_curve_is_refused(also_doc: dict[str, Any], edit: Any,
+                                             path: str) -> None:
+    forged = copy.deepcopy(also_doc)
+    edit(forged)
+    with pytest.raises(BadInput) as info:
+        validate_leaderboard(forged)
+    assert str(info.value).startswith(f"{path}: "), info.value
+
+
+def test_cli_export_validate_rejects_a_forged_also_eval_value(also_doc: dict[str, Any],
+                                                               tmp_path: Path) -> None:
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_text(json.dumps(also_doc))
+    assert cli("export", "--validate", str(good)).returncode == 0
+    forged = copy.deepcopy(also_doc)
+    _also(forged)["generations"][1]["greedy_pass_at_1"]["mean"] = 1.7
+    bad.write_text(json.dumps(forged))
+    rejected = cli("export", "--validate", str(bad))
+    assert rejected.returncode == 2
+    assert rejected.stderr.startswith(
+        f"error: {bad}: entries[0].also_eval.humaneval.generations[1].greedy_pass_at_1.mean: ")
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda b: b.update(greedy_pass_at_1=1.5), r"also_eval\['humaneval'\].greedy_pass_at_1: "
+                                               r"expected a number in \[0, 1\]"),
+    (lambda b: b["per_task"].update({"x": {"n": 1, "c": 2}}), "need 0 <= c <= n"),
+    (lambda b: b.pop("n_tasks"), "missing key 'n_tasks'"),
+])
+def test_malformed_also_eval_block_is_one_bad_input(tmp_path: Path, edit: Any,
+                                                    message: str) -> None:
+    run_dir = write_run(tmp_path, RunSpec(also_eval=("humaneval",), seeds=(0,)))
+    _edit_summary(run_dir, lambda s: edit(_first_gen(s)["also_eval"]["humaneval"]))
+    with pytest.raises(BadInput, match=message):
+        load_run(run_dir)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import struct
 import subprocess
@@ -15,7 +16,7 @@ from harness.analysis.report import write_report
 from harness.analysis.stats import group_stats
 from harness.errors import BadInput
 from harness.runfiles.runs import load_run
-from tests.run_fixtures import UNVERIFIED, VERIFIED, ArmSpec, RunSpec, write_run
+from tests.run_fixtures import UNVERIFIED, VERIFIED, ArmSpec, RunSpec, read_json, write_run
 
 REPO = Path(__file__).resolve().parent.parent
 PLOTS = {"pass_at_1.png", "pass_at_5.png", "diversity.png", "perplexity.png",
@@ -266,3 +267,107 @@ def test_a_group_at_the_floor_is_flagged_in_the_ranking(tmp_path: Path) -> None:
     assert "generation-0 pass@1 below 0.1" in ranking
     high = write_report(write_run(tmp_path / "b", RunSpec(seeds=(0, 1))), n_boot=50)
     assert "at the floor" not in high.markdown.read_text()
+
+
+# ------------------------------------------------------------------ --also-eval suites
+
+# The collapsing arm does better on the second suite, so a report that ranked by it
+# would put `none` first; the primary suite must still decide.
+ALSO_BETTER = ArmSpec("none", pass1=UNVERIFIED.pass1, diversity=UNVERIFIED.diversity,
+                      acceptance=1.0, precision=0.48, also_pass1=[0.5, 0.6, 0.7, 0.8])
+
+
+def _also_cells(text: str, suite: str, group: str) -> list[list[str]]:
+    """The rows (cells) of one arm group's table in one also-eval section."""
+    section = text.split(f"### `{suite}`: {group}\n")[1].split("\n### ")[0].split("\n## ")[0]
+    return [[c.strip() for c in line.strip("|").split("|")]
+            for line in section.splitlines() if re.match(r"\| [0-9]+ \| ", line)]
+
+
+def _also_values(run: Path, flt: str, suite: str, key: str) -> list[list[float]]:
+    """Per generation, each seed's recorded also-eval value, read from metrics.json."""
+    arms = sorted(run.glob(f"arms/f-{flt}__*"))
+    return [[read_json(arm / f"gen-{g}" / "metrics.json")["also_eval"][suite][key]
+             for arm in arms] for g in range(4)]
+
+
+def _binomial_quantile(n: int, p: float, q: float) -> float:
+    """Smallest c/n with P(Binomial(n, p) <= c) >= q: what resampling n problems with
+    replacement gives for a one-seed mean of 0/1 values, worked out without a bootstrap."""
+    total = 0.0
+    for c in range(n + 1):
+        total += math.comb(n, c) * p ** c * (1 - p) ** (n - c)
+        if total >= q - 1e-12:
+            return c / n
+    return 1.0
+
+
+@pytest.fixture(scope="module")
+def also_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    run = write_run(tmp_path_factory.mktemp("also"),
+                    RunSpec(arms=(VERIFIED, ALSO_BETTER), also_eval=("humaneval",)))
+    result = write_report(run, n_boot=300)
+    assert result.also_eval == ("humaneval",)
+    return run, result.markdown.read_text()
+
+
+def test_also_eval_section_follows_the_primary_tables_and_is_not_the_headline(
+        also_run: tuple[Path, str]) -> None:
+    """Issue 20: the second suite is in the report, after the primary tables, under a
+    title that says the primary suite is the headline, and the ranking ignores it."""
+    _, text = also_run
+    title = ("## Also-eval suite `humaneval` (secondary; the primary suite `synth/eval` is "
+             "the headline)")
+    assert text.count(title) == 1
+    assert text.index("## Per arm group") < text.index(title) < text.index("## Collapse questions")
+    ranking = text.split("## Ranking")[1].split("## Plots")[0]
+    assert ranking.index("| 1 | tests |") < ranking.index("| 2 | none |")
+    section = text.split(title)[1]
+    assert section.index("### `humaneval`: tests") < section.index("### `humaneval`: none")
+    assert ("| gen | greedy pass@1 [95% CI over problems and seeds] | "
+            "perplexity [95% CI over seeds] |") in section
+
+
+def test_also_eval_table_has_the_seed_means_of_the_recorded_values(
+        also_run: tuple[Path, str]) -> None:
+    run, text = also_run
+    for flt in ("tests", "none"):
+        rows = _also_cells(text, "humaneval", flt)
+        assert [r[0] for r in rows] == ["0", "1", "2", "3"]
+        greedy = _also_values(run, flt, "humaneval", "greedy_pass_at_1")
+        ppl = _also_values(run, flt, "humaneval", "perplexity")
+        for g, row in enumerate(rows):
+            mean, low, high = map(float, re.findall(r"[0-9.]+", row[1]))
+            assert mean == pytest.approx(sum(greedy[g]) / 3, abs=5e-4)
+            assert 0.0 <= low <= high <= 1.0
+            assert row[2].startswith(f"{sum(ppl[g]) / 3:.2f} [")
+    # the better second-suite curve of `none` shows as such
+    last = [float(_also_cells(text, "humaneval", f)[3][1].split()[0]) for f in ("tests", "none")]
+    assert last[1] > last[0]
+
+
+def test_one_seed_also_eval_interval_is_over_problems_and_matches_the_binomial(
+        tmp_path: Path) -> None:
+    """One seed: the interval resamples problems only, perplexity has none. Resampling
+    P problems of 0/1 values with replacement is Binomial(P, mean) / P, so the percentile
+    bounds are checked against its exact quantiles (within one step of 1/P)."""
+    n_tasks = 40
+    spec = RunSpec(seeds=(3,), ks=(1,), arms=(VERIFIED,), also_eval=("humaneval",),
+                   also_n_tasks=n_tasks)
+    run = write_run(tmp_path, spec)
+    text = write_report(run, tmp_path / "out", n_boot=2000).markdown.read_text()
+    assert ("| gen | greedy pass@1 [95% CI over problems] | perplexity [no CI: one seed] |"
+            in text)
+    greedy = _also_values(run, "tests", "humaneval", "greedy_pass_at_1")
+    ppl = _also_values(run, "tests", "humaneval", "perplexity")
+    for g, row in enumerate(_also_cells(text, "humaneval", "tests")):
+        (p,) = greedy[g]
+        mean, low, high = map(float, re.findall(r"[0-9.]+", row[1]))
+        assert mean == pytest.approx(p, abs=5e-4)
+        assert low == pytest.approx(_binomial_quantile(n_tasks, p, 0.025), abs=1 / n_tasks)
+        assert high == pytest.approx(_binomial_quantile(n_tasks, p, 0.975), abs=1 / n_tasks)
+        assert row[2] == f"{ppl[g][0]:.2f}"  # a value, no interval
+
+
+def test_report_without_also_eval_has_no_such_section(report_dir: Path) -> None:
+    assert "Also-eval" not in (report_dir / "report.md").read_text()

@@ -33,6 +33,12 @@ the claim: export refuses a run whose config is not the protocol it claims, and
 `validate_leaderboard` refuses such an entry. `headline` holds the numbers the
 model board ranks by (`harness.analysis.headline`).
 
+Also-eval: an entry whose runs were scored with `run --also-eval SUITE` carries, in
+`also_eval`, each suite's per-generation greedy pass@1 and perplexity (with intervals,
+`harness.analysis.also_eval`). They are context, never ranked: rank, collapse and
+headline come from the primary eval suite only. The field is optional (`{}` without
+`--also-eval`), so exports written before it existed stay valid at schema 1.0.
+
 The document's shape is `harness/schemas/leaderboard.schema.json` (shipped in the
 package); `validate_leaderboard` checks a document against it and reports the
 first bad field by its JSON path (`entries[0].generations[2].pass_at_k`).
@@ -54,6 +60,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.analysis.also_eval import also_eval_stats, suites_of
 from harness.analysis.headline import headline
 from harness.analysis.stats import (
     CI_LEVEL,
@@ -61,6 +68,7 @@ from harness.analysis.stats import (
     DEFAULT_BOOT_SEED,
     DEFAULT_N_BOOT,
     GroupStats,
+    Interval,
     group_stats,
     intervals_to_dict,
 )
@@ -91,6 +99,33 @@ def _generation_dict(stats: GroupStats, index: int) -> dict[str, Any]:
         "filter_recall": gen.filter_recall.to_dict(),
         "n_train_examples": gen.n_train_examples.to_dict(),
     }
+
+
+def also_eval_curves(arms: Sequence[ArmResult], generations: Sequence[int], n_boot: int,
+                     boot_seed: int) -> dict[str, Any]:
+    """{suite: {seeds, n_problems_resampled, generations}} for the entry's --also-eval suites.
+
+    One point per generation of the entry (null estimates where the suite was not
+    recorded), so every curve of an entry has the same length and `export --validate`
+    can hold it to that. Kept apart from `generations` so nothing ranks by it."""
+    out: dict[str, Any] = {}
+    for suite in suites_of(arms):
+        st = also_eval_stats(arms, suite, n_boot=n_boot, seed=boot_seed)
+        if st is None:
+            continue
+        by_gen = {g.generation: g for g in st.generations}
+        none = Interval(None)
+        out[suite] = {
+            "seeds": st.seeds,
+            "n_problems_resampled": st.n_problems,
+            "generations": [
+                {"generation": g,
+                 "greedy_pass_at_1": (by_gen[g].pass_at_k.get(1, none) if g in by_gen
+                                      else none).to_dict(),
+                 "perplexity": (by_gen[g].perplexity if g in by_gen else none).to_dict()}
+                for g in generations],
+        }
+    return out
 
 
 def _differences(runs: Sequence[RunResult]) -> dict[str, list[Any]]:
@@ -180,6 +215,8 @@ def _entry(key: tuple[Any, ...], members: list[tuple[RunResult, ArmResult]],
         "generations": generations,
         "collapse": intervals_to_dict(stats.collapse),
         "headline": extra.to_dict(),
+        "also_eval": also_eval_curves(arms, [g.generation for g in stats.generations], n_boot,
+                                      boot_seed),
         "per_seed": [
             {"seed": seed, "run_id": by_seed[seed].run_id,
              "arm_id": next(a.arm_id for a in arms if a.seed == seed),
@@ -351,6 +388,7 @@ def validate_leaderboard(doc: Any) -> None:
             raise BadInput(f"entries[{i}].rank: expected {i + 1} (entries are sorted by rank), "
                            f"got {entry['rank']}")
         check_entry_numbers(entry, f"entries[{i}]")
+        check_entry_also_eval(entry, f"entries[{i}]")
         check_entry_model(entry, models, f"entries[{i}]")
         if entry.get("protocol"):
             check_entry_protocol(entry, f"entries[{i}]")
@@ -463,6 +501,36 @@ def check_entry_numbers(entry: dict[str, Any], where: str) -> None:
                            f"curves give {shown}")
 
 
+def check_entry_also_eval(entry: dict[str, Any], where: str) -> None:
+    """BadInput unless every also-eval curve lines up with the entry's own generations.
+
+    The schema already holds pass@1 to [0, 1] and perplexity to >= 1; what it cannot
+    say is that a curve has one point per generation of the entry, at the same
+    generation numbers, from seeds the entry has, with no interval upside down. A
+    truncated or shifted curve would otherwise be plotted against the wrong generation.
+    """
+    numbers = [g["generation"] for g in entry["generations"]]
+    seeds = set(entry["seeds"])
+    for suite, block in (entry.get("also_eval") or {}).items():
+        at = f"{where}.also_eval.{suite}"
+        got = [g["generation"] for g in block["generations"]]
+        if len(got) != entry["n_generations"]:
+            raise BadInput(f"{at}.generations: {len(got)} points, but the entry has "
+                           f"{entry['n_generations']} generations")
+        if got != numbers:
+            raise BadInput(f"{at}.generations: generation numbers {got} are not the entry's "
+                           f"{numbers}")
+        if not set(block["seeds"]) <= seeds:
+            raise BadInput(f"{at}.seeds: {sorted(set(block['seeds']) - seeds)} are not seeds "
+                           "of the entry")
+        for g, gen in enumerate(block["generations"]):
+            for name in ("greedy_pass_at_1", "perplexity"):
+                low, high = gen[name]["ci_low"], gen[name]["ci_high"]
+                if low is not None and high is not None and low > high:
+                    raise BadInput(f"{at}.generations[{g}].{name}: interval [{low}, {high}] "
+                                   "is upside down")
+
+
 def check_entry_model(entry: dict[str, Any], models: dict[str, str], where: str) -> None:
     """BadInput unless the entry's model is the one its runs and its config name."""
     model = entry["model"]
@@ -500,9 +568,25 @@ def _flat(prefix: str, interval: dict[str, Any]) -> dict[str, Any]:
             f"{prefix}_ci_high": interval["ci_high"]}
 
 
+def _also_columns(entry: dict[str, Any], generation: int,
+                  suites: Sequence[str]) -> dict[str, Any]:
+    """`also_eval.SUITE.greedy_pass_at_1` (+ bounds) and `.perplexity` for one CSV row;
+    every row gets every suite's columns (empty where it lacks one), as CSV needs."""
+    none = Interval(None).to_dict()
+    out: dict[str, Any] = {}
+    for suite in suites:
+        points = (entry.get("also_eval") or {}).get(suite, {}).get("generations", [])
+        point = next((p for p in points if p["generation"] == generation), {})
+        for name in ("greedy_pass_at_1", "perplexity"):
+            out.update(_flat(f"also_eval.{suite}.{name}", point.get(name, none)))
+    return out
+
+
 def leaderboard_csv(doc: dict[str, Any]) -> str:
-    """One row per (entry, generation); collapse summaries repeated on every row."""
+    """One row per (entry, generation); collapse summaries repeated on every row, then
+    the --also-eval suites' columns (none without)."""
     ks = sorted({k for e in doc["entries"] for k in e["ks"]})
+    suites = sorted({s for e in doc["entries"] for s in e.get("also_eval") or {}})
     rows: list[dict[str, Any]] = []
     for entry in doc["entries"]:
         ident = {k: entry[k] for k in ("rank", *_ENTRY_KEY)}
@@ -520,7 +604,7 @@ def leaderboard_csv(doc: dict[str, Any]) -> str:
             for name in ("diversity", "perplexity", "filter_acceptance_rate",
                          "filter_precision", "filter_recall"):
                 row.update(_flat(name, gen[name]))
-            rows.append({**row, **collapse})
+            rows.append({**row, **collapse, **_also_columns(entry, gen["generation"], suites)})
     out = io.StringIO()
     if rows:
         writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")

@@ -11,6 +11,11 @@ Ties: an order is not a ranking when the difference is noise. Each group is
 compared with the one ranked just above it by a paired bootstrap of the AUC
 difference (same seeds and problems in each replicate, `paired_auc_difference`);
 when that 95% interval contains 0 the two share a rank, shown as `2=`.
+
+A run scored with `--also-eval SUITE` gets, after the per-group tables, one section
+per such suite: a table per arm group of greedy pass@1 and perplexity per
+generation (harness.analysis.also_eval, the same bootstrap), each interval named by
+what it resamples. The primary suite stays the headline: the ranking ignores them.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.analysis.also_eval import also_eval_stats, interval_over, run_suites
 from harness.analysis.board import FLOOR_PASS1
 from harness.analysis.plots import all_plots, group_labels
 from harness.analysis.questions import SeedBootstrap, answer_all, question_plots, render_questions
@@ -43,6 +49,7 @@ class Report:
     n_groups: int
     incomplete: list[str]    # arms without every planned generation (see RunResult.incomplete)
     skipped_incomplete: bool
+    also_eval: tuple[str, ...] = ()  # --also-eval suites with a section in the report
 
 
 def _fmt_gen(iv: Interval) -> str:
@@ -158,10 +165,48 @@ def _incomplete_lines(incomplete: list[str], skipped: bool) -> list[str]:
             "", *(f"- {line}" for line in incomplete), ""]
 
 
+AlsoStats = dict[str, dict[ArmGroupKey, GroupStats]]
+"""--also-eval suite -> arm group -> its statistics on that suite."""
+
+
+def _also_group_lines(suite: str, name: str, st: GroupStats) -> list[str]:
+    """One arm group's table on one also-eval suite; each header names its estimand,
+    since pass@1 resamples problems and perplexity only seeds."""
+    seeds = ", ".join(map(str, st.seeds))
+    header = ["gen", f"greedy pass@1 [{interval_over(st, per_problem=True)}]",
+              f"perplexity [{interval_over(st, per_problem=False)}]"]
+    rows = [[str(g.generation), g.pass_at_k.get(1, Interval(None)).format(),
+             g.perplexity.format(2)] for g in st.generations]
+    return [f"### `{suite}`: {name}", "",
+            f"seeds {seeds}; {len(st.generations)} generation(s).", "",
+            *_table(header, rows), ""]
+
+
+def _also_eval_lines(run: RunResult, order: Sequence[ArmGroupKey], names: dict[ArmGroupKey, str],
+                     also: AlsoStats) -> list[str]:
+    """The also-eval sections: per suite, its tables in the primary ranking's order,
+    under a title that says the primary suite is the headline (so nobody reads a
+    secondary suite's numbers as the result)."""
+    primary = f"{run.eval_suite}/{run.eval_split}"
+    lines: list[str] = []
+    for suite, by_group in also.items():
+        lines += [f"## Also-eval suite `{suite}` (secondary; the primary suite `{primary}` "
+                  "is the headline)", "",
+                  "Greedy pass@1 on every problem of the suite and perplexity on its "
+                  "references, per generation (`run --also-eval`). Not used for the "
+                  "ranking or the collapse summaries above. Cells read `mean [95% CI]`, "
+                  "with what the interval resamples in the column header.", ""]
+        for key in order:
+            if key in by_group:
+                lines += _also_group_lines(suite, names[key], by_group[key])
+    return lines
+
+
 def render_markdown(run: RunResult, stats: dict[ArmGroupKey, GroupStats],
                     plots: dict[str, Path], incomplete: list[str] | None = None,
-                    skipped: bool = False) -> str:
-    """The report's markdown; `plots` ({caption: PNG}) lie next to it."""
+                    skipped: bool = False, also: AlsoStats | None = None) -> str:
+    """The report's markdown; `plots` ({caption: PNG}) lie next to it; `also`: the
+    --also-eval statistics (`also_stats`), shown after the primary tables."""
     groups = run.arm_groups()
     labels = group_labels(list(stats)).labels
     n_seeds = sorted({len(st.seeds) for st in stats.values()})
@@ -214,6 +259,7 @@ def render_markdown(run: RunResult, stats: dict[ArmGroupKey, GroupStats],
     lines += ["## Per arm group", ""]
     for key in ranked:
         lines += _group_section(key, all(a.complete for a in groups[key]), stats[key])
+    lines += _also_eval_lines(run, ranked, {k: name(k) for k in ranked}, also or {})
     return "\n".join(lines)
 
 
@@ -221,6 +267,18 @@ def _all_stats(run: RunResult, n_boot: int, boot_seed: int) -> dict[ArmGroupKey,
     return {key: group_stats(done, n_boot=n_boot, seed=boot_seed)
             for key, arms in run.arm_groups().items()
             if (done := [a for a in arms if a.generations])}
+
+
+def also_stats(run: RunResult, n_boot: int, boot_seed: int) -> AlsoStats:
+    """Statistics of every arm group on every --also-eval suite of the run ({} without)."""
+    out: AlsoStats = {}
+    for suite in run_suites(run):
+        by_group = {key: st for key, arms in run.arm_groups().items()
+                    if (st := also_eval_stats([a for a in arms if a.generations], suite,
+                                              n_boot=n_boot, seed=boot_seed)) is not None}
+        if by_group:
+            out[suite] = by_group
+    return out
 
 
 def write_report(run_dir: str | Path, out_dir: str | Path | None = None, *,
@@ -249,12 +307,13 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, *,
     labels = group_labels(list(stats)).labels
     question_pngs = question_plots(run, answers, labels, out)
     markdown = out / "report.md"
+    also = also_stats(run, n_boot, boot_seed)
     atomic_write_text(markdown, "\n".join([
-        render_markdown(run, stats, plots, incomplete, skip_incomplete),
+        render_markdown(run, stats, plots, incomplete, skip_incomplete, also),
         *render_questions(answers, labels, question_pngs)]) + "\n")
     plots = {**plots, **question_pngs}
     return Report(markdown=markdown, plots=plots, n_groups=len(stats), incomplete=incomplete,
-                  skipped_incomplete=skip_incomplete)
+                  skipped_incomplete=skip_incomplete, also_eval=tuple(also))
 
 
 def comparison_table(run: RunResult, *, n_boot: int = 1000,

@@ -25,7 +25,9 @@ def report(run_dir: Path, out: Path | None, n_boot: int, boot_seed: int,
     \b
     Plots: pass@1 and pass@k vs generation (95% CI bands with several seeds),
     diversity and perplexity vs generation, filter acceptance vs precision,
-    diversity vs pass@1 across generations.
+    diversity vs pass@1 across generations. A run with --also-eval gets a
+    table per extra suite (greedy pass@1, perplexity); the primary suite stays the
+    headline.
     """
     from harness.analysis.report import write_report
 
@@ -35,5 +37,8 @@ def report(run_dir: Path, out: Path | None, n_boot: int, boot_seed: int,
         verb = "left out" if skip_incomplete else "included, marked (incomplete)"
         click.echo(f"warning: {len(result.incomplete)} incomplete arm(s) {verb}: "
                    + "; ".join(result.incomplete), err=True)
+    also = (f"; also-eval suite(s) {', '.join(result.also_eval)} shown after the primary "
+            "tables" if result.also_eval else "")
     click.echo(f"wrote {result.markdown} ({result.n_groups} arm groups, "
-               f"{len(result.plots)} plots: {', '.join(p.name for p in result.plots.values())})")
+               f"{len(result.plots)} plots: {', '.join(p.name for p in result.plots.values())}"
+               f"){also}")

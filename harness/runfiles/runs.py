@@ -46,6 +46,20 @@ class ArmGroupKey(NamedTuple):
 
 
 @dataclass(frozen=True)
+class AlsoEvalMetrics:
+    """One `--also-eval` suite's score of one generation (metrics.json `also_eval[suite]`).
+
+    Typed here, once, so the report and the export read the same checked numbers:
+    greedy pass@1 over all of the suite's problems, each problem's (n, c) counts (n = 1:
+    one greedy sample a problem), and perplexity on the suite's references."""
+
+    n_tasks: int
+    greedy_pass_at_1: float
+    perplexity: float | None
+    per_task: dict[str, tuple[int, int]]        # task id -> (n, c)
+
+
+@dataclass(frozen=True)
 class GenerationMetrics:
     """One generation of one arm (metrics.json), with the fields the tools use typed."""
 
@@ -61,6 +75,7 @@ class GenerationMetrics:
     per_task_diversity: dict[str, float]        # optional per-problem diversity, else {}
     raw: dict[str, Any] = field(repr=False, compare=False)  # the whole metrics.json
     record: GenerationRecord | None = field(default=None, repr=False, compare=False)
+    also_eval: dict[str, AlsoEvalMetrics] = field(default_factory=dict)  # suite -> score
 
 
 @dataclass(frozen=True)
@@ -184,6 +199,40 @@ def _read_json(path: Path) -> Any:
 # ------------------------------------------------------------------------ parsing
 
 
+def _counts(per_task: Any, where: str) -> dict[str, tuple[int, int]]:
+    """{task id: (n, c)} from a `per_task` object, each count checked (0 <= c <= n, n >= 1)."""
+    if not isinstance(per_task, Mapping):
+        raise BadInput(f"{where}: expected an object, got {type(per_task).__name__}")
+    out: dict[str, tuple[int, int]] = {}
+    for task_id, counts in per_task.items():
+        at = f"{where}[{task_id!r}]"
+        n, c = _int(counts, "n", at), _int(counts, "c", at)
+        if not 0 <= c <= n or n == 0:
+            raise BadInput(f"{at}: need 0 <= c <= n and n >= 1, got n={n}, c={c}")
+        out[str(task_id)] = (n, c)
+    return out
+
+
+def parse_also_eval(block: Mapping[str, Any] | None, where: str) -> dict[str, AlsoEvalMetrics]:
+    """metrics.json `also_eval` ({suite: {...}} or null) typed; BadInput naming the key.
+
+    A malformed block stops the load like any other malformed field: a report or an
+    export that silently dropped a suite would claim the run was not scored on it."""
+    out: dict[str, AlsoEvalMetrics] = {}
+    for suite, raw in (block or {}).items():
+        at = f"{where}[{suite!r}]"
+        if not isinstance(raw, Mapping):
+            raise BadInput(f"{at}: expected an object, got {type(raw).__name__}")
+        greedy = _num(_get(raw, "greedy_pass_at_1", at), f"{at}.greedy_pass_at_1")
+        if not 0.0 <= greedy <= 1.0:
+            raise BadInput(f"{at}.greedy_pass_at_1: expected a number in [0, 1], got {greedy}")
+        out[str(suite)] = AlsoEvalMetrics(
+            n_tasks=_int(raw, "n_tasks", at), greedy_pass_at_1=greedy,
+            perplexity=_opt_num(raw.get("perplexity"), f"{at}.perplexity"),
+            per_task=_counts(raw.get("per_task") or {}, f"{at}.per_task"))
+    return out
+
+
 def parse_metrics(data: Any, where: str) -> GenerationMetrics:
     """Validate one metrics.json object (or a summary.json generation entry): the typed
     record (harness.metrics.record) plus the analysis view the statistics use."""
@@ -197,14 +246,10 @@ def parse_metrics(data: Any, where: str) -> GenerationMetrics:
     if isinstance(record.diversity.get("diversity"), str):
         raise BadInput(f"{where}.diversity.diversity: expected a number or null")
     filt = record.filter or {}
-    per_task: dict[str, tuple[int, int]] = {}
+    per_task = _counts(record.per_task, f"{where}.per_task")
     per_task_div: dict[str, float] = {}
     for task_id, counts in record.per_task.items():
         at = f"{where}.per_task[{task_id!r}]"
-        n, c = _int(counts, "n", at), _int(counts, "c", at)
-        if not 0 <= c <= n or n == 0:
-            raise BadInput(f"{at}: need 0 <= c <= n and n >= 1, got n={n}, c={c}")
-        per_task[task_id] = (n, c)
         if counts.get("diversity") is not None:
             per_task_div[task_id] = _num(counts["diversity"], f"{at}.diversity")
     return GenerationMetrics(
@@ -221,6 +266,7 @@ def parse_metrics(data: Any, where: str) -> GenerationMetrics:
         per_task_diversity=per_task_div if len(per_task_div) == len(per_task) else {},
         raw=dict(data),
         record=record,
+        also_eval=parse_also_eval(record.also_eval, f"{where}.also_eval"),
     )
 
 
