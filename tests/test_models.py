@@ -62,10 +62,14 @@ def test_bad_device_and_dtype() -> None:
             resolve_device(ModelConfig(device="cuda:0"))
 
 
-def test_threads_default_to_the_cores() -> None:
+def test_threads_default_to_the_free_cores() -> None:
+    from harness.model.runtime import default_threads
+
     before = torch.get_num_threads()
     try:
-        assert set_threads(ModelConfig(threads=0)) == cpu_count() == torch.get_num_threads()
+        chosen = set_threads(ModelConfig(threads=0))
+        assert chosen == torch.get_num_threads() and 1 <= chosen <= cpu_count()
+        assert chosen in (default_threads(), default_threads() + 1, default_threads() - 1)
         assert set_threads(ModelConfig(threads=1)) == 1 == torch.get_num_threads()
         with pytest.raises(BadInput):
             set_threads(ModelConfig(threads=-1))
@@ -147,3 +151,23 @@ def test_model_build_help(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for option in ("--cache-dir", "--executor", "--force", "--no-eval"):
         assert option in out
+
+
+def test_threads_zero_means_the_cores_that_are_not_busy(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    from harness.model import runtime
+
+    monkeypatch.setattr(runtime, "cpu_count", lambda: 4)
+    for load, expected in ((0.2, 4), (1.7, 3), (3.9, 1), (12.0, 1)):
+        monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, 0.0, 0.0))
+        assert runtime.default_threads() == expected
+
+
+def test_a_fetched_name_unknown_to_fetch_is_one_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from harness.config import ModelConfig
+    from harness.errors import BadInput
+    from harness.model.loading import resolve_model_path
+
+    with pytest.raises(BadInput, match="unknown model 'nope'"):
+        resolve_model_path(ModelConfig(name="fetched:nope", cache_dir=str(tmp_path)))

@@ -30,6 +30,7 @@ RELEASED = {
     ("humaneval-gpu", 1): "5deab03857ed8e51b2ca1f108ae58fb49de1ed1adf4f078f5af150bae509640c",
     ("humaneval-gpu-synth", 1):
         "770b51abd68a2e81751e3e3d4344aefc958614fe3007bddc376582cc4a27122e",
+    ("smol-cpu", 1): "5cb9e3bca28d909ae963e53fe2f5e0ec787b645f49f2080b723cbd55eb80a574",
 }
 """Every released protocol's hash. A release is frozen: a change to its settings needs
 a new version (a new file), never an edit of these."""

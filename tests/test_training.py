@@ -3,6 +3,7 @@ adapter files, merged export, perplexity. Real peft on a random-init Llama."""
 
 from __future__ import annotations
 
+import copy
 import math
 from pathlib import Path
 
@@ -246,3 +247,67 @@ def test_gradient_checkpointing_trains_the_same_adapter(base, tok, data) -> None
     for name, value in _lora_state(ckpt).items():
         torch.testing.assert_close(value, want[name], rtol=1e-5, atol=1e-6)
     assert not any(getattr(m, "gradient_checkpointing", False) for m in ckpt.modules())
+
+
+# -- memory bounds for large vocabularies ----------------------------------------------
+
+
+def test_chunked_loss_equals_the_ordinary_loss_and_gradients(base, tok, data, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Past LOGIT_BUDGET the LM head runs only on trained positions, in checkpointed
+    chunks: the same loss and gradients up to float summation order."""
+    from peft import get_peft_model
+
+    from harness.model import training as T
+
+    model = get_peft_model(copy.deepcopy(base), T.lora_config(base, CFG))
+    model.train()
+    batch = [encode_example(tok, p, c, 128) for p, c in data[:6]]
+    ids, mask, labels, first = T._collate(batch, 0, True, torch.device("cpu"))
+    keep = T._logits_kwarg(model)
+
+    def loss_and_grads() -> tuple[float, list[torch.Tensor]]:
+        model.zero_grad()
+        loss = T._summed_loss(model, ids, mask, labels, first, keep)
+        loss.backward()
+        return float(loss), [p.grad.clone() for p in model.parameters() if p.requires_grad]
+
+    plain, plain_grads = loss_and_grads()
+    monkeypatch.setattr(T, "LOGIT_BUDGET", 0)   # force the chunked path
+    monkeypatch.setattr(T, "LOSS_CHUNK", 7)     # several chunks, one ragged
+    chunked, chunked_grads = loss_and_grads()
+    assert chunked == pytest.approx(plain, rel=1e-5)
+    for a, b in zip(plain_grads, chunked_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    assert any(g.abs().sum() > 0 for g in chunked_grads)
+
+
+def test_a_small_vocabulary_keeps_the_ordinary_loss_path(base, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """builtin:tiny-sized batches never reach the budget, so their training stays
+    bit-identical to what it was before the chunked path existed."""
+    from harness.model import training as T
+
+    _, _, vocab = T._decoder_and_head(base)
+    assert T.LOGIT_BUDGET >= 32 * 256 * 1024  # the default batch, length and tiny's vocab
+    calls: list[int] = []
+    monkeypatch.setattr(T, "_chunked_loss", lambda *a: calls.append(1))
+    ids = torch.ones((2, 8), dtype=torch.long)
+    labels = torch.full((2, 8), -100, dtype=torch.long)
+    labels[:, 3:7] = 1
+    T._summed_loss(base, ids, torch.ones_like(ids), labels, 2, T._logits_kwarg(base))
+    assert not calls and vocab == base.config.vocab_size
+
+
+def test_perplexity_batches_stay_within_the_logit_budget() -> None:
+    from harness.model.training import logit_budget_batches
+
+    # (ids, n_prompt), sorted by length: scored positions = len - (n_prompt - 1)
+    encoded = [([0] * n, 4) for n in (10, 12, 20, 40, 41)]
+    assert logit_budget_batches(encoded, 64, vocab=1) == [[0, 1, 2, 3, 4]]
+    batches = logit_budget_batches(encoded, 64, vocab=10, budget=3 * 30 * 10)
+    assert [i for b in batches for i in b] == [0, 1, 2, 3, 4]
+    for b in batches:
+        width = max(len(encoded[i][0]) for i in b) - 3
+        assert len(b) == 1 or len(b) * width * 10 <= 3 * 30 * 10
+    assert logit_budget_batches(encoded, 2, vocab=1) == [[0, 1], [2, 3], [4]]
+    # a single row over the budget still gets scored, alone
+    assert logit_budget_batches(encoded[-1:], 64, vocab=10**9) == [[0]]
