@@ -28,8 +28,11 @@ RELEASED = {
     ("cpu-synth", 1): "017f89471800555a2d2ad817f0bea522d22c5006b881a702d09e1ccdc011f613",
     ("cpu-synth-quick", 1): "3f0d2846517f117d2ef713967106e10063b80bf009c15d5bdb7cc9de42c6405b",
     ("humaneval-gpu", 1): "5deab03857ed8e51b2ca1f108ae58fb49de1ed1adf4f078f5af150bae509640c",
+    ("humaneval-gpu", 2): "33939dd38d90e69c36da3d069dc06e3fb945f5b8bde6578b0b1f0d14f7d55b89",
     ("humaneval-gpu-synth", 1):
         "770b51abd68a2e81751e3e3d4344aefc958614fe3007bddc376582cc4a27122e",
+    ("humaneval-gpu-synth", 2):
+        "a5cdaad9c53b48d7b7e5104cfb35672892a47f62a9eb15c53c03b514e644b189",
     ("smol-cpu", 1): "5cb9e3bca28d909ae963e53fe2f5e0ec787b645f49f2080b723cbd55eb80a574",
 }
 """Every released protocol's hash. A release is frozen: a change to its settings needs
@@ -70,18 +73,22 @@ def test_released_protocols_are_frozen() -> None:
             f"{key[0]} v{key[1]} changed: released protocols are frozen; add a new version")
 
 
-def test_humaneval_gpu_is_the_real_model_experiment() -> None:
-    s = get_protocol("humaneval-gpu").settings
+@pytest.mark.parametrize("version", [1, 2])
+def test_humaneval_gpu_is_the_real_model_experiment(version: int) -> None:
+    s = get_protocol(f"humaneval-gpu@{version}").settings
     assert (s["train_suite"], s["train_split"]) == ("mbpp", "train")
     assert (s["eval_suite"], s["eval_split"], s["eval_tasks"]) == ("humaneval", "test", 0)
     assert s["generations"] == 10 and s["seeds"] == [0, 1, 2]
     assert s["filters"] == ["none", "syntax", "tests", "noisy:0.2"]
     assert (s["n_eval"], s["ks"], s["sampling.max_new_tokens"]) == (10, [1, 10], 384)
     assert s["sampling.temperature"] == 0.8
-    fallback = get_protocol("humaneval-gpu-synth")
-    assert get_protocol("humaneval-gpu").alternative == fallback.name
+    fallback = get_protocol(f"humaneval-gpu-synth@{version}")
+    assert get_protocol(f"humaneval-gpu@{version}").alternative == fallback.name
     differ = {k for k in s if fallback.settings[k] != s[k]}
     assert differ == {"train_suite"} and fallback.settings["train_suite"] == "synth"
+    # v2 asks each model in its own format, v1 continued the raw prompt
+    assert (s["sampling.prompt_format"], s["sampling.prompt_boundary"]) == (
+        ("completion", "keep") if version == 1 else ("auto", "heal"))
 
 
 def test_cpu_synth_is_the_default_experiment_it_froze() -> None:
@@ -164,8 +171,9 @@ def test_list_protocols(capsys: pytest.CaptureFixture[str]) -> None:
     lines = out.splitlines()
     assert lines[0].split()[:4] == ["NAME", "VERSION", "HASH", "EXPECTED"]
     for protocol in shipped_protocols():
-        line = next(ln for ln in lines if ln.startswith(protocol.name + " "))
-        assert line.split()[1:3] == [str(protocol.version), protocol.hash[:12]]
+        line = next(ln for ln in lines if ln.split()[:2] == [protocol.name,
+                                                              str(protocol.version)])
+        assert line.split()[2] == protocol.hash[:12]
         assert protocol.expected_time in line and protocol.description in line
 
 
