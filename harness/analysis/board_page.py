@@ -29,8 +29,6 @@ PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#8
            "#444444")
 """Okabe-Ito colours (distinguishable with colour-vision deficiencies), then two more."""
 
-DASHES = ("", "6 4", "2 3", "8 3 2 3")
-
 
 def esc(value: Any) -> str:
     """Text or attribute value, escaped (quotes too)."""

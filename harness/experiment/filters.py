@@ -51,8 +51,6 @@ from tasks.model_text import parse_python
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-PROVENANCES: tuple[str, ...] = ("self", "human")
-
 
 @dataclass(frozen=True)
 class Candidate:

@@ -30,7 +30,6 @@ class Preset:
     question: str
     quick: dict[str, Any]
     full: dict[str, Any] = field(default_factory=dict)
-    full_minutes: str = ""
 
 
 PRESETS: dict[str, Preset] = {

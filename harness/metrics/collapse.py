@@ -114,7 +114,6 @@ NOVELTY_NOISE = 0.10
 
 _EPS = 1e-9  # 0.03 - 0.01 is 0.0199999...: a rise of exactly a threshold reaches it
 
-MODES: tuple[str, ...] = ("stable", "sharpening", "noise")
 KEYS: tuple[str, ...] = ("unparsable_fraction", "garbage_rate", "mean_length_chars",
                          "novelty_vs_gen0", "mode", "mode_reason")
 
