@@ -9,7 +9,7 @@ one verdict per assert, which the `partial` filter and functional diversity need
 Everything at the top level of the test code (METADATA, helper defs, `check`
 itself) stays in the program as its preamble.
 
-`task_from_problem` is shared with `tasks.jsonl`, which reads any file of problems
+`task_from_problem` is shared with `tasks.problems_file`, which reads any file of problems
 in this format.
 """
 

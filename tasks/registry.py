@@ -105,7 +105,7 @@ def is_problems_file(spec: str) -> bool:
 @lru_cache(maxsize=8)
 def _load_cached(spec: str) -> tuple[Task, ...]:
     if is_problems_file(spec):
-        from tasks.jsonl import load_problems_file
+        from tasks.problems_file import load_problems_file
 
         return tuple(load_problems_file(spec))
     name, _, arg = spec.partition(":")
