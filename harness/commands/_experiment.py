@@ -263,10 +263,13 @@ def execute(cfg: Any, resume: Path | None, compare: bool = False, ray: Any = Non
             return
 
     from harness.analysis.summary import render_tables, write_summary
+    from harness.experiment.arms import check_device_here
     from harness.experiment.loop import check_output_root, load_tasks, run_experiment
     from harness.runfiles.store import writer_lock
     from sandbox.backends import make_executor
 
+    if ray is None:
+        check_device_here(cfg)  # --device cuda on a machine without CUDA, before anything
     load_tasks(cfg)  # suite sizes and train/eval overlap fail before the sandbox starts
     with contextlib.ExitStack() as held:
         if resume is None:

@@ -73,6 +73,20 @@ def validate(cfg: RunConfig) -> None:
     check_grid(cfg)
 
 
+def check_device_here(cfg: RunConfig) -> None:
+    """An explicit device this machine lacks (`--device cuda` without CUDA) fails now:
+    one line, exit 3 (EnvironmentProblem), before the suites, the sandbox or the model
+    load, where it used to surface from the model loader some 25 s in. The check is
+    the loader's own (`resolve_device`), so the two cannot disagree. `auto` and `cpu`
+    need no check (and no torch import). Not for Ray runs: there the workers' devices
+    count, and each worker checks its own when it loads the model."""
+    if cfg.model.device.strip().lower() in ("auto", "cpu"):
+        return
+    from harness.model.runtime import resolve_device
+
+    resolve_device(cfg.model)
+
+
 def check_grid(cfg: RunConfig) -> None:
     """Filters, regimes, real fractions and seeds: known, and no arm twice.
 
