@@ -94,3 +94,13 @@ def test_the_example_config_is_the_printed_default_and_loads(
     assert "".join(lines[header:]).lstrip("\n") == capsys.readouterr().out, (
         "regenerate the body: collapse-bench run --print-config")
     assert build_config({}, example, None, {}) == build_config({}, None, None, {})
+
+
+def test_the_plan_line_counts_arms_generations_and_samples() -> None:
+    from harness.experiment.arms import plan_line
+
+    cfg = build_config({}, None, None, {"seeds": "0,1", "recover": "2", "eval_tasks": "0"})
+    assert plan_line(cfg, done=3) == (
+        "plan: 4 arm(s) x 8 generations (gen 0 + 5 self-training + 2 repair) = 32 "
+        "generations to score; each samples 512 train prompts x 4 and all eval problems "
+        "x 10; 3 already done")

@@ -99,9 +99,22 @@ def test_the_progress_lines_are_kept_in_run_log(run_dir: Path) -> None:
     logged = [line.split(" ", 1)[1] for line in
               (run_dir / "run.log").read_text().splitlines()]
     printed = ABLATE_STDERR[run_dir].splitlines()
-    assert logged[0] == f"run directory: {run_dir}"
-    assert any(line.startswith("gen 1: pass@1=") for line in logged)
-    assert logged == printed[printed.index(logged[0]):][:len(logged)]
+    plan, first, *rest = logged
+    assert plan in printed and first == f"run directory: {run_dir}"
+    assert any(line.startswith("gen 1: pass@1=") for line in rest)
+    assert logged[1:] == printed[printed.index(first):][:len(logged) - 1]
+
+
+def test_the_run_starts_with_its_plan(run_dir: Path) -> None:
+    """Issue 25: a run started with no word of its size (`--generations 100000000` was
+    accepted silently). The plan line comes before anything loads: before the run
+    directory line, which follows the model load."""
+    printed = ABLATE_STDERR[run_dir].splitlines()
+    (plan,) = [line for line in printed if line.startswith("plan: ")]
+    assert printed.index(plan) < printed.index(f"run directory: {run_dir}")
+    assert plan == ("plan: 1 arm(s) x 2 generations (gen 0 + 1 self-training) = 2 "
+                    "generations to score; each samples 8 train prompts x 2 and 6 eval "
+                    "problems x 3")
 
 
 def rows(path: Path) -> list[dict[str, Any]]:

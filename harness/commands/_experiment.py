@@ -263,7 +263,7 @@ def execute(cfg: Any, resume: Path | None, compare: bool = False, ray: Any = Non
             return
 
     from harness.analysis.summary import render_tables, write_summary
-    from harness.experiment.arms import check_device_here
+    from harness.experiment.arms import check_device_here, plan_line
     from harness.experiment.loop import check_output_root, load_tasks, run_experiment
     from harness.runfiles.store import writer_lock
     from sandbox.backends import make_executor
@@ -279,6 +279,8 @@ def execute(cfg: Any, resume: Path | None, compare: bool = False, ray: Any = Non
             # loop takes the same lock again (re-entrant) and holds it to the end
             held.enter_context(writer_lock(resume))
             _record_corrections(cfg, resume)
+        # every check passed: the size of what starts now, before the sandbox or model
+        click.echo(plan_line(cfg, _done(cfg, resume)), err=True)
         if ray is not None:
             from harness.scaleout.grid import run_grid
 
@@ -295,6 +297,18 @@ def execute(cfg: Any, resume: Path | None, compare: bool = False, ray: Any = Non
         click.echo("\n" + comparison_table(load_run(store.root)))
     click.echo(f"\nresults: {store.root}")
     click.echo(next_steps(store.root), err=True)
+
+
+def _done(cfg: Any, resume: Path | None) -> int:
+    """How many of the plan's generations a resumed run has complete already."""
+    if resume is None:
+        return 0
+    from harness.experiment.arms import arms_of
+    from harness.runfiles.store import RunStore
+
+    store = RunStore(resume)
+    return sum(store.is_done(a.arm_id, g) for a in arms_of(cfg)
+               for g in range(cfg.total_generations + 1))
 
 
 def _stderr(line: str) -> None:

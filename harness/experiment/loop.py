@@ -39,7 +39,7 @@ import numpy as np
 from harness.analysis.summary import write_summary
 from harness.config import RunConfig, save_toml
 from harness.errors import BadInput, Interrupted
-from harness.experiment.arms import Arm, arms_of, check_no_overlap, validate
+from harness.experiment.arms import Arm, arms_of, check_no_overlap, plan_line, validate
 from harness.experiment.evaluation import Sample, execute_samples, score
 from harness.experiment.filters import Candidate, apply_filter, parse_filter
 from harness.experiment.regimes import Example, build_dataset
@@ -100,6 +100,7 @@ def run_experiment(cfg: RunConfig, executor: Executor, log: Log,
     store = RunStore.create(Path(cfg.out)) if resume_dir is None else RunStore.open(resume_dir)
     with writer_lock(store.root):  # one writer per run directory, for the run's life
         log = store.tee(log)  # and every progress line into run.log
+        store.log_line(plan_line(cfg))  # `run` printed it before the directory existed
         if resume_dir is None:
             save_toml(cfg, store.root / "config.toml")
         else:

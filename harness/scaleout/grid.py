@@ -30,7 +30,7 @@ from typing import Any
 from harness.analysis.summary import write_summary
 from harness.config import RunConfig, save_toml
 from harness.errors import CollapseBenchError, EnvironmentProblem, Interrupted
-from harness.experiment.arms import Arm, arms_of, validate
+from harness.experiment.arms import Arm, arms_of, plan_line, validate
 from harness.runfiles.store import RunStore, now_iso, writer_lock
 from harness.scaleout.cluster import RaySettings, connected, import_ray, nodes_for
 from harness.scaleout.readiness import check_nodes
@@ -78,6 +78,7 @@ def run_grid(cfg: RunConfig, settings: RaySettings, log: Log,
                                        "nodes": len(nodes), "cpus_per_arm": settings.cpus,
                                        "gpus_per_arm": settings.gpus})
             log = store.tee(log)
+            store.log_line(plan_line(cfg))  # `run` printed it before the directory existed
             log(f"run directory: {store.root}")
             try:
                 Grid(cfg, store, settings, log).run()
