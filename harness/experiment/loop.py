@@ -114,7 +114,7 @@ def run_experiment(cfg: RunConfig, executor: Executor, log: Log,
             for arm in arms_of(cfg):
                 run_arm(ctx, arm)
                 write_summary(store, cfg)
-        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (harness.cli.Terminated)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (harness.errors.Terminated)
             store.update_manifest(status="interrupted")
             stop = Interrupted(store.root, getattr(exc, "exit_code", 130))
             store.log_line(str(stop))
