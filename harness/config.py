@@ -159,13 +159,14 @@ class RunConfig:
                                 "of 1, 10, 100 that n_eval allows.", aliases=("k",))
     greedy: bool = _f(False, "Also report greedy (temperature 0) pass@1.")
     filters: list[str] = _f(["tests", "none"], "Verification filters, one arm each (none, "
-                            "syntax, tests, partial:P, noisy:P, perplexity:Q; add +dedup).")
+                            "syntax, tests, partial:P, noisy:P, perplexity:Q; add +dedup).",
+                            aliases=("filter",))
     regimes: list[str] = _f(["replace"], "Data regimes: replace | accumulate | "
                             "accumulate-subsample.", aliases=("regime",))
     real_fractions: list[float] = _f([0.0], "Fraction of each generation's data that is human "
                                      "reference solutions from the train split.",
                                      aliases=("real-fraction",))
-    seeds: list[int] = _f([0], "Seeds; each seed is a separate arm.")
+    seeds: list[int] = _f([0], "Seeds; each seed is a separate arm.", aliases=("seed",))
     train_temperatures: list[float] = _f(
         [1.0], "Sampling temperatures of the self-generated train data, one arm each (0 = "
                "greedy). At 1.0 the model trains on its own distribution and the unverified "

@@ -30,10 +30,21 @@ class EnvironmentProblem(CollapseBenchError):
 
 
 class Interrupted(CollapseBenchError):
-    """Ctrl-C during a run. Exit 130; the message says how to continue."""
+    """Ctrl-C (exit 130) or SIGTERM (exit 143) during a run; the message says how to
+    continue. Both stop the same way: containers removed, the manifest marked."""
 
     exit_code = 130
 
-    def __init__(self, run_dir: object) -> None:
+    def __init__(self, run_dir: object, exit_code: int = 130) -> None:
         super().__init__(f"interrupted; continue with: collapse-bench run --resume {run_dir}")
         self.run_dir = run_dir
+        self.exit_code = exit_code
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C's KeyboardInterrupt would be (harness.cli), so a
+    `kill PID` or a scheduler's stop unwinds the same way: every `with` closes (the
+    sandbox's containers are removed), the run is marked interrupted and the resume
+    command printed. Exit 143 (128 + SIGTERM), the convention for a terminated job."""
+
+    exit_code = 143

@@ -76,3 +76,31 @@ def test_defaults_are_the_embedded_experiment() -> None:
     d = to_dict(RunConfig())
     assert d["model"]["name"] == "builtin:tiny" and d["filters"] == ["tests", "none"]
     assert d["regimes"] == ["replace"] and d["generations"] == 5 and d["seeds"] == [0]
+
+
+def test_the_example_config_is_the_printed_default_and_loads(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 25: no example config file shipped. examples/default.toml is, below its
+    comment header, exactly `run --print-config`, and `--config` reads it back as the
+    default experiment (so a setting added to the config tree shows up there)."""
+    from harness.cli import main
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "default.toml"
+    lines = example.read_text().splitlines(keepends=True)
+    header = 0
+    while lines[header].startswith("#"):
+        header += 1
+    assert main(["run", "--print-config"]) == 0
+    assert "".join(lines[header:]).lstrip("\n") == capsys.readouterr().out, (
+        "regenerate the body: collapse-bench run --print-config")
+    assert build_config({}, example, None, {}) == build_config({}, None, None, {})
+
+
+def test_the_plan_line_counts_arms_generations_and_samples() -> None:
+    from harness.experiment.arms import plan_line
+
+    cfg = build_config({}, None, None, {"seeds": "0,1", "recover": "2", "eval_tasks": "0"})
+    assert plan_line(cfg, done=3) == (
+        "plan: 4 arm(s) x 8 generations (gen 0 + 5 self-training + 2 repair) = 32 "
+        "generations to score; each samples 512 train prompts x 4 and all eval problems "
+        "x 10; 3 already done")

@@ -91,6 +91,18 @@ def test_old_and_new_flag_names_set_the_same_field() -> None:
     assert new.regimes == ["accumulate"] and new.real_fractions == [0.5]
 
 
+def test_singular_filter_and_seed_flags_like_regime_and_real_fraction(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 25: `--regime` and `--real-fraction` existed, `--filter` and `--seed` did not."""
+    code, out, err = _run(capsys, "run", "--print-config", "--filter", "syntax",
+                          "--seed", "3", "--regime", "accumulate")
+    assert code == 0, err
+    assert 'filters = [\n    "syntax",\n]' in out or 'filters = ["syntax"]' in out
+    assert re.search(r"^seeds = \[\s*3,?\s*\]$", out, re.M)
+    assert build_config({}, None, None, {"filter": "tests,none", "seed": "0,1"}) == \
+        build_config({}, None, None, {"filters": "tests,none", "seeds": "0,1"})
+
+
 def test_bad_flag_value_is_one_line_naming_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _run(capsys, "run", "--lr", "abc")
     assert code == 2 and err.count("\n") == 1
@@ -116,6 +128,24 @@ def test_bad_values_are_refused_before_the_model_loads(
         key: str) -> None:
     line = _refused_before_loading(capsys, tmp_path, *args)
     assert key in line
+
+
+def test_a_device_this_machine_lacks_fails_before_anything_loads(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Issue 25: `--device cuda` on a CPU machine failed only after the sandbox and the
+    model had started (25 s). Now one line, exit 3, with a model that does not exist
+    (so the loader never ran) and the Docker executor (so no sandbox started)."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    out = tmp_path / "results"
+    code, _, err = _run(capsys, "run", "--model", NO_MODEL, "--device", "cuda",
+                        "--executor", "docker", "--out", str(out))
+    assert code == 3, err
+    assert err.strip().splitlines() == [
+        "error: device 'cuda' requested but CUDA is not available; pass --device cpu"]
+    assert not out.exists()
 
 
 @pytest.mark.parametrize(("toml", "key"), [

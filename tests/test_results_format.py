@@ -61,11 +61,16 @@ def ablate_run(small_model: Path, tmp_path_factory: pytest.TempPathFactory
     """The run directory and what `ablate` printed (the config file sets the grid)."""
     root = tmp_path_factory.mktemp("run")
     save_toml(small_config(small_model, root / "results"), root / "config.toml")
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
+    printed, errors = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(errors):
         assert main(["ablate", "--config", str(root / "config.toml")]) == 0
     (run,) = (root / "results").iterdir()
+    ABLATE_STDERR[run] = errors.getvalue()
     return run, printed.getvalue()
+
+
+ABLATE_STDERR: dict[Path, str] = {}
+"""What the module's ablate run printed on stderr (its progress lines and the hint)."""
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +83,38 @@ def test_ablate_ends_with_a_comparison_table(ablate_run: tuple[Path, str]) -> No
     table = printed.split("comparison of arm groups")[1].splitlines()
     assert table[1].split()[:4] == ["rank", "arm", "group", "seeds"]
     assert table[2].split()[:3] == ["1", "none", "1"]
+
+
+def test_a_finished_run_says_what_to_do_next(run_dir: Path) -> None:
+    """Issue 25: a run ended on its tables with no word of `report` or `export`."""
+    last = ABLATE_STDERR[run_dir].strip().splitlines()[-2:]
+    assert last[0].split()[:4] == ["next:", "collapse-bench", "report", str(run_dir)]
+    assert last[1].split()[:5] == ["collapse-bench", "export", str(run_dir), "--out",
+                                   "entry.json"]
+
+
+def test_the_progress_lines_are_kept_in_run_log(run_dir: Path) -> None:
+    """Issue 25: what stderr showed was lost unless redirected. run.log holds every
+    progress line the run printed (time-stamped), in order."""
+    logged = [line.split(" ", 1)[1] for line in
+              (run_dir / "run.log").read_text().splitlines()]
+    printed = ABLATE_STDERR[run_dir].splitlines()
+    plan, first, *rest = logged
+    assert plan in printed and first == f"run directory: {run_dir}"
+    assert any(line.startswith("gen 1: pass@1=") for line in rest)
+    assert logged[1:] == printed[printed.index(first):][:len(logged) - 1]
+
+
+def test_the_run_starts_with_its_plan(run_dir: Path) -> None:
+    """Issue 25: a run started with no word of its size (`--generations 100000000` was
+    accepted silently). The plan line comes before anything loads: before the run
+    directory line, which follows the model load."""
+    printed = ABLATE_STDERR[run_dir].splitlines()
+    (plan,) = [line for line in printed if line.startswith("plan: ")]
+    assert printed.index(plan) < printed.index(f"run directory: {run_dir}")
+    assert plan == ("plan: 1 arm(s) x 2 generations (gen 0 + 1 self-training) = 2 "
+                    "generations to score; each samples 8 train prompts x 2 and 6 eval "
+                    "problems x 3")
 
 
 def rows(path: Path) -> list[dict[str, Any]]:
@@ -198,7 +235,11 @@ def test_resume_of_a_complete_run_exits_0_without_loading_anything(
     assert {p: p.stat().st_mtime_ns for p in copy.rglob("*") if p.is_file()} == before
 
 
-def test_ctrl_c_prints_the_resume_command(small_model: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_prints_the_resume_command(small_model: Path, tmp_path: Path,
+                                          sig: signal.Signals, code: int) -> None:
+    """Ctrl-C, and SIGTERM the same way (issue 25: SIGTERM exited 143 with no resume
+    hint and a manifest still "running"): the resume line, the manifest marked."""
     save_toml(small_config(small_model, tmp_path / "results", generations=3, epochs=1),
               tmp_path / "config.toml")
     proc = subprocess.Popen([*CLI, "run", "--config", str(tmp_path / "config.toml")],
@@ -210,13 +251,51 @@ def test_ctrl_c_prints_the_resume_command(small_model: Path, tmp_path: Path) -> 
             break
         time.sleep(0.05)
     assert proc.poll() is None, "the run ended before it could be interrupted"
-    os.kill(proc.pid, signal.SIGINT)
+    os.kill(proc.pid, sig)
     _, err = proc.communicate(timeout=120)
     (run,) = (tmp_path / "results").iterdir()
-    assert proc.returncode == 130, err
-    assert err.strip().splitlines()[-1] == (
-        f"interrupted; continue with: collapse-bench run --resume {run}")
+    assert proc.returncode == code, err
+    resume_line = f"interrupted; continue with: collapse-bench run --resume {run}"
+    assert err.strip().splitlines()[-1] == resume_line
     assert read_json(run / "manifest.json")["status"] == "interrupted"
+    assert (run / "run.log").read_text().splitlines()[-1].endswith(resume_line)
+
+
+def test_a_second_writer_of_a_run_directory_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 25: two `run --resume DIR` took no lock, computed the same generation and
+    left an "interrupted" manifest. While one process writes a run, a second is refused
+    (exit 3, one line) before it loads or writes anything; the lock is an flock, so a
+    writer killed with -9 leaves nothing that blocks the next resume."""
+    from harness.errors import EnvironmentProblem
+    from harness.runfiles.runs import load_run
+    from harness.runfiles.store import writer_lock
+    from tests.run_fixtures import UNVERIFIED, VERIFIED, RunSpec, write_run
+
+    run = write_run(tmp_path, RunSpec(seeds=(0,), not_done={("none", 0, 3)}))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; "
+         "from harness.runfiles.store import writer_lock\n"
+         "with writer_lock(Path(sys.argv[1])):\n print('held', flush=True); time.sleep(120)",
+         str(run)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+        code = main(["run", "--resume", str(run)])
+        err = capsys.readouterr().err
+        assert code == 3 and err.count("\n") == 1, err
+        assert f"{run} is being written by another collapse-bench process " \
+               f"(pid {holder.pid})" in err
+        assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+        with pytest.raises(EnvironmentProblem, match="being written"), writer_lock(run):
+            pass
+        assert {a.key.filter for a in load_run(run).arms.values()} == {VERIFIED.filter,
+                                                                   UNVERIFIED.filter}
+    finally:
+        holder.kill()  # SIGKILL: no clean-up runs in the holder
+        holder.wait()
+    with writer_lock(run), writer_lock(run):  # free again, and re-entrant in one process
+        pass
 
 
 def test_a_results_directory_from_a_future_format_is_refused(

@@ -13,6 +13,7 @@ type, a default or a help text.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -262,24 +263,32 @@ def execute(cfg: Any, resume: Path | None, compare: bool = False, ray: Any = Non
             return
 
     from harness.analysis.summary import render_tables, write_summary
+    from harness.experiment.arms import check_device_here, plan_line
     from harness.experiment.loop import check_output_root, load_tasks, run_experiment
+    from harness.runfiles.store import writer_lock
     from sandbox.backends import make_executor
 
+    if ray is None:
+        check_device_here(cfg)  # --device cuda on a machine without CUDA, before anything
     load_tasks(cfg)  # suite sizes and train/eval overlap fail before the sandbox starts
-    if resume is None:
-        check_output_root(cfg)  # an unusable --out fails before the model loads
-    else:
-        _record_corrections(cfg, resume)
-    if ray is not None:
-        from harness.scaleout.grid import run_grid
+    with contextlib.ExitStack() as held:
+        if resume is None:
+            check_output_root(cfg)  # an unusable --out fails before the model loads
+        else:
+            # a second writer of this run is refused before it loads anything; the
+            # loop takes the same lock again (re-entrant) and holds it to the end
+            held.enter_context(writer_lock(resume))
+            _record_corrections(cfg, resume)
+        # every check passed: the size of what starts now, before the sandbox or model
+        click.echo(plan_line(cfg, _done(cfg, resume)), err=True)
+        if ray is not None:
+            from harness.scaleout.grid import run_grid
 
-        store = run_grid(cfg, ray, log=lambda line: click.echo(line, err=True),
-                         resume_dir=resume)
-    else:
-        with make_executor(cfg.executor, cfg.sandbox) as executor:
-            store = run_experiment(cfg, executor, log=lambda line: click.echo(line, err=True),
-                                   resume_dir=resume)
-    summary = write_summary(store, cfg)
+            store = run_grid(cfg, ray, log=_stderr, resume_dir=resume)
+        else:
+            with make_executor(cfg.executor, cfg.sandbox) as executor:
+                store = run_experiment(cfg, executor, log=_stderr, resume_dir=resume)
+        summary = write_summary(store, cfg)
     click.echo(render_tables(summary))
     if compare:
         from harness.analysis.report import comparison_table
@@ -287,6 +296,30 @@ def execute(cfg: Any, resume: Path | None, compare: bool = False, ray: Any = Non
 
         click.echo("\n" + comparison_table(load_run(store.root)))
     click.echo(f"\nresults: {store.root}")
+    click.echo(next_steps(store.root), err=True)
+
+
+def _done(cfg: Any, resume: Path | None) -> int:
+    """How many of the plan's generations a resumed run has complete already."""
+    if resume is None:
+        return 0
+    from harness.experiment.arms import arms_of
+    from harness.runfiles.store import RunStore
+
+    store = RunStore(resume)
+    return sum(store.is_done(a.arm_id, g) for a in arms_of(cfg)
+               for g in range(cfg.total_generations + 1))
+
+
+def _stderr(line: str) -> None:
+    click.echo(line, err=True)
+
+
+def next_steps(run_dir: Path) -> str:
+    """What to do with a finished run: the two commands a new user looks for next
+    (on stderr, so stdout stays the tables)."""
+    return (f"next: collapse-bench report {run_dir}   (markdown summary and plots)\n"
+            f"      collapse-bench export {run_dir} --out entry.json   (leaderboard entry)")
 
 
 def _record_corrections(cfg: Any, resume: Path) -> None:
@@ -303,8 +336,8 @@ def _record_corrections(cfg: Any, resume: Path) -> None:
     history = store.manifest().get("resume_changes", [])
     history.append({k: {"was": a, "now": b} for k, (a, b) in changes.items()})
     store.update_manifest(resume_changes=history)
-    click.echo("resuming with corrected " + ", ".join(
-        f"{k} = {b!r} (was {a!r})" for k, (a, b) in changes.items()), err=True)
+    store.tee(_stderr)("resuming with corrected " + ", ".join(
+        f"{k} = {b!r} (was {a!r})" for k, (a, b) in changes.items()))
 
 
 def _already_complete(cfg: Any, resume: Path) -> bool:

@@ -73,6 +73,36 @@ def validate(cfg: RunConfig) -> None:
     check_grid(cfg)
 
 
+def plan_line(cfg: RunConfig, done: int = 0) -> str:
+    """The run's size in one line, printed before anything loads: how many arms and
+    generations, and what each generation samples. A typo such as `--generations
+    100000000` or a preset's grid is then visible before it costs anything (it used
+    to start silently). `done`: generations already complete (a resume)."""
+    arms = len(arms_of(cfg))
+    gens = cfg.total_generations + 1
+    phases = f"gen 0 + {cfg.generations} self-training" + (
+        f" + {cfg.recover} repair" if cfg.recover else "")
+    evals = f"{cfg.eval_tasks}" if cfg.eval_tasks else "all"
+    line = (f"plan: {arms} arm(s) x {gens} generations ({phases}) = {arms * gens} "
+            f"generations to score; each samples {cfg.train_prompts} train prompts x "
+            f"{cfg.n_train} and {evals} eval problems x {cfg.n_eval}")
+    return line + (f"; {done} already done" if done else "")
+
+
+def check_device_here(cfg: RunConfig) -> None:
+    """An explicit device this machine lacks (`--device cuda` without CUDA) fails now:
+    one line, exit 3 (EnvironmentProblem), before the suites, the sandbox or the model
+    load, where it used to surface from the model loader some 25 s in. The check is
+    the loader's own (`resolve_device`), so the two cannot disagree. `auto` and `cpu`
+    need no check (and no torch import). Not for Ray runs: there the workers' devices
+    count, and each worker checks its own when it loads the model."""
+    if cfg.model.device.strip().lower() in ("auto", "cpu"):
+        return
+    from harness.model.runtime import resolve_device
+
+    resolve_device(cfg.model)
+
+
 def check_grid(cfg: RunConfig) -> None:
     """Filters, regimes, real fractions and seeds: known, and no arm twice.
 

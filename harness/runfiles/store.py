@@ -9,7 +9,9 @@ marker is redone on `--resume`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import fcntl
 import hashlib
 import json
 import os
@@ -24,11 +26,16 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.errors import BadInput
+from harness.errors import BadInput, EnvironmentProblem
 from tasks.jsonlines import dumps_line
 from tasks.model_text import utf8
 
 DONE = "DONE"
+LOCK = ".lock"
+"""The run directory's writer lock (`writer_lock`). Hidden, so readers and Ray's
+transfer (which skip hidden names) never take it for part of the results."""
+LOG = "run.log"
+"""The run's progress lines, appended on every resume (`RunStore.log_line`)."""
 FORMAT_VERSION = 1
 """The results format (results/README.md) this harness writes and reads, recorded as
 manifest.json's `format_version`. A manifest without one is version 1 (written
@@ -131,6 +138,56 @@ def check_format_version(manifest: Any, where: Path) -> None:
     if version < 1:
         raise BadInput(f"{where}: results format version {version!r} is not one this "
                        "collapse-bench knows")
+
+
+_HELD: dict[Path, tuple[int, int]] = {}  # resolved run dir -> (lock fd, depth)
+
+
+@contextlib.contextmanager
+def writer_lock(root: Path) -> Iterator[None]:
+    """Hold the run directory's exclusive writer lock: one process writes a run.
+
+    Two `run --resume DIR` (or a run and a resume of it) would otherwise compute the
+    same generations side by side and leave a manifest that contradicts the DONE
+    markers. The lock is an flock on RUN_DIR/.lock, so the kernel drops it when the
+    holder exits in any way (a crash or kill -9 included): a stale lock cannot block
+    a resume, and nothing needs cleaning up. The file itself stays (removing it would
+    race a process about to lock it); it holds the holder's pid, for the message.
+    Re-entrant within a process (a resume takes it before its corrections and the
+    loop again), and a second writer is refused at once, never queued.
+    """
+    key = Path(root).resolve()
+    if key in _HELD:
+        fd, depth = _HELD[key]
+        _HELD[key] = (fd, depth + 1)
+        try:
+            yield
+        finally:
+            fd, depth = _HELD[key]
+            _HELD[key] = (fd, depth - 1)
+        return
+    try:
+        fd = os.open(key / LOCK, os.O_RDWR | os.O_CREAT, 0o666 & ~_UMASK)
+    except OSError as exc:
+        raise EnvironmentProblem(f"cannot lock the run directory {root} for writing "
+                                 f"({exc.strerror}); make it writable") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        os.close(fd)
+        raise EnvironmentProblem(
+            f"{root} is being written by another collapse-bench process"
+            + (f" (pid {holder})" if holder.isdigit() else "")
+            + "; wait for it to finish or stop it, then resume") from None
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        _HELD[key] = (fd, 1)
+        yield
+    finally:
+        _HELD.pop(key, None)
+        os.close(fd)  # releases the flock
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -276,6 +333,24 @@ class RunStore:
         if "sha256" in extra:
             manifest["datasets"][step] = extra["sha256"]
         self._write_manifest(manifest)
+
+    # the log ------------------------------------------------------------------
+    def log_line(self, line: str) -> None:
+        """Append one progress line, time-stamped, to RUN_DIR/run.log.
+
+        What the run printed is then kept with its results without a redirection;
+        a resume appends, so the file is the run's whole history. Opened per line
+        (a run prints a few lines a generation), so a crash loses no line.
+        """
+        with open(self.root / LOG, "a", encoding="utf-8", errors="replace") as fh:
+            fh.write(f"{now_iso()} {line}\n")
+
+    def tee(self, log: Callable[[str], None]) -> Callable[[str], None]:
+        """`log` (the terminal) that also appends each line to run.log."""
+        def both(line: str) -> None:
+            log(line)
+            self.log_line(line)
+        return both
 
     # arms and generations -----------------------------------------------------
     def arm_dir(self, arm_id: str) -> Path:
