@@ -526,7 +526,7 @@ def save_toml(obj: Any, path: str | Path) -> None:
     """Write a config tree as TOML, atomically (every default written out)."""
     import tomli_w
 
-    from harness.runfiles.store import atomic_write_text
+    from harness.atomic import atomic_write_text
 
     atomic_write_text(Path(path), tomli_w.dumps(to_dict(obj)))
 

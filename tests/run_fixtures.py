@@ -20,9 +20,10 @@ from typing import Any
 import numpy as np
 
 from harness.analysis.stats import collapse_summary
+from harness.atomic import atomic_write_json
 from harness.config import RunConfig, config_hash, save_toml
 from harness.experiment.arms import Arm
-from harness.runfiles.store import DONE, RunStore, atomic_write_json
+from harness.runfiles.store import DONE, RunStore
 
 
 @dataclass(frozen=True)

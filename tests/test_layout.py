@@ -107,12 +107,15 @@ def test_the_model_stack_is_layered() -> None:
     }
     for module, may in allowed.items():
         assert graph[module] & model <= may, f"{module} imports {graph[module] & model - may}"
-    upward = ("harness.experiment", "harness.analysis", "harness.commands", "harness.scaleout")
+    upward = ("harness.experiment", "harness.analysis", "harness.commands", "harness.scaleout",
+              "harness.runfiles")
     for module in model:
         assert not {m for m in graph[module] if m.startswith(upward)}, module
+    # the config tree is below everything: it writes its TOML through harness.atomic
+    assert not {m for m in graph["harness.config"] if m.startswith(upward)}
 
 
 def test_the_harness_top_level_holds_only_the_shared_core() -> None:
     top = {p.stem for p in (ROOT / "harness").glob("*.py")}
-    assert top == {"__init__", "cli", "config", "errors", "progress", "registry"}, (
+    assert top == {"__init__", "atomic", "cli", "config", "errors", "progress", "registry"}, (
         "new modules belong in a group (docs/design.md, Layout): " + ", ".join(sorted(top)))

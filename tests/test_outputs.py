@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.atomic import atomic_write_text
 from harness.cli import main
 from harness.errors import BadInput
-from harness.runfiles.store import atomic_write_text
 from tasks.registry import load_suite, select_split
 from tests.run_fixtures import RunSpec, write_run
 
@@ -99,7 +99,7 @@ def test_every_directory_writer_states_what_it_may_replace(tmp_path: Path) -> No
     """The replace-a-directory helper serves the adapters, the model caches, the
     shipped copy, Ray's generation transfer and model export: none of them may delete a
     non-empty directory its `owns` does not claim, nor follow a symlink."""
-    from harness.runfiles.store import atomic_replace_dir
+    from harness.atomic import atomic_replace_dir
 
     def fill(d: Path) -> None:
         d.mkdir()

@@ -25,13 +25,14 @@ from typing import Any
 
 import pytest
 
+from harness.atomic import atomic_write_json
 from harness.cli import main
 from harness.config import RunConfig, save_toml
 from harness.errors import BadInput, EnvironmentProblem
 from harness.experiment.arms import Arm
 from harness.experiment.loop import run_experiment
 from harness.model.tiny import ensure_tiny_model
-from harness.runfiles.store import DONE, RunStore, atomic_write_json, read_json
+from harness.runfiles.store import DONE, RunStore, read_json
 from harness.scaleout.cluster import RaySettings, parse_address
 from harness.scaleout.ray_executor import chunk_size
 from harness.scaleout.transfer import (

@@ -16,8 +16,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from harness.atomic import atomic_write_text
 from harness.errors import BadInput
-from harness.runfiles.store import atomic_write_jsonl, atomic_write_text, read_jsonl
+from harness.runfiles.store import atomic_write_jsonl, read_jsonl
 from tasks.jsonlines import clean_strings, dumps_line, read_json_objects
 from tasks.model_text import clean_text
 from tests.hostile_text import PROPERTY, hostile_text, short_hostile_text, with_named_examples

@@ -640,7 +640,7 @@ def leaderboard_text(doc: dict[str, Any], fmt: str) -> str:
 
 def write_leaderboard(doc: dict[str, Any], path: str | Path, fmt: str = "json") -> Path:
     """Validate `doc`, then write it atomically as JSON or CSV."""
-    from harness.runfiles.store import atomic_write_text
+    from harness.atomic import atomic_write_text
 
     text = leaderboard_text(doc, fmt)
     path = Path(path)

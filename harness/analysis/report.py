@@ -289,8 +289,8 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, *,
     Incomplete arms are included and marked, or left out with `skip_incomplete`;
     either way the report lists them (and `Report.incomplete` returns them).
     """
+    from harness.atomic import atomic_write_text
     from harness.runfiles.outputs import check_output_dir
-    from harness.runfiles.store import atomic_write_text
 
     run = load_run(run_dir)
     out = Path(out_dir) if out_dir is not None else run.path / "report"

@@ -11,9 +11,10 @@ from typing import Any
 
 from harness import __version__
 from harness.analysis.stats import collapse_summary
+from harness.atomic import atomic_write_json
 from harness.config import RunConfig, config_hash
 from harness.experiment.arms import arms_of
-from harness.runfiles.store import RunStore, atomic_write_json, read_json
+from harness.runfiles.store import RunStore, read_json
 
 
 def arm_generations(store: RunStore, arm_id: str) -> list[dict[str, Any]]:

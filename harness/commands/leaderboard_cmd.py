@@ -34,7 +34,7 @@ def build(entry_files: tuple[Path, ...], out: Path) -> None:
     """
     from harness.analysis.board import board_json, build_board
     from harness.analysis.board_page import render_page
-    from harness.runfiles.store import atomic_write_text
+    from harness.atomic import atomic_write_text
 
     if out.exists() and not out.is_dir():
         raise BadInput(f"--out {out} exists and is not a directory")

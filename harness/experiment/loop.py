@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from harness.analysis.summary import write_summary
+from harness.atomic import atomic_write_json
 from harness.config import RunConfig, save_toml
 from harness.errors import BadInput, Interrupted
 from harness.experiment.arms import Arm, arms_of, check_no_overlap, plan_line, validate
@@ -48,7 +49,6 @@ from harness.model.formats import PromptFormat
 from harness.runfiles.outputs import check_output_dir
 from harness.runfiles.store import (
     RunStore,
-    atomic_write_json,
     atomic_write_jsonl,
     now_iso,
     read_json,

@@ -86,7 +86,7 @@ def converted_dir(path: Path, cache_dir: str | None = None, progress: bool = Tru
 
         print(f"converting {path.name} ({meta['quantization']}) to an HF directory in "
               f"{target} (once)", file=sys.stderr)
-    from harness.runfiles.store import atomic_replace_dir
+    from harness.atomic import atomic_replace_dir
 
     def build(d: Path) -> None:
         _convert(path, d)

@@ -51,9 +51,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness.atomic import atomic_replace_dir
 from harness.errors import BadInput, EnvironmentProblem
 from harness.model.runtime import default_cache_root
-from harness.runfiles.store import atomic_replace_dir
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast

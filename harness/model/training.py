@@ -32,11 +32,11 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from harness.atomic import atomic_replace_dir, check_replaceable
 from harness.config import RESTART_POLICIES, TrainingConfig
 from harness.errors import BadInput
 from harness.model.formats import PromptFormat
 from harness.model.runtime import max_positions, quiet_transformers
-from harness.runfiles.store import atomic_replace_dir, check_replaceable
 from tasks.model_text import clean_text
 
 if TYPE_CHECKING:

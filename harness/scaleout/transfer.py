@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.atomic import atomic_replace_dir, atomic_write_bytes
 from harness.config import RunConfig
 from harness.experiment.arms import Arm, arms_of
-from harness.runfiles.store import DONE, RunStore, atomic_replace_dir, atomic_write_bytes
+from harness.runfiles.store import DONE, RunStore
 
 
 @dataclass(frozen=True)
