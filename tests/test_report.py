@@ -371,3 +371,21 @@ def test_one_seed_also_eval_interval_is_over_problems_and_matches_the_binomial(
 
 def test_report_without_also_eval_has_no_such_section(report_dir: Path) -> None:
     assert "Also-eval" not in (report_dir / "report.md").read_text()
+
+
+def test_a_filter_has_one_colour_in_the_report_and_on_the_board(tmp_path: Path) -> None:
+    """The report drew `none` blue and `tests` orange, the board the reverse."""
+    from harness.analysis.board_page import model_charts
+    from harness.analysis.palette import FILTER_COLOURS
+
+    for order in ((VERIFIED, UNVERIFIED), (UNVERIFIED, VERIFIED)):
+        root = tmp_path / order[0].filter
+        run = load_run(write_run(root, RunSpec(arms=order, seeds=(0,))))
+        stats = {k: group_stats(a, n_boot=20) for k, a in run.arm_groups().items()}
+        (panel,) = make_canvas(run, stats).panels
+        by_filter = {s.label.split()[0]: s.color for s in panel.series}
+        assert by_filter == {"tests": FILTER_COLOURS["tests"], "none": FILTER_COLOURS["none"]}
+        arms = [{"label": a.filter, "filter": a.filter, "curves": {}} for a in order]
+        html = model_charts({"n_generations": 4, "arms": arms}, "m")
+        for flt, colour in FILTER_COLOURS.items():
+            assert f"{colour}" in html and html.index(flt) >= 0

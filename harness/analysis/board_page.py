@@ -25,9 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#882255",
-           "#444444")
-"""Okabe-Ito colours (distinguishable with colour-vision deficiencies), then two more."""
+from harness.analysis.palette import PALETTE, series_colours
 
 
 def esc(value: Any) -> str:
@@ -229,7 +227,8 @@ def model_charts(model: dict[str, Any], prefix: str) -> str:
     """Per-arm curves of one model, with their 95% bands."""
     x_max = max(model["n_generations"] - 1, 1)
     figures = []
-    colors = {a["label"]: PALETTE[i % len(PALETTE)] for i, a in enumerate(model["arms"])}
+    colors = series_colours([a["label"] for a in model["arms"]],
+                            [str(a.get("filter", a["label"])) for a in model["arms"]])
     for key, title, unit in METRICS:
         series = [Series(a["label"], colors[a["label"]], "", _points(a, key))
                   for a in model["arms"] if _points(a, key)]

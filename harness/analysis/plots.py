@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.analysis.palette import series_colours
 from harness.analysis.stats import GroupStats, Interval
 from harness.runfiles.runs import ArmGroupKey, RunResult
 
@@ -139,26 +140,23 @@ def _pyplot() -> Any:
 
 def make_canvas(run: RunResult, stats: dict[ArmGroupKey, GroupStats]) -> Canvas:
     """Lay the arm groups out: one panel, or small multiples for a big grid."""
-    plt = _pyplot()
     keys = list(stats)
     varying = _varying(keys)
     colour_dim = "filter" if "filter" in varying or not varying else varying[0]
     facets = [d for d in varying if d != colour_dim] if len(keys) > MAX_SINGLE_PANEL else []
     if not facets:
         legend = group_labels(keys)
-        cmap = plt.get_cmap("tab10" if len(keys) <= 10 else "tab20")
-        series = [Series(legend.labels[k], stats[k], cmap(i % cmap.N))
-                  for i, k in enumerate(keys)]
+        colours = series_colours([k.label() for k in keys], [k.filter for k in keys])
+        series = [Series(legend.labels[k], stats[k], colours[k.label()]) for k in keys]
         return Canvas(run, [Panel("", series)], legend)
     legend = group_labels(keys, [colour_dim])
-    values = list(dict.fromkeys(getattr(k, colour_dim) for k in keys))
-    cmap = plt.get_cmap("tab10" if len(values) <= 10 else "tab20")
-    colour = {v: cmap(i % cmap.N) for i, v in enumerate(values)}
+    values = list(dict.fromkeys(str(getattr(k, colour_dim)) for k in keys))
+    colour = series_colours(values, values if colour_dim == "filter" else None)
     panels: dict[str, list[Series]] = {}
     for k in sorted(keys, key=lambda k: tuple(getattr(k, d) for d in facets)):
         title = ", ".join(_dim_value(k, d, short=False) for d in facets)
         panels.setdefault(title, []).append(
-            Series(legend.labels[k], stats[k], colour[getattr(k, colour_dim)]))
+            Series(legend.labels[k], stats[k], colour[str(getattr(k, colour_dim))]))
     return Canvas(run, [Panel(t, s) for t, s in panels.items()], legend)
 
 
