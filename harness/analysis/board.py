@@ -13,7 +13,7 @@ export computed it (`harness.analysis.headline`, `harness.analysis.stats`):
 
 * collapse resistance of the unverified arm (filter `none`): area under pass@1
   relative to generation 0, and generations until pass@1 falls below 90% / 50%
-  of generation 0's (censored: "> G" when it never does within G generations);
+  of generation 0's (censored: "never" when it does not within the run);
 * the verified arm's (filter `tests`) gain: last-generation minus gen-0 pass@1;
 * diversity retention of the unverified arm (last / gen-0 diversity);
 * tail-perplexity growth of the unverified arm (last / gen 0), shown only when

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.analysis.palette import PALETTE, series_colours
+from harness.analysis.stats import generation_text
 
 
 def esc(value: Any) -> str:
@@ -37,9 +38,10 @@ def esc(value: Any) -> str:
 
 
 def fmt_value(mean: Any, kind: str, n_generations: int) -> str:
-    """One number as the table shows it (`> 5` for a censored generation count)."""
+    """One number as the table shows it (`never` for a generation count censored at the
+    end of the run, as in the report)."""
     if kind == "generations":
-        return f"> {n_generations - 1}" if mean is None else f"{mean:.0f}"
+        return generation_text(mean)
     if mean is None:
         return "-"
     return f"{mean:+.3f}" if kind == "delta" else f"{mean:.3f}"
@@ -315,7 +317,7 @@ def _num(value: Any) -> str:
 
 
 def _generation(value: Any) -> str:
-    return "-" if value is None else f"{value:.0f}"
+    return generation_text(value)
 
 
 def model_details(board: dict[str, Any], model: dict[str, Any], anchor: str) -> str:

@@ -31,8 +31,10 @@ from harness.analysis.questions import SeedBootstrap, answer_all, question_plots
 from harness.analysis.stats import (
     DEFAULT_BOOT_SEED,
     DEFAULT_N_BOOT,
+    NEVER_FELL,
     GroupStats,
     Interval,
+    generation_text,
     group_stats,
     paired_auc_difference,
 )
@@ -55,10 +57,8 @@ class Report:
 def _fmt_gen(iv: Interval) -> str:
     """first_gen_below_half: integers; a null bound means 'not within the run'."""
     if iv.mean is None and iv.ci_low is None and iv.ci_high is None:
-        return "never"
-
-    def num(v: float | None) -> str:
-        return "never" if v is None else f"{v:.0f}"
+        return NEVER_FELL
+    num = generation_text
 
     if iv.ci_low is None and iv.ci_high is None:
         return num(iv.mean)

@@ -145,6 +145,16 @@ def first_gen_below_half(pass1: Sequence[float],
     return None if math.isinf(value) else int(value)
 
 
+NEVER_FELL = "never"
+"""How every table writes a first generation below half that did not happen within
+the run (the report, the board, the run summary): one word, not `> G` or `-`."""
+
+
+def generation_text(value: float | None) -> str:
+    """A first-generation-below-half value as every table writes it."""
+    return NEVER_FELL if value is None or math.isinf(value) else f"{value:.0f}"
+
+
 def diversity_retention(diversity: Sequence[float]) -> float | None:
     """Headline diversity at the last generation / at generation 0 (None if gen 0 is 0)."""
     _, y = _as_curve(diversity, None)

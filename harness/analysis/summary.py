@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness import __version__
-from harness.analysis.stats import collapse_summary
+from harness.analysis.stats import collapse_summary, generation_text
 from harness.atomic import atomic_write_json
 from harness.config import RunConfig, config_hash
 from harness.experiment.arms import arms_of
@@ -94,7 +94,7 @@ def render_tables(summary: dict[str, Any]) -> str:
         c = arm["collapse"]
         lines.append(f"pass@1 slope/gen={_fmt(c['pass1_slope'], 4)}  "
                      f"auc={_fmt(c['pass1_auc'])}  "
-                     f"first gen below half={_fmt(c['first_gen_below_half'])}  "
+                     f"first gen below half={generation_text(c['first_gen_below_half'])}  "
                      f"diversity retention={_fmt(c['diversity_retention'])}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)

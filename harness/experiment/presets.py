@@ -30,6 +30,7 @@ class Preset:
     question: str
     quick: dict[str, Any]
     full: dict[str, Any] = field(default_factory=dict)
+    full_time: str = ""     # estimated, said before a -full preset starts (`describe`)
 
 
 PRESETS: dict[str, Preset] = {
@@ -77,5 +78,7 @@ def preset_names() -> list[str]:
 
 def describe(name: str) -> str:
     """One line for the command's output: what the preset asks and how big it is."""
-    base = name.partition("-")[0]
-    return f"preset {name}: {PRESETS[base].question}"
+    base, _, variant = name.partition("-")
+    preset = PRESETS[base]
+    size = f" ({preset.full_time}, estimated)" if variant == "full" and preset.full_time else ""
+    return f"preset {name}: {preset.question}{size}"
