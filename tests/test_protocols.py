@@ -192,7 +192,7 @@ def test_print_config_of_a_protocol(capsys: pytest.CaptureFixture[str], tmp_path
 
 @pytest.mark.parametrize(("args", "named"), [
     (["--lr", "0.01"], "--training.learning-rate / --lr"),
-    (["--generations", "3", "--seeds", "1"], "--generations, --seeds"),
+    (["--generations", "3", "--seeds", "1"], "--generations, --seeds / --seed"),
     (["--synthetic-share", "0.5"], "--synthetic-share"),
     (["--train-temperature", "0.8"], "--train-temperatures / --train-temperature"),
 ])

@@ -269,7 +269,8 @@ def test_chunked_loss_equals_the_ordinary_loss_and_gradients(base, tok, data, mo
         model.zero_grad()
         loss = T._summed_loss(model, ids, mask, labels, first, keep)
         loss.backward()
-        return float(loss), [p.grad.clone() for p in model.parameters() if p.requires_grad]
+        return float(loss.detach()), [p.grad.clone() for p in model.parameters()
+                                      if p.requires_grad]
 
     plain, plain_grads = loss_and_grads()
     monkeypatch.setattr(T, "LOGIT_BUDGET", 0)   # force the chunked path
