@@ -259,7 +259,8 @@ def test_chunked_loss_equals_the_ordinary_loss_and_gradients(base, tok, data, mo
 
     from harness.model import training as T
 
-    model = get_peft_model(copy.deepcopy(base), T.lora_config(base, CFG))
+    with T._quiet_peft():
+        model = get_peft_model(copy.deepcopy(base), T.lora_config(base, CFG))
     model.train()
     batch = [encode_example(tok, p, c, 128) for p, c in data[:6]]
     ids, mask, labels, first = T._collate(batch, 0, True, torch.device("cpu"))
