@@ -138,7 +138,9 @@ def test_every_preset_is_a_valid_config(name: str) -> None:
 
 
 def test_presets_answer_their_question() -> None:
-    assert set(PRESETS) == {"horizon", "poison", "recovery", "detect"}
+    assert set(PRESETS) == {"horizon", "replace", "poison", "recovery", "detect"}
+    assert build_config(preset_overrides("replace"), None, None, {}).regimes == [
+        "replace", "accumulate", "accumulate-subsample"]
     assert len(build_config(preset_overrides("horizon"), None, None, {}).train_temperatures) > 1
     assert build_config(preset_overrides("recovery"), None, None, {}).recover > 0
     assert build_config(preset_overrides("detect"), None, None, {}).human_pool_share > 0

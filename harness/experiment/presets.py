@@ -39,6 +39,12 @@ PRESETS: dict[str, Preset] = {
         {"filters": ["none"], "train_temperatures": [0.8, 1.0], "generations": 4},
         {"filters": ["none", "tests"], "train_temperatures": [0.6, 0.8, 1.0]},
         "about 6 h (30 arms x 10 generations)"),
+    "replace": Preset(
+        "Is self-training safe as long as AI output does not replace human data?",
+        {"filters": ["none"], "regimes": ["replace", "accumulate", "accumulate-subsample"],
+         "generations": 4},
+        {"filters": ["none"], "regimes": ["replace", "accumulate", "accumulate-subsample"]},
+        "about 4 h (15 arms x 10 generations; accumulate trains on growing data)"),
     "poison": Preset(
         "How much AI-written code in the training data does it take to poison a model?",
         {"filters": ["none"], "real_fractions": [0.75, 0.5, 0.0], "training_set_size": 256,
