@@ -134,8 +134,9 @@ class TrainingConfig:
 class RunConfig:
     """One run: a model, a train/eval suite pair, and the grid of arms to run.
 
-    An arm is one point of filters x regimes x real_fractions x seeds; every arm runs
-    the same generational loop (docs/design.md) from the same base model.
+    An arm is one point of filters x regimes x real_fractions x train_temperatures x
+    seeds; every arm runs the same generational loop (docs/design.md) from the same
+    base model.
     """
 
     model: ModelConfig = field(default_factory=ModelConfig, metadata={"help": "Base model."})

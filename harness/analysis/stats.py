@@ -6,8 +6,8 @@ Two layers:
   `pass1_slope`, `pass1_auc`, `first_gen_below_half`, `diversity_retention`,
   bundled by `collapse_summary`. Definitions are the ones in results/README.md, so
   summary.json, the leaderboard and the report agree.
-* `group_stats`: for the arms of one arm group (same filter, regime, real fraction
-  and restart; different seeds) the mean across seeds and a bootstrap 95% interval
+* `group_stats`: for the arms of one arm group (same filter, regime, real fraction,
+  restart and train temperature; different seeds) the mean across seeds and a bootstrap 95% interval
   for every per-generation metric and for the collapse summaries.
 
 Bootstrap procedure (hierarchical, paired, percentile). Each of `n_boot` replicates:

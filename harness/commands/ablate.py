@@ -1,4 +1,5 @@
-"""`collapse-bench ablate`: a grid of arms (filters x regimes x real fractions x seeds)."""
+"""`collapse-bench ablate`: a grid of arms (filters x regimes x real fractions x train
+temperatures x seeds)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Arms: the points of the ablation grid, their ids, and config validation.
 
-An arm is (filter, regime, real fraction, seed) under one run's model, suites and
-restart policy. Validation happens here, before anything expensive starts, so a
+An arm is (filter, regime, real fraction, train temperature, seed) under one run's
+model, suites and restart policy. Validation happens here, before anything expensive starts, so a
 bad config fails in a second with one line (exit 2) instead of mid-run.
 """
 
@@ -104,7 +104,8 @@ def check_device_here(cfg: RunConfig) -> None:
 
 
 def check_grid(cfg: RunConfig) -> None:
-    """Filters, regimes, real fractions and seeds: known, and no arm twice.
+    """Filters, regimes, real fractions, train temperatures and seeds: known, and no
+    arm twice.
 
     A repeated value (`--filters tests,tests`, `--seeds 0,0`) would run the same arm
     twice into the same directory and count it twice in the statistics.
