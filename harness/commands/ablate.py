@@ -9,8 +9,8 @@ from typing import Any
 import click
 
 from harness.commands._experiment import build_config, execute, experiment_options, given_options
+from harness.commands._ray_options import ray_options, take_ray_settings
 from harness.errors import BadInput
-from harness.scaleout.options import ray_options, take_ray_settings
 
 FULL_GRID: dict[str, Any] = {
     "filters": ["none", "syntax", "partial:0.5", "tests", "noisy:0.1", "noisy:0.3",

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from harness.scaleout.options import eval_ray_option
+from harness.commands._ray_options import eval_ray_option
 
 
 def parse_ks(text: str | None) -> list[int] | None:

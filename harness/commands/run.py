@@ -9,7 +9,7 @@ import click
 
 from harness.commands._experiment import execute, experiment_options, given_options
 from harness.commands._protocol import check_protocol_data, protocol_run_config
-from harness.scaleout.options import ray_options, take_ray_settings
+from harness.commands._ray_options import ray_options, take_ray_settings
 
 
 @click.command("run")
