@@ -676,10 +676,11 @@ def completion_logprobs(model: PreTrainedModel | PeftModel,
     return [-x / n if n else math.nan for x, n in zip(nll, counts, strict=True)]
 
 
-LOGIT_BUDGET = 64 * 2**20
-"""Most logits (elements, float32: 256 MiB) one scoring forward may hold. Small-vocabulary
-models (builtin:tiny) never reach it at the default batch of 64; a 49k-vocabulary
-model on HumanEval's long references needed 7.8 GB for one batch without it."""
+LOGIT_BUDGET = 32 * 2**20
+"""Most logits (elements, float32: 128 MiB) one scoring forward may hold, and past which a
+training micro-batch computes its loss in chunks. Small-vocabulary models (builtin:tiny:
+64 x 256 x 1024 at most) never reach it; a 49k-vocabulary model on HumanEval's long
+references needed 7.8 GB for one perplexity batch of 64 without it."""
 
 
 def logit_budget_batches(encoded: Sequence[Encoded], batch_size: int, vocab: int,
