@@ -53,6 +53,8 @@ LOOPBACK_ENV = {
     # Ray resolves "this node" to the loopback address, so every address is 127.0.0.1
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
     "RAY_DEDUP_LOGS": "0",
+    # workers at normal priority: at Ray's nice 15 a loaded CI machine starves them
+    "RAY_worker_niceness": "0",
 }
 NODE_ARGS: dict[str, Any] = {"node_ip_address": "127.0.0.1",
                              "object_store_memory": 100 * 1024 * 1024}

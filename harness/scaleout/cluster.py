@@ -210,6 +210,10 @@ def _token_mode() -> Callable[[], None]:
     return undo
 
 
+NICENESS_ENV = "RAY_worker_niceness"
+"""Ray's setting of its workers' nice value (default 15; see `loopback_only`)."""
+
+
 @contextlib.contextmanager
 def loopback_only() -> Iterator[None]:
     """Ray's single-machine mode for the block: node address 127.0.0.1, every Ray
@@ -218,23 +222,31 @@ def loopback_only() -> Iterator[None]:
     Ray reads RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER when it is imported, so the module
     constant is set for this process and the variable for the processes it starts;
     both are restored afterwards.
+
+    The local instance's workers also run at normal priority (RAY_worker_niceness=0,
+    unless the user set it): Ray starts them at nice 15, and on a machine shared with
+    other work an arm then got about 7% of a core (measured: two smol-cpu arms beside
+    one other job on 2 cores), so a run that was fast alone crawled.
     """
     import os
 
     from ray._private import ray_constants
 
     name = ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR
-    saved_env, saved_flag = os.environ.get(name), ray_constants.ENABLE_RAY_CLUSTER
+    saved = {key: os.environ.get(key) for key in (name, NICENESS_ENV)}
+    saved_flag = ray_constants.ENABLE_RAY_CLUSTER
     os.environ[name] = "0"
+    os.environ.setdefault(NICENESS_ENV, "0")
     ray_constants.ENABLE_RAY_CLUSTER = False
     try:
         yield
     finally:
         ray_constants.ENABLE_RAY_CLUSTER = saved_flag
-        if saved_env is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = saved_env
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _reachable(host: str, port: int) -> None:
