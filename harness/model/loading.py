@@ -125,12 +125,9 @@ def model_provenance(cfg: ModelConfig) -> dict[str, object]:
     from harness.model.gguf_cache import read_provenance
 
     out: dict[str, object] = {"name": cfg.name}
-    path = Path(cfg.name).expanduser()
     if is_builtin(cfg.name):
         return out
-    if cfg.name.startswith(FETCHED_PREFIX) or (path.is_file()
-                                               and path.suffix.lower() == ".gguf"):
-        path = Path(resolve_model_path(cfg, progress=False))
+    path = Path(resolve_model_path(cfg, progress=False))  # the directory it loads from
     if path.is_dir():
         provenance = read_provenance(path)
         if provenance:
