@@ -135,6 +135,39 @@ def test_a_worker_is_seeded_with_the_arm_and_a_sibling_gen_0(tmp_path: Path) -> 
     assert not any("gen-1" in k for k in sibling)
 
 
+
+def _fake_warm_start(store: RunStore, seed: int) -> None:
+    warm = store.root / "warmup" / f"seed-{seed}"
+    (warm / "adapter").mkdir(parents=True)
+    (warm / "adapter" / "adapter_model.safetensors").write_bytes(b"warm weights")
+    atomic_write_json(warm / "warmup.json", {"seed": seed, "n_examples": 4})
+
+
+def test_the_warm_start_travels_with_generation_0_both_ways(tmp_path: Path) -> None:
+    """A worker must train from the M0 that generation 0 scored, never a warm start of
+    its own (found in a smol-cpu run: each Ray arm retrained the 12-minute warm start)."""
+    cfg = RunConfig()
+    cfg.filters, cfg.seeds, cfg.generations = ["tests", "none"], [0], 2
+    tests, none = Arm("tests", "replace", 0.0, 0), Arm("none", "replace", 0.0, 0)
+    worker = RunStore.create(tmp_path / "worker", "run")
+    _fake_warm_start(worker, 0)
+    _fake_generation(worker, tests.arm_id, 0)
+    _fake_generation(worker, tests.arm_id, 1)
+    assert not pack_generation(worker, tests.arm_id, 1, seed=0).warm_start
+    packet = pack_generation(worker, tests.arm_id, 0, seed=0)
+    assert set(packet.warm_start) == {"warmup/seed-0/adapter/adapter_model.safetensors",
+                                      "warmup/seed-0/warmup.json"}
+
+    driver = RunStore.create(tmp_path / "driver", "run")
+    write_generation(driver, packet)
+    assert (driver.root / "warmup/seed-0/adapter/adapter_model.safetensors").read_bytes() \
+        == b"warm weights"
+    for arm in (tests, none):  # the next worker of either arm starts from that M0
+        shipped = seed_files(driver, cfg, arm)
+        assert shipped["warmup/seed-0/warmup.json"] == packet.warm_start[
+            "warmup/seed-0/warmup.json"]
+
+
 # ----------------------------------------------------------------------------- the cluster
 @pytest.fixture(scope="module")
 def ray_env() -> Iterator[Path]:

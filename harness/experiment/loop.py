@@ -43,6 +43,7 @@ from harness.errors import BadInput, Interrupted
 from harness.experiment.arms import Arm, arms_of, check_no_overlap, plan_line, validate
 from harness.experiment.evaluation import Sample, execute_samples, score
 from harness.experiment.filters import Candidate, apply_filter, parse_filter
+from harness.experiment.peak_memory import peak_rss_mb, reset_peak
 from harness.experiment.regimes import Example, build_dataset
 from harness.metrics.record import GenerationRecord
 from harness.model.formats import PromptFormat
@@ -217,17 +218,18 @@ def run_generation_zero(ctx: Context, arm: Arm) -> None:
         record.arm_id = arm.arm_id
         atomic_write_json(gen_dir / "metrics.json", record.to_json())
     else:
+        reset_peak()
         t0 = time.perf_counter()
         model = start_model(ctx, arm.seed)
         t_training = time.perf_counter() - t0
         eval_rows, verdict_rows, scores = evaluate(ctx, model, arm, 0)
-        warm = read_json(warm_dir(store, arm.seed) / "warmup.json") if warmed(ctx) else {}
+        warm = read_json(warm_dir(store, arm.seed) / WARM_MARKER) if warmed(ctx) else {}
         record = GenerationRecord(arm_id=arm.arm_id, generation=0,
                                   phase="warmup" if warm else "base", **scores,
                                   n_train_examples=int(warm.get("n_examples", 0)),
                                   train_loss=warm.get("train_loss"),
                                   train_composition={"self": 0, "real": warm["n_examples"]}
-                                  if warm else None)
+                                  if warm else None, peak_rss_mb=peak_rss_mb())
         record.timings_s.update(sampling=0.0, execution=0.0, training=t_training,
                                 train_tokens_per_s=float(warm.get("train_tokens_per_s", 0.0)))
         _write_generation(gen_dir, eval_rows, verdict_rows, record)
@@ -238,6 +240,10 @@ def run_generation_zero(ctx: Context, arm: Arm) -> None:
 
 def warmed(ctx: Context) -> bool:
     return ctx.cfg.training.warmup_epochs > 0
+
+
+WARM_MARKER = "warmup.json"
+"""Written last in warmup/seed-S/: the warm start is complete once it exists."""
 
 
 def warm_dir(store: RunStore, seed: int) -> Path:
@@ -253,7 +259,7 @@ def start_model(ctx: Context, seed: int) -> Any:
         return ctx.base_model
     if seed not in ctx.start_models:
         directory = warm_dir(ctx.store, seed)
-        if not (directory / "warmup.json").is_file():
+        if not (directory / WARM_MARKER).is_file():
             train_warm_start(ctx, seed, directory)
         ctx.start_models[seed] = warm_start(ctx.base_model, ctx.store, seed)
     return ctx.start_models[seed]
@@ -265,7 +271,7 @@ def warm_start(base: Any, store: RunStore, seed: int) -> Any:
     from harness.model.training import load_adapter, merge_adapter
 
     directory = warm_dir(store, seed)
-    if not (directory / "warmup.json").is_file():
+    if not (directory / WARM_MARKER).is_file():
         return base
     return merge_adapter(load_adapter(base, directory / "adapter"))
 
@@ -289,7 +295,7 @@ def train_warm_start(ctx: Context, seed: int, directory: Path) -> None:
                                    seed=derive_seed(seed, "warmup-train"),
                                    progress=f"seed {seed} warm start", fmt=ctx.fmt)
     save_adapter(trained, directory / "adapter")
-    atomic_write_json(directory / "warmup.json", {
+    atomic_write_json(directory / WARM_MARKER, {
         "seed": seed, "epochs": cfg.training.warmup_epochs, "n_examples": len(dataset),
         "task_ids": [e.task_id for e in dataset],
         "train_loss": stats.losses[-1] if stats.losses else None,
@@ -317,6 +323,7 @@ def run_generation(ctx: Context, arm: Arm, g: int) -> None:
     cfg, store = ctx.cfg, ctx.store
     gen_dir = store.gen_dir(arm.arm_id, g)
     store.record_step(f"{arm.arm_id}/gen-{g}", "running")
+    reset_peak()
     data = (self_training_data(ctx, arm, g) if g <= cfg.generations
             else recovery_data(ctx, arm, g))
     sha = atomic_write_jsonl(gen_dir / "train.jsonl", (e.to_json() for e in data.dataset))
@@ -343,7 +350,7 @@ def run_generation(ctx: Context, arm: Arm, g: int) -> None:
         arm_id=arm.arm_id, generation=g, phase=data.phase, **scores, filter=data.filter,
         detection=data.detection, train_composition=_composition(data.dataset),
         n_train_examples=len(data.dataset),
-        train_loss=stats.losses[-1] if stats.losses else None)
+        train_loss=stats.losses[-1] if stats.losses else None, peak_rss_mb=peak_rss_mb())
     record.timings_s.update(data.timings, training=t_training,
                             train_tokens_per_s=stats.tokens_per_s)
     _write_generation(gen_dir, data.sample_rows + eval_rows, data.verdict_rows + verdict_rows,

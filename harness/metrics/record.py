@@ -51,6 +51,7 @@ class GenerationRecord:
     train_loss: float | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
     also_eval: dict[str, Any] | None = None      # suite -> greedy pass@1, perplexity, ...
+    peak_rss_mb: float | None = None             # this generation's peak resident memory
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -99,6 +100,7 @@ class GenerationRecord:
             train_loss=_opt_number(data.get("train_loss"), f"{where}.train_loss"),
             timings_s=_object(data.get("timings_s"), f"{where}.timings_s") or {},
             also_eval=_object(data.get("also_eval"), f"{where}.also_eval"),
+            peak_rss_mb=_opt_number(data.get("peak_rss_mb"), f"{where}.peak_rss_mb"),
         )
 
 

@@ -34,6 +34,7 @@ class GenerationPacket:
     arm_json: bytes               # arms/<arm>/arm.json as the loop wrote it
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)  # manifest steps, in order
     datasets: dict[str, str] = field(default_factory=dict)          # manifest dataset hashes
+    warm_start: dict[str, bytes] = field(default_factory=dict)      # warmup/seed-S/..., gen 0
 
     @property
     def metrics(self) -> dict[str, Any]:
@@ -64,9 +65,39 @@ def write_files(root: Path, files: dict[str, bytes]) -> None:
         atomic_write_bytes(target, data)
 
 
+def warm_start_files(store: RunStore, seed: int) -> dict[str, bytes]:
+    """A seed's complete warm start (warmup/seed-S/, run-relative paths), or nothing.
+
+    Generation 0 is scored on the warm-started model and every generation of every
+    arm of the seed trains from it, so it travels with generation 0 both ways: a
+    worker must never train its own (it would be a different M0 than the one scored).
+    """
+    from harness.experiment.loop import WARM_MARKER, warm_dir
+
+    directory = warm_dir(store, seed)
+    if not (directory / WARM_MARKER).is_file():
+        return {}
+    rel = directory.relative_to(store.root).as_posix()
+    return dir_files(directory, prefix=f"{rel}/")
+
+
+def write_warm_start(store: RunStore, files: dict[str, bytes]) -> None:
+    """Write a shipped warm start unless the store has one; its marker comes last."""
+    from harness.experiment.loop import WARM_MARKER
+
+    if not files:
+        return
+    marker = next(rel for rel in files if rel.endswith(f"/{WARM_MARKER}"))
+    if (store.root / marker).is_file():
+        return
+    write_files(store.root, {rel: data for rel, data in files.items() if rel != marker})
+    write_files(store.root, {marker: files[marker]})
+
+
 # ----------------------------------------------------------------------------- worker side
-def pack_generation(store: RunStore, arm_id: str, g: int) -> GenerationPacket:
-    """A complete generation of a worker's store, ready to ship."""
+def pack_generation(store: RunStore, arm_id: str, g: int, seed: int = 0) -> GenerationPacket:
+    """A complete generation of a worker's store, ready to ship (generation 0 with the
+    seed's warm start, if the run has one)."""
     files = dir_files(store.gen_dir(arm_id, g))
     files.pop(DONE, None)
     manifest = store.manifest()
@@ -78,7 +109,8 @@ def pack_generation(store: RunStore, arm_id: str, g: int) -> GenerationPacket:
     return GenerationPacket(
         arm_id, g, files, (store.arm_dir(arm_id) / "arm.json").read_bytes(),
         steps={k: v for k, v in manifest["steps"].items() if is_mine(k)},
-        datasets={k: v for k, v in manifest["datasets"].items() if is_mine(k)})
+        datasets={k: v for k, v in manifest["datasets"].items() if is_mine(k)},
+        warm_start=warm_start_files(store, seed) if g == 0 else {})
 
 
 # ----------------------------------------------------------------------------- driver side
@@ -88,6 +120,7 @@ def write_generation(store: RunStore, packet: GenerationPacket) -> None:
     The directory is built beside its place and renamed in (replacing what an
     interrupted attempt left), the DONE marker comes last, then the manifest steps.
     """
+    write_warm_start(store, packet.warm_start)
     atomic_write_bytes(store.arm_dir(packet.arm_id) / "arm.json", packet.arm_json)
     gen_dir = store.gen_dir(packet.arm_id, packet.generation)
     # The run store's own gen-N directory (what an interrupted attempt left) is the
@@ -114,9 +147,11 @@ def gen0_source(store: RunStore, cfg: RunConfig, seed: int) -> Arm | None:
 def seed_files(store: RunStore, cfg: RunConfig, arm: Arm) -> dict[str, bytes]:
     """What a worker's copy of the run needs to continue `arm` where the driver is.
 
-    Every complete generation of the arm (DONE included, so the loop skips it), and,
-    while the arm has no generation 0 yet, a sibling's complete one: the loop copies
-    that instead of evaluating the base model again, as in a local run.
+    Every complete generation of the arm (DONE included, so the loop skips it), the
+    seed's warm start if there is one (so the worker trains from the M0 that
+    generation 0 scored instead of training its own), and, while the arm has no
+    generation 0 yet, a sibling's complete one: the loop copies that instead of
+    evaluating the base model again, as in a local run.
     """
     def gen_files(arm_id: str, gens: Iterable[int]) -> dict[str, bytes]:
         out: dict[str, bytes] = {}
@@ -126,6 +161,7 @@ def seed_files(store: RunStore, cfg: RunConfig, arm: Arm) -> dict[str, bytes]:
         return out
 
     files = gen_files(arm.arm_id, done_generations(store, arm.arm_id, cfg.total_generations))
+    files.update(warm_start_files(store, arm.seed))
     if not store.is_done(arm.arm_id, 0):
         sibling = gen0_source(store, cfg, arm.seed)
         if sibling is not None:

@@ -89,7 +89,7 @@ def run_arm(cfg: RunConfig, run_id: str, arm: Arm, seed: dict[str, bytes],
             ctx = make_context(cfg, store, train_tasks, eval_tasks, model, tokenizer, executor,
                                log)
             for g in iter_arm(ctx, arm):
-                yield pack_generation(store, arm.arm_id, g)
+                yield pack_generation(store, arm.arm_id, g, arm.seed)
 
 
 def sandbox_pool(name: str, settings: SandboxSettings) -> Executor:
