@@ -104,3 +104,19 @@ def test_the_plan_line_counts_arms_generations_and_samples() -> None:
         "plan: 4 arm(s) x 8 generations (gen 0 + 5 self-training + 2 repair) = 32 "
         "generations to score; each samples 512 train prompts x 4 and all eval problems "
         "x 10; 3 already done")
+
+
+def test_a_dry_run_prints_the_plan_and_writes_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cli import main
+
+    out = tmp_path / "results"
+    assert main(["ablate", "--dry-run", "--preset", "horizon", "--executor", "local",
+                 "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "plan: " in err and "dry run: every check passed" in err
+    assert not out.exists()
+    assert main(["run", "--dry-run", "--generations", "0", "--eval-tasks", "-1"]) == 2
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    assert main(["run", "--dry-run", "--out", str(blocker / "results")]) == 2

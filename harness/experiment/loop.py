@@ -172,9 +172,10 @@ def load_also_eval(cfg: RunConfig, train: Sequence[Task]) -> dict[str, list[Task
     return out
 
 
-def check_output_root(cfg: RunConfig) -> None:
-    """`out` must be a writable directory before anything is loaded."""
-    check_output_dir(Path(cfg.out), "--out")
+def check_output_root(cfg: RunConfig, create: bool = True) -> None:
+    """`out` must be a writable directory before anything is loaded (create=False: a
+    dry run, which checks without creating it)."""
+    check_output_dir(Path(cfg.out), "--out", create=create)
 
 
 # ----------------------------------------------------------------------------- one arm

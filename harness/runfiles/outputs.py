@@ -65,8 +65,21 @@ def check_output_file(path: Path, what: str = "--out") -> None:
     _probe_dir(path.parent, what, path)
 
 
-def check_output_dir(path: Path, what: str = "--out") -> None:
-    """BadInput unless `path` is (or can be created as) a writable directory."""
+def check_output_dir(path: Path, what: str = "--out", create: bool = True) -> None:
+    """BadInput unless `path` is (or can be created as) a writable directory.
+
+    create=False (a dry run) writes nothing: the nearest existing directory on the way
+    must let this user create entries, which is the permission a real run needs.
+    """
     if path.exists() and not path.is_dir():
         raise BadInput(f"{what} {path} exists and is not a directory")
-    _probe_dir(path, what, path)
+    if create:
+        _probe_dir(path, what, path)
+        return
+    existing = path.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise BadInput(f"{what} {path}: {existing} exists and is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise BadInput(f"{what} {path}: cannot write in {existing}")
