@@ -19,6 +19,7 @@ import pytest
 from harness.cli import main
 from harness.config import ModelConfig, RunConfig, save_toml
 from harness.experiment.loop import run_experiment
+from harness.metrics.record import MACHINE_MEASURES
 from harness.model.formats import PromptFormat
 from harness.model.loading import load_model
 from harness.model.tiny import ensure_tiny_model
@@ -55,8 +56,9 @@ def small_config(model_dir: Path, out: Path, **changes: object) -> RunConfig:
 
 
 def comparable(metrics: dict) -> dict:
-    """A generation's metrics without wall times (the only thing allowed to differ)."""
-    return {k: v for k, v in metrics.items() if k != "timings_s"}
+    """A generation's metrics without what measures the machine (times, memory): the
+    only things allowed to differ."""
+    return {k: v for k, v in metrics.items() if k not in MACHINE_MEASURES}
 
 
 def final_metrics(run_dir: Path) -> dict[str, list[dict]]:

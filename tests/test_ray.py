@@ -210,8 +210,11 @@ def small_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def grid_config(model: Path, out: Path) -> RunConfig:
-    """2 filters x 2 seeds, 2 generations; one thread per arm, as each node has one CPU."""
-    return small_config(model, out, filters=["tests", "none"], seeds=[0, 1])
+    """2 filters x 2 seeds, 2 generations, a small warm start per seed; one thread per
+    arm, as each node has one CPU."""
+    cfg = small_config(model, out, filters=["tests", "none"], seeds=[0, 1])
+    cfg.training.warmup_epochs, cfg.training.warmup_examples = 1, 8
+    return cfg
 
 
 @pytest.fixture(scope="module")
@@ -254,6 +257,9 @@ def test_grid_on_ray_gives_the_sequential_metrics_and_files(
     # one progress line per finished arm-generation
     assert len([line for line in lines if GEN_LINE.search(line)]) == n_arms * n_gens
     assert (store.root / "summary.json").is_file()
+    # each seed's warm start came back with its generation 0, trained once, not per arm
+    for seed in (0, 1):
+        assert (store.root / "warmup" / f"seed-{seed}" / "warmup.json").is_file()
 
 
 @pytest.mark.slow

@@ -23,6 +23,10 @@ from typing import Any
 
 from harness.errors import BadInput
 
+MACHINE_MEASURES = ("timings_s", "peak_rss_mb")
+"""Keys that measure the machine, not the model: the only ones in which two runs of the
+same config and seed on the same machine may differ (a resumed or Ray run included)."""
+
 PHASES = ("base", "warmup", "self-training", "recovery")
 """warmup: generation 0 after the warm start on human references (--warmup-epochs)."""
 
