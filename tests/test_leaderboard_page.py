@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -156,14 +157,36 @@ def chromium() -> str:
     return found
 
 
+def end_helpers(group: int) -> None:
+    """Kill what is left of Chromium's process group and wait (at most 10 s) until it is
+    gone. Its helpers (zygote, crashpad, renderers) can outlive the browser process and
+    still write into the profile, so removing the profile while they run fails with
+    "Directory not empty" (seen under load)."""
+    deadline = time.monotonic() + 10
+    try:
+        os.killpg(group, signal.SIGKILL)
+        while time.monotonic() < deadline:
+            os.killpg(group, 0)
+            time.sleep(0.05)
+    except ProcessLookupError:
+        pass
+
+
 def headless(chromium: str, *args: str, url: str) -> subprocess.CompletedProcess[str]:
     with tempfile.TemporaryDirectory() as profile:
-        done = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
-                               "--hide-scrollbars", f"--user-data-dir={profile}",
-                               "--window-size=1280,900", *args, url],
-                              capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done
+        proc = subprocess.Popen([chromium, "--headless", "--no-sandbox", "--disable-gpu",
+                                 "--hide-scrollbars", f"--user-data-dir={profile}",
+                                 "--window-size=1280,900", *args, url],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        try:
+            stdout, stderr = proc.communicate(timeout=120)
+        finally:
+            proc.kill()
+            proc.wait()
+            end_helpers(proc.pid)
+    assert proc.returncode == 0, stderr[-2000:]
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
 
 def rows_in(dom: str) -> list[str]:
@@ -221,7 +244,7 @@ class DevTools:
             [chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={profile}",
              "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
              "--window-size=1280,900", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         self.events: list[dict[str, Any]] = []
         self.next_id = 0
         port_file = Path(profile) / "DevToolsActivePort"
@@ -277,6 +300,7 @@ class DevTools:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=15)
+        end_helpers(self.proc.pid)
 
 
 @pytest.fixture
