@@ -14,8 +14,10 @@ switches this process and the Ray processes it starts into that mode.
 Token authentication (Ray >= 2.50): a head started while a token exists
 (~/.ray/auth_token, which any `ray.init()` of a new cluster writes) requires it,
 but Ray sends it to an explicit address only under RAY_AUTH_MODE=token. With the
-mode unset, the harness joins plainly first and, when that fails and a token is
-here, joins again in token mode (as Ray itself does for a local cluster it finds).
+mode unset, the harness first asks the head (one request, milliseconds) whether it
+refuses a plain client; if it does and a token is here, it joins in token mode (as Ray
+itself does for a local cluster it finds), and without a token it says so at once.
+A plain join that fails for another reason is also retried in token mode.
 Not the other way round: a driver in token mode joined to a head without
 authentication connects, then rejects its workers' streamed results, and the run
 hangs.
@@ -123,6 +125,15 @@ def connected(address: str, log: Callable[[str], None] | None = None) -> Iterato
         # connects, but then rejects its workers' streamed results (the run hangs).
         # Token mode only when a plain join failed and a token is here to try.
         token = os.environ.get("RAY_AUTH_MODE", "").lower() == "token"
+        if not started and "RAY_AUTH_MODE" not in os.environ and _refuses_plain(kwargs["address"]):
+            if not _token_available():
+                raise EnvironmentProblem(
+                    f"could not join the Ray cluster at {address}: the head requires token "
+                    "authentication and no token is here: copy the head's ~/.ray/auth_token "
+                    "to ~/.ray/auth_token (or RAY_AUTH_TOKEN); RAY_AUTH_MODE=token then "
+                    "follows by itself")
+            token = True
+            stack.callback(_token_mode())
         try:
             _init(ray, address, token, kwargs)
         except EnvironmentProblem:
@@ -182,6 +193,37 @@ def _init(ray: ModuleType, address: str, token: bool, kwargs: dict[str, Any]) ->
                 "token (~/.ray/auth_token or RAY_AUTH_TOKEN)" if token else AUTH_HINT)
         raise EnvironmentProblem(f"could not join the Ray cluster at {address}: {exc} "
                                  f"({hint})") from None
+
+
+def _refuses_plain(gcs_address: str) -> bool:
+    """Whether the head at `gcs_address` answers a plain (token-less) client with
+    InvalidAuthToken. One request, answered in milliseconds, where a plain `ray.init`
+    retries for ~20 s and prints a warning per retry before it gives up. Ray's C++
+    client logs one warning line for the refusal itself; it is kept off stderr."""
+    from ray._raylet import GcsClient
+    from ray.exceptions import AuthenticationError
+
+    with _stderr_silenced():
+        try:
+            GcsClient(address=gcs_address)
+        except AuthenticationError:
+            return True
+        except Exception:  # anything else is ray.init's to report
+            return False
+    return False
+
+
+@contextlib.contextmanager
+def _stderr_silenced() -> Iterator[None]:
+    """File descriptor 2 points at /dev/null for the block (C++ logging writes there)."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _token_available() -> bool:
