@@ -32,7 +32,7 @@ _NO_LEGACY = object()
 
 
 def _f(default: Any, help: str, *, aliases: tuple[str, ...] = (),
-       choices: tuple[str, ...] = (), legacy: Any = _NO_LEGACY) -> Any:
+       choices: tuple[str, ...] = (), legacy: Any = _NO_LEGACY, section: str = "") -> Any:
     """A dataclass field with help text (lists get a default_factory).
 
     aliases: older short flags that keep working (e.g. `--lr` for
@@ -41,8 +41,10 @@ def _f(default: Any, help: str, *, aliases: tuple[str, ...] = (),
     the value that reproduces what the harness did before it existed. A run
     directory's config.toml or a protocol that lacks the key means that value,
     not the current default (`legacy_settings`).
+    section: the `--help` section of a top-level setting (default "experiment"); a
+    nested one is in its component's (`training`, `sandbox`, ...).
     """
-    metadata = {"help": help, "aliases": aliases, "choices": choices}
+    metadata = {"help": help, "aliases": aliases, "choices": choices, "section": section}
     if legacy is not _NO_LEGACY:
         metadata["legacy"] = legacy
     if isinstance(default, list):
@@ -143,22 +145,24 @@ class RunConfig:
     train_suite: str = _f("synth", "Suite whose prompts the model self-trains on "
                                    "(e.g. synth, mbpp:/path.jsonl).")
     train_split: str = _f("train", "Split of train_suite used for self-training.")
-    eval_suite: str = _f("synth", "Suite every generation is scored on (e.g. synth, humaneval).")
-    eval_split: str = _f("eval", "Split of eval_suite used for scoring.")
+    eval_suite: str = _f("synth", "Suite every generation is scored on (e.g. synth, "
+                                  "humaneval).", section="scoring")
+    eval_split: str = _f("eval", "Split of eval_suite used for scoring.", section="scoring")
     also_eval: list[str] = _f([], "More suites every generation is also scored on, next to "
                                   "the eval suite (e.g. humaneval: general coding skill while "
                                   "self-training on another family); all of each suite's "
-                                  "eval split (HumanEval: its 164).", legacy=[])
+                                  "eval split (HumanEval: its 164).", legacy=[], section="scoring")
     eval_tasks: int = _f(200, "Eval problems used (first N of the split); 0 = all. More than "
-                              "the split has is refused.")
+                              "the split has is refused.", section="scoring")
     generations: int = _f(5, "Self-training generations after generation 0.")
     train_prompts: int = _f(512, "Train prompts sampled (without replacement) per generation; "
                                  "more than the split has is refused.")
     n_train: int = _f(4, "Completions sampled per train prompt.")
-    n_eval: int = _f(10, "Completions sampled per eval problem (n of pass@k).")
+    n_eval: int = _f(10, "Completions sampled per eval problem (n of pass@k).", section="scoring")
     ks: list[int] = _f([1, 10], "k values for pass@k; each must be <= n_eval. Default: those "
-                                "of 1, 10, 100 that n_eval allows.", aliases=("k",))
-    greedy: bool = _f(False, "Also report greedy (temperature 0) pass@1.")
+                                "of 1, 10, 100 that n_eval allows.", aliases=("k",),
+                        section="scoring")
+    greedy: bool = _f(False, "Also report greedy (temperature 0) pass@1.", section="scoring")
     filters: list[str] = _f(["tests", "none"], "Verification filters, one arm each (none, "
                             "syntax, tests, partial:P, noisy:P, perplexity:Q; add +dedup).",
                             aliases=("filter",))
@@ -185,11 +189,11 @@ class RunConfig:
     subsample_size: int = _f(0, "accumulate-subsample: examples per generation; "
                                 "0 = train_prompts.")
     executor: str = _f("docker", "docker (isolated) | local (host subprocess, NOT isolated).",
-                       choices=("docker", "local"))
-    out: str = _f("results", "Root directory for run directories.")
+                       choices=("docker", "local"), section="sandbox")
+    out: str = _f("results", "Root directory for run directories.", section="output")
     protocol: str = _f("", "Benchmark protocol this run follows, recorded as NAME@VERSION:SHA256 "
                            "(set by `run --protocol NAME`; `run --list-protocols`). Empty: a "
-                           "free-form experiment.")
+                           "free-form experiment.", section="output")
     sampling: SamplingConfig = field(default_factory=SamplingConfig,
                                      metadata={"help": "Sampling settings."})
     training: TrainingConfig = field(default_factory=TrainingConfig,
@@ -224,6 +228,7 @@ class CliField:
     help: str
     aliases: tuple[str, ...]
     choices: tuple[str, ...]
+    section: str = "experiment"   # where `--help` lists it
 
     @property
     def dest(self) -> str:
@@ -296,7 +301,9 @@ def cli_fields(cls: type = RunConfig, prefix: str = "") -> list[CliField]:
         out.append(CliField(path=path, type=tp, default=getattr(instance, f.name),
                             help=f.metadata.get("help", ""),
                             aliases=tuple(f.metadata.get("aliases", ())),
-                            choices=tuple(f.metadata.get("choices", ()))))
+                            choices=tuple(f.metadata.get("choices", ())),
+                            section=(prefix.split(".")[0] if prefix
+                                     else f.metadata.get("section") or "experiment")))
     return out
 
 

@@ -470,3 +470,49 @@ def test_cli_build_refuses_bad_output(tmp_path: Path) -> None:
                   str(tmp_path / "b"))
     assert missing.returncode == 2 and "no such file" in missing.stderr
     assert not (tmp_path / "b").exists()
+
+
+def test_a_display_name_labels_the_model_on_the_board(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 25: the board labelled models by their raw path. `export --name` records a
+    display name in every entry; the board row and page show it, with the path kept
+    beside it. One model may not carry two names, and one name may not cover two
+    models."""
+    from harness.analysis.board_page import render_page
+    from harness.cli import main
+
+    tests = ArmSpec("tests", pass1=GAINING, diversity=DIV, acceptance=0.5)
+    none = ArmSpec("none", pass1=FALLING, diversity=DIV, acceptance=1.0)
+    a = _protocol_run(tmp_path / "runs", "run-a", "/models/smollm2-dir", none, tests)
+    b = _protocol_run(tmp_path / "runs", "run-b", "builtin:tiny", none, tests, 4)
+    assert main(["export", str(a), "--name", "SmolLM2-135M-Instruct", "--n-boot", "50",
+                 "--out", str(tmp_path / "a.json")]) == 0
+    doc = json.loads((tmp_path / "a.json").read_text())
+    assert {e["display_name"] for e in doc["entries"]} == {"SmolLM2-135M-Instruct"}
+    assert {e["model"] for e in doc["entries"]} == {"/models/smollm2-dir"}
+    assert main(["export", str(b), "--n-boot", "50", "--out", str(tmp_path / "b.json")]) == 0
+    assert main(["leaderboard", "build", str(tmp_path / "a.json"), str(tmp_path / "b.json"),
+                 "--out", str(tmp_path / "board")]) == 0
+    board = json.loads((tmp_path / "board" / "board.json").read_text())
+    validate_board(board)
+    rows = {m["model"]: m for m in board["boards"][0]["models"]}
+    assert rows["/models/smollm2-dir"]["display_name"] == "SmolLM2-135M-Instruct"
+    assert "display_name" not in rows["builtin:tiny"]
+    page = render_page(board)
+    assert ">SmolLM2-135M-Instruct</a><br><span class=\"path\">/models/smollm2-dir</span>" in page
+    capsys.readouterr()
+
+    assert main(["export", str(a), str(b), "--name", "one", "--out",
+                 str(tmp_path / "c.json")]) == 2
+    assert "--name names one model" in capsys.readouterr().err
+    # the two arms of one model from two files, under two names
+    for flt, name in (("tests", "One"), ("none", "Two")):
+        part = copy.deepcopy(doc)
+        part["entries"] = [dict(e, rank=1, display_name=name) for e in doc["entries"]
+                           if e["filter"] == flt]
+        (tmp_path / f"{flt}.json").write_text(json.dumps(part))
+    assert main(["leaderboard", "build", str(tmp_path / "tests.json"),
+                 str(tmp_path / "none.json"), "--out", str(tmp_path / "board2")]) == 2
+    assert "is named 'One' and 'Two' by its entries' export --name" in capsys.readouterr().err
+    assert main(["export", str(a), "--name", "bad\nname", "--out",
+                 str(tmp_path / "e.json")]) == 2

@@ -120,3 +120,35 @@ def test_a_dry_run_prints_the_plan_and_writes_nothing(
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     assert main(["run", "--dry-run", "--out", str(blocker / "results")]) == 2
+
+
+@pytest.mark.parametrize("command", ["run", "ablate"])
+def test_help_lists_every_option_once_under_its_section(
+        command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 25: `run --help` was one flat list of ~60 options. Every setting is now
+    under its section (the config field's: a component for a nested one), in the
+    order SECTION_TITLES gives, and nothing falls outside a section."""
+    from harness.cli import main
+    from harness.commands._help import SECTION_TITLES
+    from harness.config import cli_fields
+
+    assert main([command, "--help"]) == 0
+    text = capsys.readouterr().out
+    titles = [line[:-1] for line in text.splitlines() if line.endswith(":")
+              and not line.startswith(" ") and not line.startswith("Usage")]
+    assert titles == [t for t in SECTION_TITLES.values() if t in titles], titles
+    assert "Options" not in titles and len(titles) >= 8
+    where: dict[str, str] = {}
+    section = ""
+    for line in text.splitlines():
+        if line[:-1] in SECTION_TITLES.values():
+            section = line[:-1]
+        elif line.startswith("  --") or line.startswith("  -h"):
+            flag = line.split()[0].rstrip(",")
+            assert flag not in where, f"{flag} listed twice"
+            where[flag] = section
+    for spec in cli_fields():
+        assert where[spec.flags[0]] == SECTION_TITLES[spec.section], spec.path
+    assert where["--training.learning-rate"] == "Training (LoRA)"
+    assert where["--out"] == "Output" and where["--ray"] == "Scale-out (Ray)"
+    assert where["--resume"] == "Run"

@@ -45,6 +45,10 @@ def test_all_plots_are_written_as_real_images(report_dir: Path) -> None:
         width, height = png_size(report_dir / name)
         assert width >= 600 and height >= 400, name
         assert (report_dir / name).stat().st_size > 15_000, name  # not an empty canvas
+    # issue 25: the horizon figure was 2739x436, five panels in a row, unreadable in
+    # report.md; it is a 2 x 3 grid now, its legend in a cell of its own
+    width, height = png_size(report_dir / "questions_horizon.png")
+    assert width / height < 2.0 and width <= 1600, (width, height)
 
 
 def test_markdown_embeds_every_plot_and_ranks_groups(report_dir: Path) -> None:

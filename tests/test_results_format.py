@@ -12,6 +12,7 @@ command that resumes the run.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import os
@@ -103,6 +104,45 @@ def test_the_progress_lines_are_kept_in_run_log(run_dir: Path) -> None:
     assert plan in printed and first == f"run directory: {run_dir}"
     assert any(line.startswith("gen 1: pass@1=") for line in rest)
     assert logged[1:] == printed[printed.index(first):][:len(logged) - 1]
+
+
+def test_every_generation_says_where_the_run_is(run_dir: Path) -> None:
+    """Issue 25: a local run printed no overall position and no time left. After each
+    generation one line counts the generations scored, names the arm and generation,
+    and, while some are left, estimates the time from this run's measured pace."""
+    lines = [line for line in ABLATE_STDERR[run_dir].splitlines()
+             if line.startswith("progress: ")]
+    assert [line.split()[1] for line in lines] == ["1/2", "2/2"]
+    assert "(arm 1/1 " in lines[0] and "generation 0/1)" in lines[0]
+    assert "about " in lines[0] and "left (1 to compute at " in lines[0]
+    assert "left" not in lines[1]  # nothing is left to estimate
+
+
+def test_a_plan_is_timed_from_the_rates_a_run_measured(
+        run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 25: a plan said how much work, never how long. The first run under an
+    --out has no rates to go by and says so; a dry run of twice the generations and
+    arms under the same --out is timed from that run's measured phases."""
+    printed = ABLATE_STDERR[run_dir].splitlines()
+    assert any(line.startswith("estimate: none yet (no run of ") for line in printed)
+    model_dir = Path(read_json(run_dir / "manifest.json")["model"]["name"])
+    cfg = small_config(model_dir, run_dir.parent)
+    save_toml(cfg, run_dir.parent.parent / "again.toml")
+    assert main(["run", "--config", str(run_dir.parent.parent / "again.toml"), "--dry-run",
+                 "--generations", "2", "--seeds", "0,1"]) == 0
+    (line,) = [x for x in capsys.readouterr().err.splitlines() if x.startswith("estimate: ")]
+    assert line.startswith("estimate: about ") and f"at the rates {run_dir} measured" in line
+
+    from harness.experiment.estimate import estimate_s, measured_rates
+
+    rates = measured_rates(cfg, None)
+    assert rates is not None and rates.source == run_dir
+    one = estimate_s(cfg, rates, 6, set())
+    cfg.generations, cfg.seeds = 2, [0, 1]
+    two = estimate_s(cfg, rates, 6, set())
+    # gen 0 once per seed; self-training generations twice as many, per seed
+    zero = estimate_s(dataclasses.replace(cfg, generations=0, seeds=[0]), rates, 6, set())
+    assert two > one > zero > 0 and two == pytest.approx(2 * one + 2 * (one - zero))
 
 
 def test_the_run_starts_with_its_plan(run_dir: Path) -> None:

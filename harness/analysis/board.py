@@ -353,8 +353,13 @@ def _model_row(model: str, entries: list[_Entry], protocol: Any,
                                        "harness_version": run["harness_version"],
                                        "metrics_sha256": run.get("metrics_sha256"),
                                        "source": entry.source.file}
+    names = sorted({e.data["display_name"] for e in entries if e.data.get("display_name")})
+    if len(names) > 1:
+        raise BadInput(f"model {model!r} is named {' and '.join(map(repr, names))} by its "
+                       "entries' export --name: re-export them with one name")
     return {
         "model": model,
+        **({"display_name": names[0]} if names else {}),
         "rank": None,
         "tied": False,
         "at_floor": False,  # set by rank_columns

@@ -200,6 +200,11 @@ def _points(arm: dict[str, Any] | None, metric: str) -> list[tuple[int, Any]]:
     return list(zip(arm["curves"]["generations"], arm["curves"][metric], strict=True))
 
 
+def model_label(model: dict[str, Any]) -> str:
+    """What the page calls a model: its `export --name`, else its path or hub id."""
+    return str(model.get("display_name") or model["model"])
+
+
 def overview_charts(board: dict[str, Any], prefix: str) -> str:
     """pass@1, pass@10, diversity (+ tail) per model: unverified solid, verified dashed."""
     from harness.analysis.board import UNVERIFIED, VERIFIED
@@ -213,12 +218,12 @@ def overview_charts(board: dict[str, Any], prefix: str) -> str:
             for flt, dash in ((UNVERIFIED, ""), (VERIFIED, "6 4")):
                 pts = _points(_arm(model, flt), key)
                 if pts:
-                    series.append(Series(f"{model['model']} ({flt})", color, dash, pts))
+                    series.append(Series(f"{model_label(model)} ({flt})", color, dash, pts))
         if key == "tail_perplexity" and not series:
             continue
         figures.append(line_chart(title, series, x_max=x_max, unit=unit,
                                   chart_id=f"{prefix}-{key.replace('@', '')}", bands=False))
-    legend = _legend([(m["model"], PALETTE[i % len(PALETTE)], "")
+    legend = _legend([(model_label(m), PALETTE[i % len(PALETTE)], "")
                       for i, m in enumerate(board["models"])]
                      + [(f"{UNVERIFIED} (unverified)", "#333", ""),
                         (f"{VERIFIED} (verified)", "#333", "6 4")])
@@ -268,8 +273,11 @@ def board_table(board: dict[str, Any], prefix: str) -> str:
         rank = "-" if m["rank"] is None else f"{m['rank']}{'=' if m['tied'] else ''}"
         cells = [f'<td data-col="rank" data-value="{"" if m["rank"] is None else m["rank"]}">'
                  f"{esc(rank)}</td>",
-                 f'<th scope="row" class="model" data-col="model" data-value="{esc(m["model"])}">'
-                 f'<a href="#{prefix}-m{i}" data-open="{prefix}-m{i}">{esc(m["model"])}</a></th>']
+                 f'<th scope="row" class="model" data-col="model" '
+                 f'data-value="{esc(model_label(m))}"><a href="#{prefix}-m{i}" '
+                 f'data-open="{prefix}-m{i}">{esc(model_label(m))}</a>'
+                 + (f'<br><span class="path">{esc(m["model"])}</span>'
+                    if m.get("display_name") else "") + "</th>"]
         for c in cols:
             cell = m["columns"].get(c["id"])
             cells.append(f'<td data-col="{esc(c["id"])}" '
@@ -338,9 +346,11 @@ def model_details(board: dict[str, Any], model: dict[str, Any], anchor: str) -> 
                        ("setting", "value"))
     missing = (f"<p>Missing arms: {esc(', '.join(model['missing_arms']))}.</p>"
                if model["missing_arms"] else "")
-    return (f'<details id="{anchor}"><summary>#{esc(rank)} {esc(model["model"])}{state}'
+    named = (f'<dt>Model</dt><dd><code>{esc(model["model"])}</code></dd>'
+             if model.get("display_name") else "")
+    return (f'<details id="{anchor}"><summary>#{esc(rank)} {esc(model_label(model))}{state}'
             "</summary>"
-            f'<dl class="facts"><dt>Protocol</dt><dd>{esc(proto["name"])} '
+            f'<dl class="facts">{named}<dt>Protocol</dt><dd>{esc(proto["name"])} '
             f'v{proto["version"]}</dd><dt>Protocol hash</dt><dd><code>{esc(proto["hash"])}</code>'
             f"</dd></dl>{missing}<h4>Arms</h4>{arms}<h4>Curves</h4>"
             f"{model_charts(model, anchor)}<h4>Runs behind it</h4>{runs}"
@@ -368,6 +378,7 @@ table.board{width:100%}
 th,td{padding:6px 10px;border-bottom:1px solid var(--line);text-align:right;vertical-align:top}
 table.board td{white-space:nowrap}
 .model{text-align:left;min-width:10rem;max-width:22rem;overflow-wrap:anywhere}
+.model .path{font-size:.8em;color:#555;font-weight:normal}
 thead th{background:var(--head);vertical-align:bottom}
 thead button{font:inherit;font-weight:600;color:inherit;background:none;border:0;
 padding:3px 4px;cursor:pointer;text-align:inherit;border-radius:3px}

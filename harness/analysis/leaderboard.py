@@ -283,12 +283,21 @@ def incomplete_arms(runs: Sequence[RunResult], skip_incomplete: bool) -> list[di
 
 def build_leaderboard(run_dirs: Sequence[str | Path], *, n_boot: int = DEFAULT_N_BOOT,
                       boot_seed: int = DEFAULT_BOOT_SEED, skip_incomplete: bool = False,
-                      pool_different_settings: bool = False) -> dict[str, Any]:
+                      pool_different_settings: bool = False,
+                      display_name: str = "") -> dict[str, Any]:
     """Merge run directories into a leaderboard document (valid against the schema).
 
     See the module docstring for what may be pooled and how incomplete arms show.
+    display_name: what a board calls the model (`export --name`), recorded in every
+    entry next to `model`, which stays the path or hub id the runs loaded. A label
+    only: it ranks nothing, and the runs must all be of one model.
     """
     runs = _load_all(run_dirs)
+    if display_name:
+        models = sorted({run.model for run in runs})
+        if len(models) > 1:
+            raise BadInput(f"--name names one model, but these runs ran {len(models)} "
+                           f"({', '.join(models)}): export each model separately")
     configs = {run.run_id: run_config(run) for run in runs}
     for run in runs:  # a protocol run is exactly its protocol's experiment, or not exported
         claim = (configs[run.run_id] or {}).get(CLAIM_KEY)
@@ -325,6 +334,8 @@ def build_leaderboard(run_dirs: Sequence[str | Path], *, n_boot: int = DEFAULT_N
     entries.sort(key=_rank_key)
     for rank, entry in enumerate(entries, start=1):
         entry["rank"] = rank
+        if display_name:
+            entry["display_name"] = display_name
     return {
         "schema_version": SCHEMA_VERSION,
         "harness_version": __version__,

@@ -321,50 +321,83 @@ def question_plots(run: RunResult, answers: Sequence[GroupAnswer],
     """PNGs for the questions the run has data for ({caption: path})."""
     from matplotlib.ticker import MaxNLocator
 
+    from harness.analysis.palette import series_colours
     from harness.analysis.plots import _pyplot
 
     plt = _pyplot()
     groups = run.arm_groups()
     out: dict[str, Path] = {}
 
-    def mean_curve(arms: Sequence[ArmResult], getter: Callable[[GenerationMetrics], float]
-                   ) -> tuple[list[int], list[float]]:
+    def seed_curves(arms: Sequence[ArmResult], getter: Callable[[GenerationMetrics], float]
+                    ) -> np.ndarray:
+        """One row per seed, over the generations every seed has."""
         n = min(len(a.generations) for a in arms)
-        values = np.array([[getter(g) for g in a.generations[:n]] for a in arms])
-        with warnings.catch_warnings():  # an all-NaN column (no such metric) stays NaN
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return list(range(n)), list(np.nanmean(values, axis=0))
+        return np.array([[getter(g) for g in a.generations[:n]] for a in arms], dtype=float)
 
-    panels = [("pass@1 / generation 0", lambda g: pass1(g)),
-              ("tail perplexity (rarest rendering)", tail_perplexity),
-              ("tail-style share of passing samples", _tail_share),
-              ("garbage rate", lambda g: _block(g, "collapse", "garbage_rate")),
-              # Collapse at train temperature 1.0 ends in empty and truncated
-              # completions more than in prose: the garbage rate alone misses it.
-              ("unparsable fraction", lambda g: _block(g, "collapse", "unparsable_fraction"))]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels), 4.0))
-    drawn = False
-    for ax, (title, getter) in zip(axes, panels, strict=True):
+    # (title, y label, metric, a share in [0, 1]?)
+    panels: list[tuple[str, str, Callable[[GenerationMetrics], float], bool]] = [
+        ("pass@1 relative to generation 0", "pass@1 / generation 0", pass1, False),
+        ("tail perplexity (rarest rendering)", "perplexity", tail_perplexity, False),
+        ("tail-style share of passing samples", "share", _tail_share, True),
+        ("garbage rate", "share of samples", lambda g: _block(g, "collapse", "garbage_rate"),
+         True),
+        # Collapse at train temperature 1.0 ends in empty and truncated completions
+        # more than in prose: the garbage rate alone misses it.
+        ("unparsable fraction", "share of samples",
+         lambda g: _block(g, "collapse", "unparsable_fraction"), True)]
+    fig, grid = plt.subplots(2, 3, figsize=(13.0, 7.5))
+    axes, legend_ax = list(grid.flat[:len(panels)]), grid.flat[-1]
+    colours = series_colours([labels[a.key] for a in answers], [a.key.filter for a in answers])
+    repair = any(a.recovery for a in answers)
+    several = any(len([x for x in groups[a.key] if x.generations]) > 1 for a in answers)
+    handles: list[Any] = []
+    for ax, (title, ylabel, getter, share) in zip(axes, panels, strict=True):
+        top = 0.0
         for a in answers:
             arms = [x for x in groups[a.key] if x.generations]
-            xs, ys = mean_curve(arms, getter)
-            if title.startswith("pass@1") and ys and ys[0]:
-                ys = [y / ys[0] for y in ys]
-            if any(not math.isnan(y) for y in ys):
-                ax.plot(xs, ys, marker="o", mfc="none", label=labels[a.key])
-                drawn = True
+            rows = seed_curves(arms, getter)
+            if title.startswith("pass@1"):
+                base = rows[:, :1]
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    rows = np.where(base > 0, rows / base, np.nan)
+            with warnings.catch_warnings():  # an all-NaN column (no such metric) stays NaN
+                warnings.simplefilter("ignore", RuntimeWarning)
+                mean, low, high = (np.nanmean(rows, axis=0), np.nanmin(rows, axis=0),
+                                   np.nanmax(rows, axis=0))
+            if np.all(np.isnan(mean)):
+                continue
+            xs = np.arange(len(mean))
+            colour = colours[labels[a.key]]
+            (line,) = ax.plot(xs, mean, marker="o", mfc="none", color=colour,
+                              label=labels[a.key])
+            if len(rows) > 1:
+                ax.fill_between(xs, low, high, color=colour, alpha=0.15, lw=0)
+            if ax is axes[0]:
+                handles.append(line)
+            top = max(top, float(np.nanmax(high)))
             if a.recovery:
                 ax.axvline(a.n_self + 0.5, color="0.6", lw=0.8, ls=":")
         ax.set_title(title, fontsize="small")
         ax.set_xlabel("generation")
+        ax.set_ylabel(ylabel, fontsize="small")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if share:  # a share cannot be negative: the axis starts at 0
+            ax.set_ylim(0.0, min(1.0, max(0.05, top * 1.15)))
         ax.grid(True, alpha=0.3)
-    if drawn:
+    legend_ax.axis("off")
+    if handles:
         axes[0].axhline(0.9, color="0.5", lw=0.8, ls="--")
         axes[0].axhline(0.5, color="0.5", lw=0.8, ls="--")
-        axes[0].legend(fontsize="x-small", loc="best")
-        fig.suptitle(f"Horizon and tails ({run.run_id}); mean over seeds; dotted: repair "
-                     "starts", fontsize="medium")
+        notes = ["dashed (first panel): 90% and 50% of generation 0"]
+        if several:
+            notes.append("band: range over seeds")
+        if repair:
+            notes.append("dotted: repair starts")
+        legend_ax.legend(handles=handles, loc="upper left", fontsize="small",
+                         title="arm group", frameon=False)
+        legend_ax.text(0.0, 0.05, "\n".join(notes), fontsize="small", va="bottom",
+                       transform=legend_ax.transAxes)
+        fig.suptitle(f"Horizon and tails ({run.run_id}); mean over seeds", fontsize="medium")
         fig.tight_layout()
         out["Horizon and tails"] = _save(fig, out_dir / "questions_horizon.png", plt)
     else:

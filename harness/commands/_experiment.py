@@ -21,6 +21,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from harness.commands._help import SectionOption
 from harness.config import CliField, cli_fields
 from harness.errors import BadInput
 
@@ -58,9 +59,10 @@ def _option(spec: CliField, default: Any) -> Callable[[Any], Any]:
     if spec.type is bool:
         flags = [f"{flag}/--no-{flag[2:]}" for flag in spec.flags]
         return click.option(*flags, spec.dest, default=bool(default), show_default=True,
-                            help=spec.help)
+                            help=spec.help, cls=SectionOption, section=spec.section)
     return click.option(*spec.flags, spec.dest, type=_ConfigValue(spec),
-                        default=spec.show(default), show_default=True, help=spec.help)
+                        default=spec.show(default), show_default=True, help=spec.help,
+                        cls=SectionOption, section=spec.section)
 
 
 def experiment_options(defaults: Mapping[str, Any] | None = None
@@ -77,6 +79,7 @@ def experiment_options(defaults: Mapping[str, Any] | None = None
             func = _option(spec, shown.get(spec.path, spec.default))(func)
         func = click.option(
             "--synthetic-share", "synthetic_share", default=None, metavar="FLOAT,...",
+            cls=SectionOption, section="experiment",
             help="Dose-response axis: each generation trains on a fixed-size set "
                  "(--training-set-size, default --train-prompts) of which this share is "
                  "self-generated and the rest human references; one arm per share. Sets "
@@ -271,17 +274,25 @@ def execute(cfg: Any, resume: Path | None, compare: bool = False, ray: Any = Non
 
     from harness.analysis.summary import render_tables, write_summary
     from harness.experiment.arms import check_device_here, plan_line
+    from harness.experiment.estimate import estimate_line
     from harness.experiment.loop import check_output_root, load_tasks, run_experiment
     from harness.runfiles.store import writer_lock
     from sandbox.backends import make_executor
 
     if ray is None:
         check_device_here(cfg)  # --device cuda on a machine without CUDA, before anything
-    load_tasks(cfg)  # suite sizes and train/eval overlap fail before the sandbox starts
+    _, eval_tasks = load_tasks(cfg)  # sizes and overlap fail before the sandbox starts
+    done = _done(cfg, resume)
+
+    def announce() -> None:
+        click.echo(plan_line(cfg, len(done)), err=True)
+        click.echo(estimate_line(cfg, len(eval_tasks), resume, done, parallel=ray is not None),
+                   err=True)
+
     if dry_run:
         if resume is None:
             check_output_root(cfg, create=False)
-        click.echo(plan_line(cfg, _done(cfg, resume)), err=True)
+        announce()
         click.echo("dry run: every check passed; nothing was started or written "
                    "(drop --dry-run to run)", err=True)
         return
@@ -293,8 +304,7 @@ def execute(cfg: Any, resume: Path | None, compare: bool = False, ray: Any = Non
             # loop takes the same lock again (re-entrant) and holds it to the end
             held.enter_context(writer_lock(resume))
             _record_corrections(cfg, resume)
-        # every check passed: the size of what starts now, before the sandbox or model
-        click.echo(plan_line(cfg, _done(cfg, resume)), err=True)
+        announce()  # every check passed: what starts now, before the sandbox or model
         if ray is not None:
             from harness.scaleout.grid import run_grid
 
@@ -313,16 +323,16 @@ def execute(cfg: Any, resume: Path | None, compare: bool = False, ray: Any = Non
     click.echo(next_steps(store.root), err=True)
 
 
-def _done(cfg: Any, resume: Path | None) -> int:
-    """How many of the plan's generations a resumed run has complete already."""
+def _done(cfg: Any, resume: Path | None) -> set[tuple[str, int]]:
+    """The plan's generations (arm id, generation) a resumed run has complete already."""
     if resume is None:
-        return 0
+        return set()
     from harness.experiment.arms import arms_of
     from harness.runfiles.store import RunStore
 
     store = RunStore(resume)
-    return sum(store.is_done(a.arm_id, g) for a in arms_of(cfg)
-               for g in range(cfg.total_generations + 1))
+    return {(a.arm_id, g) for a in arms_of(cfg) for g in range(cfg.total_generations + 1)
+            if store.is_done(a.arm_id, g)}
 
 
 def _stderr(line: str) -> None:

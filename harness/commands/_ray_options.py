@@ -13,6 +13,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from harness.commands._help import SectionOption
 from harness.errors import BadInput
 from harness.scaleout.cluster import RaySettings
 
@@ -25,15 +26,18 @@ _ADDRESS_HELP = ("Run on Ray: alone (or `auto`) starts or joins a local Ray inst
 
 def _address_option(help_text: str) -> Decorator:
     return click.option("--ray", "ray_address", is_flag=False, flag_value="auto",
-                        default=None, metavar="[ADDRESS]", help=help_text)
+                        default=None, metavar="[ADDRESS]", help=help_text,
+                        cls=SectionOption, section="scale-out")
 
 
 def ray_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """--ray [ADDRESS], --ray-cpus, --ray-gpus, for the commands that run arms."""
     func = click.option("--ray-gpus", "ray_gpus", type=float, default=0.0, show_default=True,
+                        cls=SectionOption, section="scale-out",
                         help="GPUs Ray reserves per arm; a fraction (0.25) lets several "
                              "small-model arms share one card. Needs --ray.")(func)
     func = click.option("--ray-cpus", "ray_cpus", type=float, default=1.0, show_default=True,
+                        cls=SectionOption, section="scale-out",
                         help="CPUs Ray reserves per arm (also its torch threads and sandbox "
                              "containers when those are automatic). Needs --ray.")(func)
     return _address_option(_ADDRESS_HELP + " Each arm is one Ray task; gen 0 runs once per "

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from harness.commands._experiment import build_config, execute, experiment_options, given_options
+from harness.commands._help import SectionedCommand
 from harness.commands._ray_options import ray_options, take_ray_settings
 from harness.errors import BadInput
 
@@ -25,7 +26,7 @@ QUICK: dict[str, Any] = {
 }
 
 
-@click.command("ablate")
+@click.command("ablate", cls=SectionedCommand)
 @experiment_options(FULL_GRID)
 @ray_options
 @click.option("--preset", "preset_name", default=None, metavar="NAME",

@@ -25,13 +25,17 @@ from harness.errors import BadInput
 @click.option("--pool-different-settings", is_flag=True,
               help="Pool runs whose settings differ in more than the seed into one entry "
                    "anyway; the entry records what differed (pooled_settings).")
+@click.option("--name", "display_name", default="", metavar="TEXT",
+              help="What a board calls the model (e.g. 'SmolLM2-135M-Instruct'), recorded "
+                   "in every entry; the entries keep the model path or hub id too. The runs "
+                   "must all be of one model.")
 @click.option("--n-boot", type=click.IntRange(min=1), default=2000, show_default=True,
               help="Bootstrap replicates for the 95% intervals.")
 @click.option("--boot-seed", type=int, default=0, show_default=True,
               help="Seed of the bootstrap (same seed, same intervals).")
 def export(run_dirs: tuple[Path, ...], out: Path | None, fmt: str | None,
            validate_file: Path | None, skip_incomplete: bool, pool_different_settings: bool,
-           n_boot: int, boot_seed: int) -> None:
+           display_name: str, n_boot: int, boot_seed: int) -> None:
     """Merge RUN_DIR... into a leaderboard (validated against the shipped schema).
 
     \b
@@ -65,13 +69,17 @@ def export(run_dirs: tuple[Path, ...], out: Path | None, fmt: str | None,
         return
     if not run_dirs:
         raise BadInput("give at least one RUN_DIR (or --validate FILE); see export --help")
+    display_name = display_name.strip()
+    if len(display_name) > 80 or not display_name.isprintable():
+        raise BadInput("--name must be printable text of at most 80 characters")
     if out is None:
         raise BadInput("--out FILE is required (- for standard output)")
     fmt = format_for(out, fmt)
     check_output_file(out)
     doc = build_leaderboard(run_dirs, n_boot=n_boot, boot_seed=boot_seed,
                             skip_incomplete=skip_incomplete,
-                            pool_different_settings=pool_different_settings)
+                            pool_different_settings=pool_different_settings,
+                            display_name=display_name)
     incomplete = doc["incomplete_arms"]
     if incomplete:
         def state(a: dict[str, object]) -> str:

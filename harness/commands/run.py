@@ -8,11 +8,12 @@ from typing import Any
 import click
 
 from harness.commands._experiment import execute, experiment_options, given_options
+from harness.commands._help import SectionedCommand
 from harness.commands._protocol import check_protocol_data, protocol_run_config
 from harness.commands._ray_options import ray_options, take_ray_settings
 
 
-@click.command("run")
+@click.command("run", cls=SectionedCommand)
 @experiment_options()
 @ray_options
 @click.option("--print-config", is_flag=True,

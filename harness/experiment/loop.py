@@ -41,6 +41,7 @@ from harness.atomic import atomic_write_json
 from harness.config import RunConfig, save_toml
 from harness.errors import BadInput, Interrupted
 from harness.experiment.arms import Arm, arms_of, check_no_overlap, plan_line, validate
+from harness.experiment.clock import RunClock
 from harness.experiment.evaluation import Sample, execute_samples, score
 from harness.experiment.filters import Candidate, apply_filter, parse_filter
 from harness.experiment.peak_memory import peak_rss_mb, reset_peak
@@ -111,9 +112,12 @@ def run_experiment(cfg: RunConfig, executor: Executor, log: Log,
         log(f"prompt format: {fmt.kind}, boundary {'heal' if fmt.heal else 'keep'}")
         ctx = Context(cfg, store, train_tasks, eval_tasks, model, tokenizer, executor, log,
                       fmt, also_tasks)
+        arms = arms_of(cfg)
+        clock = RunClock(arms, cfg.total_generations + 1, store.is_done)
         try:
-            for arm in arms_of(cfg):
-                run_arm(ctx, arm)
+            for arm in arms:
+                for generation in iter_arm(ctx, arm):
+                    log(clock.finished(arm, generation))
                 write_summary(store, cfg)
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (harness.errors.Terminated)
             store.update_manifest(status="interrupted")
@@ -179,12 +183,6 @@ def check_output_root(cfg: RunConfig, create: bool = True) -> None:
 
 
 # ----------------------------------------------------------------------------- one arm
-def run_arm(ctx: Context, arm: Arm) -> None:
-    """Every generation of one arm that is not complete yet."""
-    for _ in iter_arm(ctx, arm):
-        pass
-
-
 def iter_arm(ctx: Context, arm: Arm) -> Iterator[int]:
     """Run an arm generation by generation, yielding each generation once it is complete
     (DONE written); complete generations are skipped, not yielded.
@@ -232,7 +230,8 @@ def run_generation_zero(ctx: Context, arm: Arm) -> None:
                                   train_composition={"self": 0, "real": warm["n_examples"]}
                                   if warm else None, peak_rss_mb=peak_rss_mb())
         record.timings_s.update(sampling=0.0, execution=0.0, training=t_training,
-                                train_tokens_per_s=float(warm.get("train_tokens_per_s", 0.0)))
+                                train_tokens_per_s=float(warm.get("train_tokens_per_s", 0.0)),
+                                generation=time.perf_counter() - t0)
         _write_generation(gen_dir, eval_rows, verdict_rows, record)
     store.mark_done(arm.arm_id, 0)
     store.record_step(f"{arm.arm_id}/gen-0", "done")
@@ -325,6 +324,7 @@ def run_generation(ctx: Context, arm: Arm, g: int) -> None:
     gen_dir = store.gen_dir(arm.arm_id, g)
     store.record_step(f"{arm.arm_id}/gen-{g}", "running")
     reset_peak()
+    t_start = time.perf_counter()
     data = (self_training_data(ctx, arm, g) if g <= cfg.generations
             else recovery_data(ctx, arm, g))
     sha = atomic_write_jsonl(gen_dir / "train.jsonl", (e.to_json() for e in data.dataset))
@@ -353,7 +353,8 @@ def run_generation(ctx: Context, arm: Arm, g: int) -> None:
         n_train_examples=len(data.dataset),
         train_loss=stats.losses[-1] if stats.losses else None, peak_rss_mb=peak_rss_mb())
     record.timings_s.update(data.timings, training=t_training,
-                            train_tokens_per_s=stats.tokens_per_s)
+                            train_tokens_per_s=stats.tokens_per_s,
+                            generation=time.perf_counter() - t_start)  # all of it: the ETA's
     _write_generation(gen_dir, data.sample_rows + eval_rows, data.verdict_rows + verdict_rows,
                       record)
     store.mark_done(arm.arm_id, g)

@@ -31,6 +31,7 @@ from harness.analysis.summary import write_summary
 from harness.config import RunConfig, save_toml
 from harness.errors import CollapseBenchError, EnvironmentProblem, Interrupted
 from harness.experiment.arms import Arm, arms_of, plan_line, validate
+from harness.experiment.clock import RunClock
 from harness.runfiles.store import RunStore, now_iso, writer_lock
 from harness.scaleout.cluster import RaySettings, connected, import_ray, nodes_for
 from harness.scaleout.readiness import check_nodes
@@ -126,6 +127,7 @@ class Grid:
         self.waiting: dict[int, list[_Job]] = {}     # seed -> arms waiting for its gen 0
         self.n_arms = len(arms_of(cfg))
         self.n_done = 0
+        self.clock = RunClock(arms_of(cfg), cfg.total_generations + 1, store.is_done)
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> None:
@@ -190,6 +192,7 @@ class Grid:
 
         write_generation(self.store, packet)
         self.log(f"{packet.arm_id} {generation_line(packet.metrics)}")  # the loop's line
+        self.log(self.clock.finished(job.arm, packet.generation))
         if packet.generation == 0:
             for sibling in self.waiting.pop(job.arm.seed, []):
                 self._submit(sibling)
