@@ -48,3 +48,15 @@ class Terminated(KeyboardInterrupt):
     command printed. Exit 143 (128 + SIGTERM), the convention for a terminated job."""
 
     exit_code = 143
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception's message as one line for an error line of our own: its lines
+    joined, whitespace collapsed, cut at `limit` characters; the exception's type name
+    when it has no message. (Cutting at the first line lost the part that mattered,
+    e.g. transformers' "Couldn't instantiate the backend tokenizer from one of:" and
+    then, on the following lines, the reasons.)"""
+    text = " ".join(str(exc).split())
+    if not text:
+        return type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."

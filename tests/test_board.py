@@ -516,3 +516,30 @@ def test_a_display_name_labels_the_model_on_the_board(
     assert "is named 'One' and 'Two' by its entries' export --name" in capsys.readouterr().err
     assert main(["export", str(a), "--name", "bad\nname", "--out",
                  str(tmp_path / "e.json")]) == 2
+
+
+def test_a_value_without_an_interval_is_shown_but_not_ranked(tmp_path: Path) -> None:
+    """Issue 25: `tail ppl growth` got strict ranks (1, 2) with no interval at all. A
+    cell without an interval keeps its value and gets no rank; the same two models
+    with intervals that do not overlap are ranked."""
+    def board_for(half: float | None) -> dict[str, Any]:
+        docs = []
+        for model, tail in (("a", [10.0, 11.0, 12.0, 13.0, 14.0, 15.0]),
+                            ("b", [10.0, 10.0, 10.0, 10.0, 10.0, 20.0])):
+            entries = [make_entry(model, flt, GAINING if flt == "tests" else FALLING, DIV,
+                                  run_id=f"r{model}", tail=tail)
+                       for flt in ("tests", "none")]
+            for entry in entries:
+                entry["headline"]["tail_perplexity_ratio"] = est(tail[-1] / tail[0], half)
+            docs.append(make_doc(entries))
+        out = tmp_path / f"half-{half}"
+        out.mkdir()
+        board = build_board(write_docs(out, *docs))
+        validate_board(board)
+        return {m["model"]: m["columns"]["none_tail_ratio"] for m in board["boards"][0]["models"]}
+
+    without = board_for(None)
+    assert [without[m]["rank"] for m in "ab"] == [None, None]
+    assert without["b"]["mean"] == pytest.approx(2.0)
+    ranked = board_for(0.05)
+    assert [ranked[m]["rank"] for m in "ab"] == [1, 2]

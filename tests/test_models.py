@@ -171,3 +171,22 @@ def test_a_fetched_name_unknown_to_fetch_is_one_clear_error(tmp_path) -> None:  
 
     with pytest.raises(BadInput, match="unknown model 'nope'"):
         resolve_model_path(ModelConfig(name="fetched:nope", cache_dir=str(tmp_path)))
+
+
+def test_a_directory_without_its_tokenizer_says_so_in_one_whole_line(
+        model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 25: weights saved without their tokenizer ended in transformers' first line,
+    "Couldn't instantiate the backend tokenizer from one of:", cut off before the list.
+    The error now says what is missing and how to add it, exit 3."""
+    import shutil
+
+    bare = tmp_path / "no-tokenizer"
+    bare.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(model_dir / name, bare / name)
+    assert main(["run", "--model", str(bare), "--executor", "local", "--out",
+                 str(tmp_path / "out")]) == 3
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"error: could not load the model in {bare}: it has no tokenizer")
+    assert "save_pretrained" in err and not err.endswith(":")
+    assert not any((tmp_path / "out").iterdir())  # nothing written for a run that never began

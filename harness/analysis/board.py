@@ -56,7 +56,8 @@ lose, so "relative to generation 0" columns cannot show collapse (0.077 held
 "perfectly" and tied for rank 1): it is flagged and left out of every collapse
 column's ranking (gen-0 pass@1, which only describes the base model, still ranks it)."""
 RANK_RULE = ("rank = 1 + number of models whose 95% interval lies entirely on the better "
-             "side of this model's; a shared rank is a tie (2=); without intervals, means; "
+             "side of this model's; a shared rank is a tie (2=); a value without an "
+             "interval (e.g. tail ppl growth of a one-seed entry) is shown but not ranked; "
              f"a model at the floor (gen-0 pass@1 < {FLOOR_PASS1:g}) is flagged and not "
              "ranked on collapse columns")
 
@@ -253,12 +254,16 @@ def at_floor(model: dict[str, Any]) -> bool:
 def rank_columns(models: list[dict[str, Any]], columns: Sequence[Column]) -> None:
     """Fill each model's `columns[id].rank` and `.tied`, then its row `rank`/`tied`.
 
-    Models at the floor get no rank in the collapse columns (`at_floor`)."""
+    Models at the floor get no rank in the collapse columns (`at_floor`), and a cell
+    without an interval gets none in its column (issue 25: the one-seed tail ratio was
+    ranked strictly by its mean)."""
     for model in models:
         model["at_floor"] = at_floor(model)
     for column in columns:
         cells = [m["columns"][column.id] for m in models]
-        ranked = [c if c is None or column.id == "pass1_gen0" or not m["at_floor"] else None
+        # a mean without an interval ranks nothing: it cannot be told from its neighbours
+        ranked = [c if c is not None and c["interval"] and (
+                      column.id == "pass1_gen0" or not m["at_floor"]) else None
                   for c, m in zip(cells, models, strict=True)]
         values = [None if c is None else bounds(c, column.kind, c["interval"]) for c in ranked]
         ranks = arena_ranks(values, column.better)

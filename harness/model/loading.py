@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.config import ModelConfig
-from harness.errors import BadInput, EnvironmentProblem
+from harness.errors import BadInput, EnvironmentProblem, one_line
 from harness.model.runtime import (
     configure_tokenizer,
     quiet_transformers,
@@ -103,11 +103,12 @@ def load_model(cfg: ModelConfig, progress: bool = True
     source = resolve_model_path(cfg, progress=progress)
 
     if os.path.isdir(source):
+        check_tokenizer_files(source)
         try:
             model, tokenizer = _from_pretrained(source, dtype)
         except (OSError, ValueError) as exc:
             raise EnvironmentProblem(f"could not load the model in {source}: "
-                                     f"{_first_line(exc)}") from None
+                                     f"{one_line(exc)}") from None
     else:
         model, tokenizer = _load_from_hub(source, dtype)
     model.to(device)  # type: ignore[arg-type]
@@ -138,9 +139,23 @@ def model_provenance(cfg: ModelConfig) -> dict[str, object]:
 def _download_failed(name: str, exc: BaseException, why: str = "") -> EnvironmentProblem:
     return EnvironmentProblem(
         f"could not download model {name!r} from the Hugging Face hub "
-        f"({why or _first_line(exc)}); "
+        f"({why or one_line(exc)}); "
         "download it on a machine with access (e.g. `huggingface-cli download ID --local-dir "
         "DIR`) and pass --model DIR")
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
+"""A model directory has its tokenizer when one of these is in it."""
+
+
+def check_tokenizer_files(directory: str) -> None:
+    """A model directory without a tokenizer fails with the fix, not with transformers'
+    many-line complaint about backends (whose first line ended in "one of:")."""
+    if not any(os.path.isfile(os.path.join(directory, name)) for name in TOKENIZER_FILES):
+        raise EnvironmentProblem(
+            f"could not load the model in {directory}: it has no tokenizer (none of "
+            f"{', '.join(TOKENIZER_FILES)}); save the model's tokenizer beside its weights, "
+            "e.g. AutoTokenizer.from_pretrained(ORIGINAL).save_pretrained(DIR)")
 
 
 def _from_pretrained(source: str, dtype: torch.dtype, local_files_only: bool = False
@@ -198,6 +213,3 @@ def _load_from_hub(name: str, dtype: torch.dtype
         raise _download_failed(name, exc) from None
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__

@@ -29,7 +29,7 @@ from typing import Any
 
 from harness.analysis.summary import write_summary
 from harness.config import RunConfig, save_toml
-from harness.errors import CollapseBenchError, EnvironmentProblem, Interrupted
+from harness.errors import CollapseBenchError, EnvironmentProblem, Interrupted, one_line
 from harness.experiment.arms import Arm, arms_of, plan_line, validate
 from harness.experiment.clock import RunClock
 from harness.runfiles.store import RunStore, now_iso, writer_lock
@@ -208,7 +208,7 @@ class Grid:
         self.log(f"{job.arm.arm_id} complete ({self.n_done}/{self.n_arms} arms)")
 
     def _retry(self, job: _Job, exc: BaseException) -> None:
-        reason = f"{type(exc).__name__}: {_first_line(exc)}"
+        reason = f"{type(exc).__name__}: {one_line(exc)}"
         if job.attempts >= MAX_ATTEMPTS:
             raise EnvironmentProblem(
                 f"arm {job.arm.arm_id} lost its node or worker {job.attempts} times (last: "
@@ -271,6 +271,3 @@ def task_failure(exc: Any) -> BaseException:
     return exc
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else ""

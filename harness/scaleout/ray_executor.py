@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from harness.errors import EnvironmentProblem
+from harness.errors import EnvironmentProblem, one_line
 from harness.scaleout.cluster import connected, nodes_for, pinned
 from harness.scaleout.readiness import PROBE_TIMEOUT_S, check_nodes
 from sandbox.executor import ExecRequest, ExecResult, ProgressCallback, SandboxSettings
@@ -96,7 +96,7 @@ class RayExecutor:
                 "node's CPU taken by other Ray work?") from None
         except RayError as exc:
             raise EnvironmentProblem(f"a node's sandbox pool could not start: "
-                                     f"{_first_line(exc)}") from None
+                                     f"{one_line(exc)}") from None
         self.log(f"ray: executing on {len(self.hosts)} node(s)")
 
     # -- the Executor interface
@@ -134,7 +134,7 @@ class RayExecutor:
                 except RayError as exc:  # the host's node or process is gone
                     if host in hosts:
                         hosts.remove(host)
-                        self.log(f"ray: lost a sandbox host ({_first_line(exc)}); "
+                        self.log(f"ray: lost a sandbox host ({one_line(exc)}); "
                                  f"{len(hosts)} left")
                     todo.appendleft(index)
                     continue
@@ -169,6 +169,3 @@ class RayExecutor:
         self.hosts = []
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
