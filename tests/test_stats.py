@@ -232,3 +232,32 @@ def test_paired_difference_of_a_group_with_itself_is_exactly_zero() -> None:
     arms = [_from_counts([[3, 5, 7], [2, 6, 6]], seed=s) for s in (0, 1)]
     assert paired_auc_difference(arms, arms, n_boot=100) == Interval(0.0, 0.0, 0.0)
     assert paired_auc_difference(arms, [_from_counts([[1, 1, 1]], seed=9)]).mean is None
+
+
+def test_group_stats_and_the_headline_share_one_draw_with_todays_numbers(
+        tmp_path: Any) -> None:
+    """Issue 24: headline re-drew the bootstrap "exactly as group_stats does" with a copy
+    of its code. Both now take `Replicates.draw`; the seeded numbers are those of
+    before the change (pinned here from the copy's output, 2026-12-03), and the
+    headline's gens_to_50 is group_stats' first_gen_below_half."""
+    from harness.analysis.headline import headline
+    from harness.analysis.stats import Replicates, group_stats
+    from harness.runfiles.runs import load_run
+    from tests.run_fixtures import RunSpec, write_run
+
+    run = load_run(write_run(tmp_path, RunSpec(run_id="r-a")))
+    (none,) = [arms for key, arms in run.arm_groups().items() if key.filter == "none"]
+    stats = group_stats(none, n_boot=200, seed=0)
+    head = headline(none, n_boot=200, seed=0)
+    auc = stats.collapse["pass1_auc"]
+    assert (auc.mean, auc.ci_low, auc.ci_high) == pytest.approx(
+        (0.3189814814814815, 0.2268402777777778, 0.4144560185185185), abs=1e-12)
+    rel = head.values["pass1_auc_rel"]
+    assert rel is not None and (rel.mean, rel.ci_low, rel.ci_high) == pytest.approx(
+        (0.6794871794871796, 0.5837814031862747, 0.7912287591032415), abs=1e-12)
+    p1 = stats.generations[2].pass_at_k[1]
+    assert (p1.ci_low, p1.ci_high) == pytest.approx((0.15819444444444447, 0.36395833333333333),
+                                                    abs=1e-12)
+    assert head.values["gens_to_50"] == stats.collapse["first_gen_below_half"]
+    draw = Replicates.draw(none, 200, 0)
+    assert draw.seed_counts.shape == (200, 3) and draw.problem_weights is not None

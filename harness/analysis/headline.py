@@ -33,17 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.analysis.stats import (
-    Interval,
-    _aucs,
-    _clip01,
-    _common_prefix,
-    _common_tasks,
-    _generation_interval,
-    _interval,
-    _per_problem_passk,
-    _seed_mean,
-)
+from harness.analysis.stats import Interval, Replicates, _aucs, _generation_interval, _interval
 from harness.runfiles.runs import ArmResult
 
 HEADLINE_KEYS = ("pass1_auc_rel", "gens_to_90", "gens_to_50", "pass1_gain",
@@ -94,32 +84,16 @@ def _tail_values(arms: Sequence[ArmResult], n_gen: int) -> np.ndarray | None:
 def headline(arms: Sequence[ArmResult], *, n_boot: int, seed: int) -> Headline:
     """The headline numbers of one arm group (one arm per seed); see the module docstring.
 
-    Draws exactly as `group_stats(arms, n_boot=n_boot, seed=seed)` does.
+    From the group's one bootstrap draw (`Replicates`, the one `group_stats` uses).
     """
-    arms = sorted(arms, key=lambda a: (a.seed, a.arm_id))
-    generations = _common_prefix(arms)
-    n_gen, n_seed = len(generations), len(arms)
-    x = np.asarray(generations, dtype=float)
-    rng = np.random.default_rng(seed)
-    tasks = _common_tasks(arms, n_gen, "per_task")
-    resample_problems = len(tasks) >= 2
-    seed_counts = rng.multinomial(n_seed, np.full(n_seed, 1.0 / n_seed), size=n_boot)
-    problem_weights = (rng.multinomial(len(tasks), np.full(len(tasks), 1.0 / len(tasks)),
-                                       size=n_boot) / len(tasks)) if resample_problems else None
+    draw = Replicates.draw(arms, n_boot, seed)
+    arms, n_gen, x = draw.arms, draw.n_gen, draw.x
     values: dict[str, Interval | None] = dict.fromkeys(HEADLINE_KEYS)
 
     has_pass1 = n_gen > 0 and all(1 in g.pass_at_k for a in arms for g in a.generations[:n_gen])
     if has_pass1:
-        reported = np.array([[g.pass_at_k[1] for g in a.generations[:n_gen]] for a in arms],
-                            dtype=float).reshape(n_seed, n_gen)
-        mean = _clip01(reported.mean(axis=0))[None, :]
-        reps: np.ndarray | None = None
-        if problem_weights is not None:
-            per_problem = _per_problem_passk(arms, n_gen, tasks, 1)
-            per_seed = np.einsum("bp,sgp->bsg", problem_weights, per_problem)
-            reps = _clip01(np.einsum("bs,bsg->bg", seed_counts, per_seed) / n_seed)
-        elif n_seed >= 2:
-            reps = _clip01(_seed_mean(seed_counts, reported))
+        curve, reps = draw.pass_at_k(1)
+        mean = curve[None, :]
         values["pass1_auc_rel"] = _interval(
             relative_aucs(x, mean)[0], None if reps is None else relative_aucs(x, reps))
         for key, fraction in (("gens_to_90", 0.9), ("gens_to_50", 0.5)):
@@ -134,7 +108,7 @@ def headline(arms: Sequence[ArmResult], *, n_boot: int, seed: int) -> Headline:
     tail_curve: list[Interval] | None = None
     if tail is not None:
         tail_mean = tail.mean(axis=0)
-        tail_reps = _seed_mean(seed_counts, tail) if n_seed >= 2 else None
+        tail_reps = draw.seed_reps(tail)
         tail_curve = [_interval(tail_mean[i], None if tail_reps is None else tail_reps[:, i])
                       for i in range(n_gen)]
         with np.errstate(divide="ignore", invalid="ignore"):

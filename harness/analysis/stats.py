@@ -339,6 +339,63 @@ def _nanmean(values: np.ndarray, axis: int = 0) -> np.ndarray:
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
+@dataclass(frozen=True)
+class Replicates:
+    """The bootstrap draw of one arm group (steps 1 and 2 of the module docstring),
+    made once and shared by every statistic of the group: `group_stats`, and
+    `harness.analysis.headline`, which used to re-draw "exactly as group_stats does"
+    with a copy of this code. Same arms, n_boot and seed: the same replicates."""
+
+    arms: list[ArmResult]              # one per seed, sorted by (seed, arm id)
+    generations: list[int]             # the generations every arm completed
+    tasks: list[str]                   # the problems every seed and generation has
+    seed_counts: np.ndarray            # (B, S): how often replicate b drew seed s
+    problem_weights: np.ndarray | None  # (B, P) draw shares; None: fewer than 2 problems
+
+    @classmethod
+    def draw(cls, arms: Sequence[ArmResult], n_boot: int, seed: int) -> Replicates:
+        arms = sorted(arms, key=lambda a: (a.seed, a.arm_id))
+        generations = _common_prefix(arms)
+        rng = np.random.default_rng(seed)
+        tasks = _common_tasks(arms, len(generations), "per_task")
+        n_seed = len(arms)
+        seed_counts = rng.multinomial(n_seed, np.full(n_seed, 1.0 / n_seed), size=n_boot)
+        weights = (rng.multinomial(len(tasks), np.full(len(tasks), 1.0 / len(tasks)),
+                                   size=n_boot) / len(tasks)) if len(tasks) >= 2 else None
+        return cls(arms, generations, tasks, seed_counts, weights)
+
+    @property
+    def n_gen(self) -> int:
+        return len(self.generations)
+
+    @property
+    def n_seed(self) -> int:
+        return len(self.arms)
+
+    @property
+    def x(self) -> np.ndarray:
+        return np.asarray(self.generations, dtype=float)
+
+    def seed_reps(self, values: np.ndarray) -> np.ndarray | None:
+        """(S, ...) per-seed values -> (B, ...) replicate means; None with one seed."""
+        return _seed_mean(self.seed_counts, values) if self.n_seed >= 2 else None
+
+    def problem_reps(self, per_problem: np.ndarray) -> np.ndarray:
+        """(S, G, P) per-problem values -> (B, G) replicate means over seeds and problems."""
+        assert self.problem_weights is not None
+        per_seed = np.einsum("bp,sgp->bsg", self.problem_weights, per_problem)
+        return np.einsum("bs,bsg->bg", self.seed_counts, per_seed) / self.n_seed
+
+    def pass_at_k(self, k: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """pass@k per generation: the seed mean of the reported values (G,) and its
+        replicates (B, G), over problems when there are any, else over seeds."""
+        values = np.array([[g.pass_at_k[k] for g in a.generations[:self.n_gen]]
+                           for a in self.arms], dtype=float).reshape(self.n_seed, self.n_gen)
+        reps = (self.problem_reps(_per_problem_passk(self.arms, self.n_gen, self.tasks, k))
+                if self.problem_weights is not None else self.seed_reps(values))
+        return _clip01(values.mean(axis=0)), _clip01(reps)
+
+
 def group_stats(arms: Sequence[ArmResult], *, n_boot: int = DEFAULT_N_BOOT,
                 seed: int = DEFAULT_BOOT_SEED) -> GroupStats:
     """Mean and bootstrap 95% interval across the seeds of one arm group.
@@ -350,41 +407,22 @@ def group_stats(arms: Sequence[ArmResult], *, n_boot: int = DEFAULT_N_BOOT,
         raise BadInput("an arm group needs at least one arm")
     if n_boot < 1:
         raise BadInput(f"n_boot must be >= 1, got {n_boot}")
-    arms = sorted(arms, key=lambda a: (a.seed, a.arm_id))
-    generations = _common_prefix(arms)
-    n_gen, n_seed = len(generations), len(arms)
-    x = np.asarray(generations, dtype=float)
+    draw = Replicates.draw(arms, n_boot, seed)
+    arms, generations, tasks = draw.arms, draw.generations, draw.tasks
+    n_gen, n_seed, x = draw.n_gen, draw.n_seed, draw.x
     ks = sorted(set.intersection(*[set(g.pass_at_k) for a in arms
                                    for g in a.generations[:n_gen]])) if n_gen else []
-
-    rng = np.random.default_rng(seed)
-    tasks = _common_tasks(arms, n_gen, "per_task")
-    resample_problems = len(tasks) >= 2
-    resample_seeds = n_seed >= 2
-    seed_counts = rng.multinomial(n_seed, np.full(n_seed, 1.0 / n_seed), size=n_boot)
-    problem_weights = (rng.multinomial(len(tasks), np.full(len(tasks), 1.0 / len(tasks)),
-                                       size=n_boot) / len(tasks)) if resample_problems else None
+    resample_problems = draw.problem_weights is not None
+    seed_reps, problem_reps = draw.seed_reps, draw.problem_reps
 
     def reported(field: str) -> np.ndarray:  # (S, G) of reported values, NaN for None
         return np.array([[_nan(getattr(g, field)) for g in a.generations[:n_gen]]
                          for a in arms], dtype=float).reshape(n_seed, n_gen)
 
-    def seed_reps(values: np.ndarray) -> np.ndarray | None:  # (S, G) -> (B, G)
-        return _seed_mean(seed_counts, values) if resample_seeds else None
-
-    def problem_reps(per_problem: np.ndarray) -> np.ndarray:  # (S, G, P) -> (B, G)
-        assert problem_weights is not None
-        per_seed = np.einsum("bp,sgp->bsg", problem_weights, per_problem)
-        return np.einsum("bs,bsg->bg", seed_counts, per_seed) / n_seed
-
     passk_mean: dict[int, np.ndarray] = {}
     passk_reps: dict[int, np.ndarray | None] = {}
     for k in ks:
-        values = np.array([[g.pass_at_k[k] for g in a.generations[:n_gen]] for a in arms],
-                          dtype=float).reshape(n_seed, n_gen)
-        passk_mean[k] = _clip01(values.mean(axis=0))
-        passk_reps[k] = _clip01(problem_reps(_per_problem_passk(arms, n_gen, tasks, k))
-                                if resample_problems else seed_reps(values))
+        passk_mean[k], passk_reps[k] = draw.pass_at_k(k)
 
     scalar_mean: dict[str, np.ndarray] = {}
     scalar_reps: dict[str, np.ndarray | None] = {}
