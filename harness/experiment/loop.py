@@ -38,12 +38,13 @@ import numpy as np
 
 from harness.analysis.summary import write_summary
 from harness.atomic import atomic_write_json
-from harness.config import RunConfig, save_toml
-from harness.errors import BadInput, Interrupted
-from harness.experiment.arms import Arm, arms_of, check_no_overlap, plan_line, validate
+from harness.config import RunConfig
+from harness.errors import BadInput
+from harness.experiment.arms import Arm, arms_of, check_no_overlap, validate
 from harness.experiment.clock import RunClock
 from harness.experiment.evaluation import Sample, execute_samples, score
 from harness.experiment.filters import Candidate, apply_filter, parse_filter
+from harness.experiment.lifecycle import run_directory
 from harness.experiment.peak_memory import peak_rss_mb, reset_peak
 from harness.experiment.regimes import Example, build_dataset
 from harness.metrics.record import GenerationRecord
@@ -52,10 +53,8 @@ from harness.runfiles.outputs import check_output_dir
 from harness.runfiles.store import (
     RunStore,
     atomic_write_jsonl,
-    now_iso,
     read_json,
     read_jsonl,
-    writer_lock,
 )
 from sandbox.executor import ExecResult, Executor
 from tasks.registry import load_suite, scoring_split, select_split
@@ -99,35 +98,17 @@ def run_experiment(cfg: RunConfig, executor: Executor, log: Log,
     model, tokenizer = load_model(cfg.model)  # before the run directory: fail without litter
     fmt = PromptFormat.resolve(tokenizer, cfg.sampling.prompt_format,
                                cfg.sampling.prompt_boundary)
-    store = RunStore.create(Path(cfg.out)) if resume_dir is None else RunStore.open(resume_dir)
-    with writer_lock(store.root):  # one writer per run directory, for the run's life
-        log = store.tee(log)  # and every progress line into run.log
-        store.log_line(plan_line(cfg))  # `run` printed it before the directory existed
-        if resume_dir is None:
-            save_toml(cfg, store.root / "config.toml")
-        else:
-            store.update_manifest(status="running", resumed=True)
-        store.update_manifest(model=model_provenance(cfg.model), prompt_format=fmt.describe())
-        log(f"run directory: {store.root}")
+    provenance = {"model": model_provenance(cfg.model), "prompt_format": fmt.describe()}
+    with run_directory(cfg, resume_dir, log, provenance) as (store, log):
         log(f"prompt format: {fmt.kind}, boundary {'heal' if fmt.heal else 'keep'}")
         ctx = Context(cfg, store, train_tasks, eval_tasks, model, tokenizer, executor, log,
                       fmt, also_tasks)
         arms = arms_of(cfg)
         clock = RunClock(arms, cfg.total_generations + 1, store.is_done)
-        try:
-            for arm in arms:
-                for generation in iter_arm(ctx, arm):
-                    log(clock.finished(arm, generation))
-                write_summary(store, cfg)
-        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (harness.errors.Terminated)
-            store.update_manifest(status="interrupted")
-            stop = Interrupted(store.root, getattr(exc, "exit_code", 130))
-            store.log_line(str(stop))
-            raise stop from None  # the message says how to resume
-        except BaseException:
-            store.update_manifest(status="interrupted")
-            raise
-        store.update_manifest(status="complete", ended=now_iso())
+        for arm in arms:
+            for generation in iter_arm(ctx, arm):
+                log(clock.finished(arm, generation))
+            write_summary(store, cfg)
     return store
 
 

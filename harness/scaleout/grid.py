@@ -28,11 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from harness.analysis.summary import write_summary
-from harness.config import RunConfig, save_toml
-from harness.errors import CollapseBenchError, EnvironmentProblem, Interrupted, one_line
-from harness.experiment.arms import Arm, arms_of, plan_line, validate
+from harness.config import RunConfig
+from harness.errors import CollapseBenchError, EnvironmentProblem, one_line
+from harness.experiment.arms import Arm, arms_of, validate
 from harness.experiment.clock import RunClock
-from harness.runfiles.store import RunStore, now_iso, writer_lock
+from harness.experiment.lifecycle import run_directory
+from harness.runfiles.store import RunStore
 from harness.scaleout.cluster import RaySettings, connected, import_ray, nodes_for
 from harness.scaleout.readiness import check_nodes
 from harness.scaleout.transfer import (
@@ -68,40 +69,13 @@ def run_grid(cfg: RunConfig, settings: RaySettings, log: Log,
         check_nodes(nodes, cfg.executor, cfg.sandbox.image)
         log(f"ray: {len(nodes)} node(s) can run arms ({settings.cpus:g} CPU, "
             f"{settings.gpus:g} GPU per arm)")
-        store = RunStore.create(Path(cfg.out)) if resume_dir is None else RunStore.open(
-            resume_dir)
-        with writer_lock(store.root):  # one writer per run directory (as the local loop)
-            if resume_dir is None:
-                save_toml(cfg, store.root / "config.toml")
-            else:
-                store.update_manifest(status="running", resumed=True)
-            store.update_manifest(ray={"address": session.address, "local": session.started,
-                                       "nodes": len(nodes), "cpus_per_arm": settings.cpus,
-                                       "gpus_per_arm": settings.gpus})
-            log = store.tee(log)
-            store.log_line(plan_line(cfg))  # `run` printed it before the directory existed
-            log(f"run directory: {store.root}")
-            try:
-                Grid(cfg, store, settings, log).run()
-            except (KeyboardInterrupt, SystemExit) as exc:  # Ctrl-C; SIGTERM (`ray job
-                store.update_manifest(status="interrupted")  # stop`: Ray's SystemExit)
-                stop = Interrupted(store.root, _exit_code(exc))
-                store.log_line(str(stop))
-                raise stop from None
-            except BaseException:
-                store.update_manifest(status="interrupted")
-                raise
+        cluster = {"ray": {"address": session.address, "local": session.started,
+                           "nodes": len(nodes), "cpus_per_arm": settings.cpus,
+                           "gpus_per_arm": settings.gpus}}
+        with run_directory(cfg, resume_dir, log, cluster) as (store, log):
+            Grid(cfg, store, settings, log).run()
             write_summary(store, cfg)
-            store.update_manifest(status="complete", ended=now_iso())
     return store
-
-
-def _exit_code(exc: BaseException) -> int:
-    """130 for Ctrl-C; 143 for SIGTERM, whether harness.cli raised it (Terminated) or
-    Ray's driver turned it into a SystemExit."""
-    if isinstance(exc, SystemExit):
-        return exc.code if isinstance(exc.code, int) and exc.code > 128 else 143
-    return int(getattr(exc, "exit_code", 130))
 
 
 @dataclass
