@@ -281,13 +281,13 @@ def execute(cfg: Any, resume: Path | None, compare: bool = False, ray: Any = Non
 
     if ray is None:
         check_device_here(cfg)  # --device cuda on a machine without CUDA, before anything
-    _, eval_tasks = load_tasks(cfg)  # sizes and overlap fail before the sandbox starts
+    train_tasks, eval_tasks = load_tasks(cfg)  # sizes and overlap fail before the sandbox
     done = _done(cfg, resume)
 
     def announce() -> None:
         click.echo(plan_line(cfg, len(done)), err=True)
-        click.echo(estimate_line(cfg, len(eval_tasks), resume, done, parallel=ray is not None),
-                   err=True)
+        click.echo(estimate_line(cfg, len(eval_tasks), resume, done, parallel=ray is not None,
+                                 train_pool=len(train_tasks)), err=True)
 
     if dry_run:
         if resume is None:

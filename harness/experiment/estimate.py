@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from harness.config import RunConfig
 from harness.errors import CollapseBenchError
-from harness.experiment.arms import arms_of
+from harness.experiment.arms import Arm, arms_of
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,8 @@ def measured_rates(cfg: RunConfig, resume: Path | None) -> Rates | None:
 
 
 def estimate_line(cfg: RunConfig, eval_problems: int, resume: Path | None,
-                  done: Iterable[tuple[str, int]] = (), parallel: bool = False) -> str:
+                  done: Iterable[tuple[str, int]] = (), parallel: bool = False,
+                  train_pool: int = 0) -> str:
     """One line: the estimated time of what is left to run, or why there is none."""
     rates = measured_rates(cfg, resume)
     if rates is None:
@@ -61,7 +64,7 @@ def estimate_line(cfg: RunConfig, eval_problems: int, resume: Path | None,
                 "recorded its generation times; the first one will)")
     from harness.experiment.clock import duration
 
-    seconds = estimate_s(cfg, rates, eval_problems, set(done))
+    seconds = estimate_s(cfg, rates, eval_problems, set(done), train_pool)
     how = "for the arms one after another" if parallel else "on this machine"
     missing = [s for s in cfg.also_eval if s not in rates.also_eval_s]
     note = f"; not counted: --also-eval {','.join(missing)} (no rate)" if missing else ""
@@ -70,17 +73,33 @@ def estimate_line(cfg: RunConfig, eval_problems: int, resume: Path | None,
 
 
 def estimate_s(cfg: RunConfig, rates: Rates, eval_problems: int,
-               done: set[tuple[str, int]]) -> float:
+               done: set[tuple[str, int]], train_pool: int = 0) -> float:
     """Seconds for every generation of cfg's plan not in `done` (arm id, generation);
-    a seed's generation 0 is computed once and copied to its other arms."""
+    a seed's generation 0 is computed once and copied to its other arms. train_pool:
+    the train split's size (its human references; default: the train prompts)."""
+    train_pool = train_pool or cfg.train_prompts
     evaluation = (rates.eval_s_per_completion * eval_problems * cfg.n_eval
                   + sum(rates.also_eval_s.get(s, 0.0) for s in cfg.also_eval))
     completions = cfg.train_prompts * cfg.n_train
-    examples = cfg.training_set_size or rates.kept_share * completions
-    self_training = (rates.train_sample_s_per_completion * completions
-                     + rates.training_s_per_example_epoch * examples * cfg.training.epochs)
-    repair = rates.training_s_per_example_epoch * cfg.train_prompts * cfg.training.epochs
-    warm = rates.training_s_per_example_epoch * cfg.training.warmup_examples * (
+    kept = rates.kept_share * completions
+
+    def examples(arm: Arm, g: int) -> int:
+        """Generation g's training-set size: regimes.build_dataset itself, run on
+        placeholders (the kept share measured; the train split as the human pool)."""
+        from harness.experiment.regimes import build_dataset
+
+        kept_now: list[Any] = [None] * round(kept)
+        return len(build_dataset(arm.regime, [kept_now] * g, [None] * train_pool,
+                                 arm.real_fraction, cfg.subsample_size or cfg.train_prompts,
+                                 np.random.default_rng(0), fixed_size=cfg.training_set_size))
+
+    def self_training(arm: Arm, g: int) -> float:
+        return (rates.train_sample_s_per_completion * completions
+                + rates.training_s_per_example_epoch * examples(arm, g) * cfg.training.epochs)
+
+    size = cfg.training_set_size or cfg.subsample_size or cfg.train_prompts
+    repair = rates.training_s_per_example_epoch * size * cfg.training.epochs
+    warm = rates.training_s_per_example_epoch * (cfg.training.warmup_examples or train_pool) * (
         cfg.training.warmup_epochs)
     arms = arms_of(cfg)
     total, seeds_started = 0.0, {arm.seed for arm in arms if (arm.arm_id, 0) in done}
@@ -95,7 +114,7 @@ def estimate_s(cfg: RunConfig, rates: Rates, eval_problems: int,
                 total += evaluation + rates.overhead_s + (warm if cfg.training.warmup_epochs
                                                          else 0.0)
             else:
-                step = self_training if g <= cfg.generations else repair
+                step = self_training(arm, g) if g <= cfg.generations else repair
                 total += evaluation + rates.overhead_s + step
     return total
 

@@ -1,0 +1,49 @@
+"""The plan's time from measured rates (harness/experiment/estimate.py): the arithmetic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.commands._experiment import build_config
+from harness.experiment.estimate import Rates, estimate_s
+
+
+def rates(**seconds: float) -> Rates:
+    base = {"eval_s_per_completion": 0.0, "train_sample_s_per_completion": 0.0,
+            "training_s_per_example_epoch": 0.0, "kept_share": 0.5, "overhead_s": 0.0}
+    return Rates(source=Path("measured"), also_eval_s={}, **{**base, **seconds})
+
+
+def test_training_grows_with_the_regimes_training_set() -> None:
+    """Under `accumulate` generation g trains on g generations' kept data; under
+    `accumulate-subsample` on at most --subsample-size; a real fraction F adds human
+    examples to make 1/(1-F) times the set (regimes.build_dataset decides)."""
+    overrides = {"filters": "none", "generations": "3", "train_prompts": "100", "n_train": "2",
+                 "eval_tasks": "10", "n_eval": "1"}
+    one_second = rates(training_s_per_example_epoch=1.0)   # 1 s per example-epoch
+    epochs = build_config({}, None, None, overrides).training.epochs
+
+    def seconds(**more: str) -> float:
+        cfg = build_config({}, None, None, {**overrides, **more})
+        return estimate_s(cfg, one_second, 10, set(), train_pool=1000) / epochs
+
+    kept = 0.5 * 100 * 2                                   # 100 kept per generation
+    assert seconds(regimes="replace") == pytest.approx(3 * kept)
+    assert seconds(regimes="accumulate") == pytest.approx((1 + 2 + 3) * kept)
+    assert seconds(regimes="accumulate-subsample", subsample_size="150") == pytest.approx(
+        100 + 150 + 150)
+    assert seconds(regimes="replace", real_fractions="0.5") == pytest.approx(3 * 2 * kept)
+
+
+def test_evaluation_counts_generation_0_once_per_seed_and_skips_what_is_done() -> None:
+    cfg = build_config({}, None, None, {"generations": "2", "seeds": "0,1", "eval_tasks": "10",
+                                        "n_eval": "2"})
+    per_eval = rates(eval_s_per_completion=1.0, overhead_s=5.0)
+    # 2 seeds x gen 0 + 4 arms x 2 generations = 10 evaluations of 10 x 2 completions
+    assert estimate_s(cfg, per_eval, 10, set()) == pytest.approx(10 * (20 + 5))
+    from harness.experiment.arms import arms_of
+
+    done = {(a.arm_id, g) for a in arms_of(cfg) for g in (0, 1)}
+    assert estimate_s(cfg, per_eval, 10, done) == pytest.approx(4 * 25)
