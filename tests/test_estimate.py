@@ -13,7 +13,8 @@ from harness.experiment.estimate import Rates, estimate_s
 def rates(**seconds: float) -> Rates:
     base = {"eval_s_per_completion": 0.0, "train_sample_s_per_completion": 0.0,
             "training_s_per_example_epoch": 0.0, "kept_share": 0.5, "overhead_s": 0.0}
-    return Rates(source=Path("measured"), also_eval_s={}, **{**base, **seconds})
+    return Rates(source=Path("measured"), also_eval_s={}, kept_share_by_filter={},
+                 **{**base, **seconds})
 
 
 def test_training_grows_with_the_regimes_training_set() -> None:
@@ -47,3 +48,17 @@ def test_evaluation_counts_generation_0_once_per_seed_and_skips_what_is_done() -
 
     done = {(a.arm_id, g) for a in arms_of(cfg) for g in (0, 1)}
     assert estimate_s(cfg, per_eval, 10, done) == pytest.approx(4 * 25)
+
+
+def test_each_filter_keeps_its_own_measured_share() -> None:
+    """A measured run of `tests` and `none` keeps ~0.37 and 1.0 of its completions; a
+    plan of `none` arms alone trains on all of them, not on the two arms' mean."""
+    cfg = build_config({}, None, None, {"filters": "none,tests", "generations": "1",
+                                        "train_prompts": "100", "n_train": "2"})
+    measured = Rates(source=Path("measured"), also_eval_s={}, eval_s_per_completion=0.0,
+                     train_sample_s_per_completion=0.0, training_s_per_example_epoch=1.0,
+                     kept_share=0.5, overhead_s=0.0,
+                     kept_share_by_filter={"none": 1.0, "tests": 0.25})
+    epochs = cfg.training.epochs
+    assert estimate_s(cfg, measured, 10, set(), train_pool=1000) == pytest.approx(
+        (200 + 50) * epochs)

@@ -34,7 +34,8 @@ class Rates:
     eval_s_per_completion: float
     train_sample_s_per_completion: float
     training_s_per_example_epoch: float
-    kept_share: float                 # training examples per sampled train completion
+    kept_share: float                 # kept completions per sampled train completion
+    kept_share_by_filter: dict[str, float]  # the same, per filter the measured run had
     overhead_s: float                 # per generation, outside the timed phases
     also_eval_s: dict[str, float]     # suite -> seconds per generation
 
@@ -81,14 +82,14 @@ def estimate_s(cfg: RunConfig, rates: Rates, eval_problems: int,
     evaluation = (rates.eval_s_per_completion * eval_problems * cfg.n_eval
                   + sum(rates.also_eval_s.get(s, 0.0) for s in cfg.also_eval))
     completions = cfg.train_prompts * cfg.n_train
-    kept = rates.kept_share * completions
 
     def examples(arm: Arm, g: int) -> int:
         """Generation g's training-set size: regimes.build_dataset itself, run on
         placeholders (the kept share measured; the train split as the human pool)."""
         from harness.experiment.regimes import build_dataset
 
-        kept_now: list[Any] = [None] * round(kept)
+        share = rates.kept_share_by_filter.get(arm.filter, rates.kept_share)
+        kept_now: list[Any] = [None] * round(share * completions)
         return len(build_dataset(arm.regime, [kept_now] * g, [None] * train_pool,
                                  arm.real_fraction, cfg.subsample_size or cfg.train_prompts,
                                  np.random.default_rng(0), fixed_size=cfg.training_set_size))
@@ -130,8 +131,10 @@ def _rates_of(run_dir: Path, model: str) -> Rates | None:
         return None
     if run.model != model:
         return None
-    gens = [g for arm in run.arms.values() for g in arm.generations if g.generation > 0
-            and "generation" in g.raw.get("timings_s", {})]
+    timed_arms = [(arm, [g for g in arm.generations if g.generation > 0
+                         and "generation" in g.raw.get("timings_s", {})])
+                  for arm in run.arms.values()]
+    gens = [g for _, arm_gens in timed_arms for g in arm_gens]
     if not gens:
         return None
     completions = ran.train_prompts * ran.n_train
@@ -142,6 +145,12 @@ def _rates_of(run_dir: Path, model: str) -> Rates | None:
 
     def phase(t: dict[str, Any], *names: str) -> float:
         return sum(float(t.get(n, 0.0)) for n in names)
+
+    def kept_of(g: Any) -> float:
+        """Kept completions per sampled one (the filter's acceptance), else the training
+        set's share of them (a run from before the filter block)."""
+        rate = g.filter_acceptance_rate
+        return float(rate) if rate is not None else g.n_train_examples / max(completions, 1)
 
     eval_completions = [len(g.per_task) * ran.n_eval for g in gens]
     example_epochs = [max(g.n_train_examples, 1) * max(ran.training.epochs, 1) for g in gens]
@@ -155,7 +164,10 @@ def _rates_of(run_dir: Path, model: str) -> Rates | None:
         training_s_per_example_epoch=mean([phase(t, "training") / n
                                            for t, n in zip(timed, example_epochs,
                                                            strict=True)]),
-        kept_share=mean([g.n_train_examples / max(completions, 1) for g in gens]),
+        kept_share=mean([kept_of(g) for g in gens]),
+        kept_share_by_filter={flt: mean([kept_of(g) for a, arm_gens in timed_arms
+                                         if a.filter == flt for g in arm_gens])
+                              for flt in {a.filter for a, arm_gens in timed_arms if arm_gens}},
         overhead_s=max(0.0, mean([phase(t, "generation") - phase(
             t, "evaluation", "sampling", "execution", "training") for t in timed])),
         also_eval_s={s: v / max(len(ran.also_eval), 1) for s, v in also.items()},
