@@ -62,3 +62,22 @@ def test_each_filter_keeps_its_own_measured_share() -> None:
     epochs = cfg.training.epochs
     assert estimate_s(cfg, measured, 10, set(), train_pool=1000) == pytest.approx(
         (200 + 50) * epochs)
+
+
+def test_a_corrupt_earlier_run_gives_no_rates_instead_of_a_failed_start(tmp_path: Path) -> None:
+    """The estimate reads the metrics of earlier runs under --out; one whose timings a
+    hand edit broke (a string, NaN) is skipped, so it cannot stop a new run starting."""
+    import json
+
+    from harness.experiment.estimate import measured_rates
+    from tests.run_fixtures import RunSpec, write_run
+
+    run = write_run(tmp_path, RunSpec(run_id="r-x", seeds=(0,)))
+    cfg = build_config({}, None, None, {"out": str(tmp_path)})
+    for bad in ("fast", float("nan")):
+        for metrics in run.glob("arms/*/gen-*/metrics.json"):
+            data = json.loads(metrics.read_text())
+            data["timings_s"] = {"generation": bad, "training": bad, "evaluation": 1.0}
+            metrics.write_text(json.dumps(data))
+        (run / "summary.json").unlink(missing_ok=True)
+        assert measured_rates(cfg, None) is None

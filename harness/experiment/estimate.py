@@ -13,6 +13,7 @@ of the same model under `--out`: same model, this machine, whatever its load was
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -49,10 +50,19 @@ def measured_rates(cfg: RunConfig, resume: Path | None) -> Rates | None:
         runs = [p for p in root.iterdir() if (p / "config.toml").is_file()]
         candidates += sorted(runs, key=lambda p: p.stat().st_mtime, reverse=True)
     for run_dir in candidates:
-        rates = _rates_of(run_dir, cfg.model.name)
-        if rates is not None:
+        try:
+            rates = _rates_of(run_dir, cfg.model.name)
+        except (TypeError, ValueError, KeyError, AttributeError):
+            continue  # a hand-edited or foreign metrics.json: no rates, not a failed start
+        if rates is not None and all(math.isfinite(v) for v in _numbers(rates)):
             return rates
     return None
+
+
+def _numbers(rates: Rates) -> list[float]:
+    return [rates.eval_s_per_completion, rates.train_sample_s_per_completion,
+            rates.training_s_per_example_epoch, rates.kept_share, rates.overhead_s,
+            *rates.kept_share_by_filter.values(), *rates.also_eval_s.values()]
 
 
 def estimate_line(cfg: RunConfig, eval_problems: int, resume: Path | None,
@@ -154,7 +164,8 @@ def _rates_of(run_dir: Path, model: str) -> Rates | None:
 
     eval_completions = [len(g.per_task) * ran.n_eval for g in gens]
     example_epochs = [max(g.n_train_examples, 1) * max(ran.training.epochs, 1) for g in gens]
-    also = {suite: mean([float(t["also_eval"]) for t in timed]) for suite in ran.also_eval}
+    also_per_suite = mean([float(t.get("also_eval", 0.0)) for t in timed]) / max(
+        len(ran.also_eval), 1)
     return Rates(
         source=run_dir,
         eval_s_per_completion=mean([phase(t, "evaluation") - phase(t, "also_eval")
@@ -170,5 +181,5 @@ def _rates_of(run_dir: Path, model: str) -> Rates | None:
                               for flt in {a.filter for a, arm_gens in timed_arms if arm_gens}},
         overhead_s=max(0.0, mean([phase(t, "generation") - phase(
             t, "evaluation", "sampling", "execution", "training") for t in timed])),
-        also_eval_s={s: v / max(len(ran.also_eval), 1) for s, v in also.items()},
+        also_eval_s=dict.fromkeys(ran.also_eval, also_per_suite),
     )
