@@ -54,6 +54,7 @@ def export(run_dirs: tuple[Path, ...], out: Path | None, fmt: str | None,
     from harness.analysis.leaderboard import (
         build_leaderboard,
         format_for,
+        leaderboard_schema,
         leaderboard_text,
         load_leaderboard,
         write_leaderboard,
@@ -70,8 +71,9 @@ def export(run_dirs: tuple[Path, ...], out: Path | None, fmt: str | None,
     if not run_dirs:
         raise BadInput("give at least one RUN_DIR (or --validate FILE); see export --help")
     display_name = display_name.strip()
-    if len(display_name) > 80 or not display_name.isprintable():
-        raise BadInput("--name must be printable text of at most 80 characters")
+    longest = leaderboard_schema()["$defs"]["entry"]["properties"]["display_name"]["maxLength"]
+    if len(display_name) > longest or not display_name.isprintable():
+        raise BadInput(f"--name must be printable text of at most {longest} characters")
     if out is None:
         raise BadInput("--out FILE is required (- for standard output)")
     fmt = format_for(out, fmt)
