@@ -1162,6 +1162,10 @@ class Job:
     judge_done: dict[str, Any] | None = None
     ready: bool = False
     exits: dict[int, int] = field(default_factory=dict)
+    at_eof: set[int] = field(default_factory=set)
+    """Streams that reached end of file: no longer watched (an fd at EOF is always
+    readable, so watching it would spin the loop until the zygote reports the exit,
+    taking the CPU the zygote and the next child need)."""
 
     @property
     def pids(self) -> set[int]:
@@ -1648,6 +1652,8 @@ class Runner:
             self.kill_leftovers(job)
         finally:
             for fd, tag in self.streams(job):
+                if fd in job.at_eof:
+                    continue
                 # Every writer is dead, so this ends at EOF ("empty" only if not).
                 while self.pump(job, fd, tag) == "more":
                     pass
@@ -1776,8 +1782,9 @@ class Runner:
                     self.read_stdin()
                 elif job is not None and key.data == "exit":
                     exited = True
-                elif job is not None:
-                    self.pump(job, key.fd, key.data)
+                elif job is not None and self.pump(job, key.fd, key.data) == "eof":
+                    self.sel.unregister(key.fd)
+                    job.at_eof.add(key.fd)
             if self.is_init or job is None:
                 self.reap_orphans()
             if job is None:
