@@ -173,7 +173,7 @@ def iter_arm(ctx: Context, arm: Arm) -> Iterator[int]:
     """
     cfg, store = ctx.cfg, ctx.store
     arm_dir = store.arm_dir(arm.arm_id)
-    atomic_write_json(arm_dir / "arm.json", arm.to_json(cfg.training.restart))
+    atomic_write_json(arm_dir / "arm.json", arm.to_json())
     ctx.log(f"== arm {arm.arm_id}")
 
     if not store.is_done(arm.arm_id, 0):
