@@ -15,12 +15,13 @@ container is touched: a bad value costs a second, not a model load or a generati
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
 import re
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, get_args, get_origin, get_type_hints
@@ -30,9 +31,49 @@ from sandbox.executor import SandboxSettings
 
 _NO_LEGACY = object()
 
+# What changing a setting does to the numbers a run writes (field metadata `effect`).
+# Resume, protocols and pooling each ask this; it is answered once, per field.
+NO_NUMBER = "none"
+"""Changes no number a run writes: where and how fast it runs."""
+FROM_GEN0 = "gen0"
+"""Generation 0 (the base model's scores) depends on it, so every generation does."""
+SELF_TRAINING = "self-training"
+"""Shapes only the generations that train (>= 1): the default."""
+
+
+@dataclass(frozen=True)
+class Axis:
+    """Field metadata that makes a setting an arm axis (`_f(axis=...)`).
+
+    A list setting is a grid axis: each of its values is an arm of its own
+    (`RunConfig.filters` -> an arm's `filter`). A scalar one (`training.restart`) is
+    one value per run, yet arms run with different values are different experiments,
+    so it is part of an arm group's identity without being in the arm id. The arm
+    ids, arm.json, arm group keys, leaderboard entries, board arms and plot
+    dimensions all come from these (`arm_axes`), in declaration order: the order
+    the axes were added, which released run directories and exports keep.
+    """
+
+    name: str                # the arm's field (singular): "filter"
+    tag: str = ""            # its part of the arm id, "f" in f-tests; "" = not in the id
+    short: str = "{}"        # how labels show a value: "real {:g}" -> real 0.5
+    title: str = ""          # the axis in words (default: its name): "real fraction"
+    quiet: Any = None        # the id leaves this value out: older arms keep their ids
+    legacy: Any = None       # what an arm.json without it ran (None: it must be there)
+    replicate: bool = False  # the seed: arms differing only here are replicates, pooled
+
+    def show(self, value: Any, short: bool = True) -> str:
+        """A value in a label: short (`real 0.5`) or in words (`real fraction 0.5`)."""
+        if short:
+            return self.short.format(value)
+        text = f"{value:g}" if isinstance(value, float) else str(value)
+        return f"{self.title or self.name} {text}"
+
 
 def _f(default: Any, help: str, *, aliases: tuple[str, ...] = (),
-       choices: tuple[str, ...] = (), legacy: Any = _NO_LEGACY, section: str = "") -> Any:
+       choices: tuple[str, ...] = (), legacy: Any = _NO_LEGACY, section: str = "",
+       effect: str = SELF_TRAINING, axis: Axis | None = None,
+       protocol_free: bool = False) -> Any:
     """A dataclass field with help text (lists get a default_factory).
 
     aliases: older short flags that keep working (e.g. `--lr` for
@@ -43,8 +84,14 @@ def _f(default: Any, help: str, *, aliases: tuple[str, ...] = (),
     not the current default (`legacy_settings`).
     section: the `--help` section of a top-level setting (default "experiment"); a
     nested one is in its component's (`training`, `sandbox`, ...).
+    effect: what changing it does to the numbers (NO_NUMBER, FROM_GEN0,
+    SELF_TRAINING); `--resume`, protocols and pooling read it (`settings_with`).
+    axis: it is an arm axis (`Axis`).
+    protocol_free: a protocol leaves it free although it changes the numbers: the
+    model under test and the hardware it runs on, which is what protocols compare.
     """
-    metadata = {"help": help, "aliases": aliases, "choices": choices, "section": section}
+    metadata = {"help": help, "aliases": aliases, "choices": choices, "section": section,
+                "effect": effect, "axis": axis, "protocol_free": protocol_free}
     if legacy is not _NO_LEGACY:
         metadata["legacy"] = legacy
     if isinstance(default, list):
@@ -64,14 +111,16 @@ class ModelConfig:
                                    "model `model fetch` knows, fetched on first use), "
                                    "builtin:tiny (built offline) or builtin:random (same "
                                    "architecture, random weights).",
-                   aliases=("model",))
-    device: str = _f("auto", f"{DEVICES_HELP}.", aliases=("device",))
+                   aliases=("model",), effect=FROM_GEN0, protocol_free=True)
+    device: str = _f("auto", f"{DEVICES_HELP}.", aliases=("device",), effect=FROM_GEN0,
+                     protocol_free=True)
     dtype: str = _f("auto", "auto (bf16 on capable CUDA, else float32) | float32 | "
-                            "bfloat16 | float16.", aliases=("dtype",), choices=DTYPES)
+                            "bfloat16 | float16.", aliases=("dtype",), choices=DTYPES,
+                    effect=FROM_GEN0, protocol_free=True)
     cache_dir: str = _f("", "Where builtin models are cached; empty = $COLLAPSE_BENCH_CACHE "
-                            "or ~/.cache/collapse-bench.")
+                            "or ~/.cache/collapse-bench.", effect=NO_NUMBER)
     threads: int = _f(0, "torch CPU threads; 0 = the cores other work is not using (cores "
-                         "minus the load average, at least 1).")
+                         "minus the load average, at least 1).", effect=NO_NUMBER)
 
 
 @dataclass
@@ -79,11 +128,13 @@ class SamplingConfig:
     """How completions are drawn from a model."""
 
     temperature: float = _f(0.8, "Sampling temperature for evaluation samples (0 = greedy).",
-                            aliases=("temperature",))
-    top_p: float = _f(1.0, "Nucleus sampling threshold in (0, 1] (1.0 = off).")
+                            aliases=("temperature",), effect=FROM_GEN0)
+    top_p: float = _f(1.0, "Nucleus sampling threshold in (0, 1] (1.0 = off).",
+                      effect=FROM_GEN0)
     max_new_tokens: int = _f(96, "Max tokens generated per completion (the synthetic suite's "
-                                 "longest reference, a loop rendering, is 84).")
-    batch_size: int = _f(256, "Sequences per forward pass while sampling.")
+                                 "longest reference, a loop rendering, is 84).",
+                             effect=FROM_GEN0)
+    batch_size: int = _f(256, "Sequences per forward pass while sampling.", effect=FROM_GEN0)
     prompt_format: str = _f("auto", "completion (the model continues the prompt) | chat (the "
                                     "prompt in a user message through the chat template; "
                                     "the answer's code block is the solution) | auto (chat "
@@ -123,7 +174,8 @@ class TrainingConfig:
     completion_only_loss: bool = _f(True, "Loss on completion tokens only (False: prompt too).")
     restart: str = _f("merge", "continue (keep training the previous adapter) | merge (merge it "
                                "into the weights, fresh adapter) | from-base (always from gen-0).",
-                      aliases=("restart",), choices=RESTART_POLICIES)
+                      aliases=("restart",), choices=RESTART_POLICIES,
+                      axis=Axis("restart", short="restart {}", legacy="merge"))
     warmup_epochs: int = _f(0, "Warm start: epochs of fine-tuning generation 0 on the train "
                                "split's human references before self-training, so a model at "
                                "the floor starts above it (phase `warmup`, shared by the arms "
@@ -142,41 +194,48 @@ class RunConfig:
     """
 
     model: ModelConfig = field(default_factory=ModelConfig, metadata={"help": "Base model."})
+    # the train suite is FROM_GEN0: the train/eval overlap check ties it to the eval set
     train_suite: str = _f("synth", "Suite whose prompts the model self-trains on "
-                                   "(e.g. synth, mbpp:/path.jsonl).")
-    train_split: str = _f("train", "Split of train_suite used for self-training.")
+                                   "(e.g. synth, mbpp:/path.jsonl).", effect=FROM_GEN0)
+    train_split: str = _f("train", "Split of train_suite used for self-training.",
+                          effect=FROM_GEN0)
     eval_suite: str = _f("synth", "Suite every generation is scored on (e.g. synth, "
-                                  "humaneval).", section="scoring")
-    eval_split: str = _f("eval", "Split of eval_suite used for scoring.", section="scoring")
+                                  "humaneval).", section="scoring", effect=FROM_GEN0)
+    eval_split: str = _f("eval", "Split of eval_suite used for scoring.", section="scoring",
+                         effect=FROM_GEN0)
     also_eval: list[str] = _f([], "More suites every generation is also scored on, next to "
                                   "the eval suite (e.g. humaneval: general coding skill while "
                                   "self-training on another family); all of each suite's "
                                   "eval split (HumanEval: its 164).", legacy=[], section="scoring")
     eval_tasks: int = _f(200, "Eval problems used (first N of the split); 0 = all. More than "
-                              "the split has is refused.", section="scoring")
+                              "the split has is refused.", section="scoring",
+                        effect=FROM_GEN0)
     generations: int = _f(5, "Self-training generations after generation 0.")
     train_prompts: int = _f(512, "Train prompts sampled (without replacement) per generation; "
                                  "more than the split has is refused.")
     n_train: int = _f(4, "Completions sampled per train prompt.")
-    n_eval: int = _f(10, "Completions sampled per eval problem (n of pass@k).", section="scoring")
+    n_eval: int = _f(10, "Completions sampled per eval problem (n of pass@k).", section="scoring",
+                     effect=FROM_GEN0)
     ks: list[int] = _f([1, 10], "k values for pass@k; each must be <= n_eval. Default: those "
                                 "of 1, 10, 100 that n_eval allows.", aliases=("k",),
-                        section="scoring")
-    greedy: bool = _f(False, "Also report greedy (temperature 0) pass@1.", section="scoring")
+                       section="scoring", effect=FROM_GEN0)
+    greedy: bool = _f(False, "Also report greedy (temperature 0) pass@1.", section="scoring",
+                      effect=FROM_GEN0)
+    # The arm axes, in the order they were added (see Axis): filters, regimes,
+    # real_fractions, seeds, training.restart, train_temperatures.
     filters: list[str] = _f(["tests", "none"], "Verification filters, one arm each (none, "
                             "syntax, tests, partial:P, noisy:P, perplexity:Q; add +dedup).",
-                            aliases=("filter",))
+                            aliases=("filter",), axis=Axis("filter", tag="f"))
     regimes: list[str] = _f(["replace"], "Data regimes: replace | accumulate | "
-                            "accumulate-subsample.", aliases=("regime",))
+                            "accumulate-subsample.", aliases=("regime",),
+                            axis=Axis("regime", tag="r"))
     real_fractions: list[float] = _f([0.0], "Fraction of each generation's data that is human "
                                      "reference solutions from the train split.",
-                                     aliases=("real-fraction",))
-    seeds: list[int] = _f([0], "Seeds; each seed is a separate arm.", aliases=("seed",))
-    train_temperatures: list[float] = _f(
-        [1.0], "Sampling temperatures of the self-generated train data, one arm each (0 = "
-               "greedy). At 1.0 the model trains on its own distribution and the unverified "
-               "arm drifts into noise; below 1 it sharpens (docs/collapse.md).",
-        aliases=("train-temperature",))
+                                     aliases=("real-fraction",),
+                                     axis=Axis("real_fraction", tag="real", short="real {:g}",
+                                               title="real fraction"))
+    seeds: list[int] = _f([0], "Seeds; each seed is a separate arm.", aliases=("seed",),
+                          effect=FROM_GEN0, axis=Axis("seed", tag="s", replicate=True))
     training_set_size: int = _f(0, "0 = each generation trains on every kept example plus "
                                    "human ones at the real fraction; N = exactly N examples, "
                                    "a share 1 - real fraction self-generated (set by "
@@ -189,8 +248,9 @@ class RunConfig:
     subsample_size: int = _f(0, "accumulate-subsample: examples per generation; "
                                 "0 = train_prompts.")
     executor: str = _f("docker", "docker (isolated) | local (host subprocess, NOT isolated).",
-                       choices=("docker", "local"), section="sandbox")
-    out: str = _f("results", "Root directory for run directories.", section="output")
+                       choices=("docker", "local"), section="sandbox", effect=NO_NUMBER)
+    out: str = _f("results", "Root directory for run directories.", section="output",
+                  effect=NO_NUMBER)
     protocol: str = _f("", "Benchmark protocol this run follows, recorded as NAME@VERSION:SHA256 "
                            "(set by `run --protocol NAME`; `run --list-protocols`). Empty: a "
                            "free-form experiment.", section="output")
@@ -198,8 +258,18 @@ class RunConfig:
                                      metadata={"help": "Sampling settings."})
     training: TrainingConfig = field(default_factory=TrainingConfig,
                                      metadata={"help": "LoRA settings."})
+    # after `training`: train temperature became an axis after the restart policy (Axis)
+    train_temperatures: list[float] = _f(
+        [1.0], "Sampling temperatures of the self-generated train data, one arm each (0 = "
+               "greedy). At 1.0 the model trains on its own distribution and the unverified "
+               "arm drifts into noise; below 1 it sharpens (docs/collapse.md).",
+        aliases=("train-temperature",),
+        axis=Axis("train_temperature", tag="t", short="T {:g}", title="train temperature",
+                  quiet=1.0, legacy=0.8))
+    # sandbox/ knows nothing of experiments: what its settings do to a run is said here
     sandbox: SandboxSettings = field(default_factory=SandboxSettings,
-                                     metadata={"help": "Sandbox settings."})
+                                     metadata={"help": "Sandbox settings.",
+                                               "leaves": {"pool_size": {"effect": NO_NUMBER}}})
 
     @property
     def total_generations(self) -> int:
@@ -229,6 +299,9 @@ class CliField:
     aliases: tuple[str, ...]
     choices: tuple[str, ...]
     section: str = "experiment"   # where `--help` lists it
+    effect: str = SELF_TRAINING   # what changing it does to the numbers (see `_f`)
+    axis: Axis | None = None      # an arm axis
+    protocol_free: bool = False   # left free by protocols although it changes numbers
 
     @property
     def dest(self) -> str:
@@ -287,8 +360,12 @@ class CliField:
         return value
 
 
-def cli_fields(cls: type = RunConfig, prefix: str = "") -> list[CliField]:
-    """Every leaf field of the tree, in declaration order, ready to become a flag."""
+def cli_fields(cls: type | None = None, prefix: str = "",
+               leaves: Mapping[str, Mapping[str, Any]] | None = None) -> list[CliField]:
+    """Every leaf field of the tree (default: RunConfig), in declaration order, ready
+    to become a flag. `leaves`: metadata a parent adds to a component's fields (the
+    sandbox's, which are declared outside harness)."""
+    cls = cls or RunConfig
     hints = get_type_hints(cls)
     out: list[CliField] = []
     instance = cls()
@@ -296,15 +373,123 @@ def cli_fields(cls: type = RunConfig, prefix: str = "") -> list[CliField]:
         tp = hints[f.name]
         path = f"{prefix}{f.name}"
         if dataclasses.is_dataclass(tp):
-            out += cli_fields(tp, f"{path}.")  # type: ignore[arg-type]
+            out += cli_fields(tp, f"{path}.", f.metadata.get("leaves"))  # type: ignore[arg-type]
             continue
+        meta = {**f.metadata, **(leaves or {}).get(f.name, {})}
         out.append(CliField(path=path, type=tp, default=getattr(instance, f.name),
-                            help=f.metadata.get("help", ""),
-                            aliases=tuple(f.metadata.get("aliases", ())),
-                            choices=tuple(f.metadata.get("choices", ())),
+                            help=meta.get("help", ""),
+                            aliases=tuple(meta.get("aliases", ())),
+                            choices=tuple(meta.get("choices", ())),
                             section=(prefix.split(".")[0] if prefix
-                                     else f.metadata.get("section") or "experiment")))
+                                     else meta.get("section") or "experiment"),
+                            effect=meta.get("effect", SELF_TRAINING),
+                            axis=meta.get("axis"),
+                            protocol_free=meta.get("protocol_free", False)))
     return out
+
+
+# ------------------------------------------------------------ what each setting is
+
+
+def settings_with(effect: str, cls: type | None = None) -> frozenset[str]:
+    """Dotted paths of the settings whose `effect` is `effect` (NO_NUMBER, ...)."""
+    return frozenset(f.path for f in cli_fields(cls) if f.effect == effect)
+
+
+def protocol_free_settings(cls: type | None = None) -> tuple[str, ...]:
+    """Settings a protocol never fixes, in declaration order: those that change no
+    number, and the model under test with its hardware (`protocol_free`)."""
+    return tuple(f.path for f in cli_fields(cls) if f.protocol_free or f.effect == NO_NUMBER)
+
+
+def pool_ignored(cls: type | None = None) -> frozenset[str]:
+    """Settings that may differ between runs pooled into one leaderboard entry: the
+    arm grid's lists (an entry is one arm of it; the seed is what pooling is for)
+    and the settings that change no number."""
+    return frozenset({f.path for f in arm_axes(cls) if f.is_list}
+                     | settings_with(NO_NUMBER, cls))
+
+
+def arm_axes(cls: type | None = None) -> tuple[CliField, ...]:
+    """The arm axes of a config class (default: RunConfig), in declaration order.
+
+    RunConfig is looked up when called, not when defined, so a test can put a config
+    with a fake axis in its place."""
+    return _arm_axes(cls or RunConfig)
+
+
+@functools.cache
+def _arm_axes(cls: type) -> tuple[CliField, ...]:
+    return tuple(f for f in cli_fields(cls) if f.axis is not None)
+
+
+def axis_named(name: str) -> Axis:
+    """The Axis whose arm field is `name` ("filter")."""
+    for f in arm_axes():
+        if f.axis is not None and f.axis.name == name:
+            return f.axis
+    raise KeyError(name)
+
+
+def group_axes(cls: type | None = None) -> tuple[CliField, ...]:
+    """The axes that name an arm group: all but the replicate one (the seed)."""
+    return tuple(f for f in arm_axes(cls) if f.axis is not None and not f.axis.replicate)
+
+
+def group_dimensions(cls: type | None = None) -> tuple[str, ...]:
+    """Arm field names of `group_axes`: ("filter", "regime", ..., "train_temperature")."""
+    return tuple(f.axis.name for f in group_axes(cls) if f.axis is not None)
+
+
+def setting(cfg: Any, path: str) -> Any:
+    """The value of a dotted setting (`training.restart`) of a config tree."""
+    value = cfg
+    for part in path.split("."):
+        value = getattr(value, part)
+    return value
+
+
+class AxisValues:
+    """An arm's (or an arm group's) value on each arm axis, as `values`: (axis name,
+    value) pairs in axis order. Identity, ids and labels are computed from the pairs;
+    the typed properties are for the code that uses an axis."""
+
+    values: tuple[tuple[str, Any], ...]
+
+    def get(self, name: str) -> Any:
+        for key, value in self.values:
+            if key == name:
+                return value
+        raise KeyError(name)
+
+    def label(self) -> str:
+        """`tests / replace / real 0 / restart merge / T 1`: every value but the seed."""
+        return " / ".join(axis_named(name).show(value) for name, value in self.values
+                          if not axis_named(name).replicate)
+
+    @property
+    def filter(self) -> str:
+        return str(self.get("filter"))
+
+    @property
+    def regime(self) -> str:
+        return str(self.get("regime"))
+
+    @property
+    def real_fraction(self) -> float:
+        return float(self.get("real_fraction"))
+
+    @property
+    def seed(self) -> int:
+        return int(self.get("seed"))
+
+    @property
+    def restart(self) -> str:
+        return str(self.get("restart"))
+
+    @property
+    def train_temperature(self) -> float:
+        return float(self.get("train_temperature"))
 
 
 def legacy_settings(cls: type = RunConfig, prefix: str = "") -> dict[str, Any]:
@@ -547,12 +732,19 @@ def config_hash(obj: Any) -> str:
 
 
 __all__ = [
+    "FROM_GEN0",
+    "NO_NUMBER",
+    "SELF_TRAINING",
+    "Axis",
+    "AxisValues",
     "CliField",
     "ModelConfig",
     "RunConfig",
     "SamplingConfig",
     "SandboxSettings",
     "TrainingConfig",
+    "arm_axes",
+    "axis_named",
     "check_model",
     "check_sampling",
     "check_sandbox",
@@ -563,10 +755,16 @@ __all__ = [
     "default_ks",
     "flatten",
     "from_dict",
+    "group_axes",
+    "group_dimensions",
     "legacy_settings",
     "load_run_config",
     "load_toml",
+    "pool_ignored",
+    "protocol_free_settings",
     "save_toml",
+    "setting",
+    "settings_with",
     "to_dict",
     "with_legacy_settings",
 ]

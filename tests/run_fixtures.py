@@ -184,9 +184,11 @@ def write_run(root: Path, spec: RunSpec | None = None) -> Path:
     gen0: dict[int, dict[str, Any]] = {}
     for seed in spec.seeds:
         for arm_spec in spec.arms:
-            arm = Arm(arm_spec.filter, arm_spec.regime, float(arm_spec.real_fraction), seed)
+            arm = Arm.of(filter=arm_spec.filter, regime=arm_spec.regime,
+                         real_fraction=float(arm_spec.real_fraction), seed=seed,
+                         restart=cfg.training.restart, train_temperature=1.0)
             arm_dir = store.arm_dir(arm.arm_id)
-            atomic_write_json(arm_dir / "arm.json", arm.to_json(cfg.training.restart))
+            atomic_write_json(arm_dir / "arm.json", arm.to_json())
             done: list[dict[str, Any]] = []
             for g in range(spec.generations + 1):
                 if g == 0:  # generation 0 is the base model: the same for every arm of a seed
@@ -201,7 +203,7 @@ def write_run(root: Path, spec: RunSpec | None = None) -> Path:
                 if len(done) == g:
                     done.append(metrics)
             summary_arms[arm.arm_id] = {
-                **arm.to_json(cfg.training.restart),
+                **arm.to_json(),
                 "complete": len(done) == spec.generations + 1,
                 "generations": done,
                 "collapse": collapse_summary([m["pass_at_k"]["pass@1"] for m in done],

@@ -152,7 +152,9 @@ def test_recover_counts_in_the_planned_generations() -> None:
     cfg = RunConfig()
     cfg.generations, cfg.recover = 3, 2
     assert cfg.total_generations == 5
-    assert Arm("none", "replace", 0.0, 0).arm_id == "f-none__r-replace__real-0.0__s-0"
+    arm = Arm.of(filter="none", regime="replace", real_fraction=0.0, seed=0, restart="merge",
+                 train_temperature=1.0)
+    assert arm.arm_id == "f-none__r-replace__real-0.0__s-0"
 
 
 # ------------------------------------------------------------------ data paths, real run

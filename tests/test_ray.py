@@ -119,10 +119,15 @@ def test_a_generation_travels_with_its_files_and_manifest_steps(tmp_path: Path) 
     assert manifest["datasets"] == {"arm-a/gen-1/train.jsonl": "ab"}
 
 
+def _arm(filter_name: str) -> Arm:
+    return Arm.of(filter=filter_name, regime="replace", real_fraction=0.0, seed=0,
+                  restart="merge", train_temperature=1.0)
+
+
 def test_a_worker_is_seeded_with_the_arm_and_a_sibling_gen_0(tmp_path: Path) -> None:
     cfg = RunConfig()
     cfg.filters, cfg.seeds, cfg.generations = ["tests", "none"], [0], 3
-    tests, none = Arm("tests", "replace", 0.0, 0), Arm("none", "replace", 0.0, 0)
+    tests, none = _arm("tests"), _arm("none")
     store = RunStore.create(tmp_path, "run")
     for g in (0, 1):
         _fake_generation(store, tests.arm_id, g)
@@ -148,7 +153,7 @@ def test_the_warm_start_travels_with_generation_0_both_ways(tmp_path: Path) -> N
     its own (found in a smol-cpu run: each Ray arm retrained the 12-minute warm start)."""
     cfg = RunConfig()
     cfg.filters, cfg.seeds, cfg.generations = ["tests", "none"], [0], 2
-    tests, none = Arm("tests", "replace", 0.0, 0), Arm("none", "replace", 0.0, 0)
+    tests, none = _arm("tests"), _arm("none")
     worker = RunStore.create(tmp_path / "worker", "run")
     _fake_warm_start(worker, 0)
     _fake_generation(worker, tests.arm_id, 0)

@@ -87,8 +87,9 @@ def _arm(seed: int, gens: list[dict[str, Any]], arm_filter: str = "tests") -> Ar
         if "pass@2" in spec:
             raw["pass_at_k"]["pass@2"] = spec["pass@2"]
         metrics.append(parse_metrics(raw, f"gen {g}"))
-    return ArmResult(f"f-{arm_filter}__s-{seed}", arm_filter, "replace", 0.0, seed, "merge",
-                     True, tuple(metrics))
+    values = (("filter", arm_filter), ("regime", "replace"), ("real_fraction", 0.0),
+              ("seed", seed), ("restart", "merge"), ("train_temperature", 1.0))
+    return ArmResult(f"f-{arm_filter}__s-{seed}", values, True, tuple(metrics))
 
 
 def _from_counts(counts_per_gen: list[list[int]], n: int = 10, seed: int = 0) -> ArmResult:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import itertools
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -45,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.config import group_axes, group_dimensions
 from harness.errors import BadInput
 
 SCHEMA_VERSION = "1.0"
@@ -116,7 +118,9 @@ COLUMNS: tuple[Column, ...] = (
 OPTIONAL_COLUMNS = frozenset({"none_tail_ratio"})
 """Shown only when some model of the board has a value (the metric is optional)."""
 
-_ARM_FIELDS = ("filter", "regime", "real_fraction", "restart", "train_temperature")
+def arm_fields() -> tuple[str, ...]:
+    """What a board arm is: the arm group's axes (`harness.config.group_dimensions`)."""
+    return group_dimensions()
 
 
 # ------------------------------------------------------------------------- inputs
@@ -173,7 +177,7 @@ class _Entry:
 
     @property
     def arm_key(self) -> tuple[Any, ...]:
-        return tuple(self.data[k] for k in _ARM_FIELDS)
+        return tuple(self.data[k] for k in arm_fields())
 
 
 def _by_protocol(sources: list[Source]) -> dict[str, list[_Entry]]:
@@ -288,22 +292,20 @@ def _sort_key(model: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def arm_label(arm: dict[str, Any], settings: dict[str, Any]) -> str:
-    """`tests`, or `tests / accumulate / real 0.5 / T 0.8` where the protocol varies more."""
-    parts = [str(arm["filter"])]
-    if len(settings["regimes"]) > 1:
-        parts.append(str(arm["regime"]))
-    if len(settings["real_fractions"]) > 1:
-        parts.append(f"real {arm['real_fraction']:g}")
-    if len(settings["train_temperatures"]) > 1:
-        parts.append(f"T {arm['train_temperature']:g}")
-    return " / ".join(parts)
+    """`tests`, or `tests / accumulate / real 0.5 / T 0.8` where the protocol varies more:
+    the first axis (the filter, which the columns are of) always, each other list axis
+    of the protocol's grid where it has more than one value."""
+    axes = [f for f in group_axes() if f.is_list and f.axis is not None]
+    return " / ".join(f.axis.show(arm[f.axis.name]) for i, f in enumerate(axes)
+                      if f.axis is not None and (i == 0 or len(settings[f.path]) > 1))
 
 
 def _expected_arms(settings: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"filter": f, "regime": r, "real_fraction": x, "restart": settings["training.restart"],
-             "train_temperature": t}
-            for f in settings["filters"] for r in settings["regimes"]
-            for x in settings["real_fractions"] for t in settings["train_temperatures"]]
+    """Every arm group of a protocol's grid, in grid order (each list axis in turn)."""
+    axes = [f for f in group_axes() if f.axis is not None]
+    grid = [settings[f.path] if f.is_list else [settings[f.path]] for f in axes]
+    return [{f.axis.name: v for f, v in zip(axes, point, strict=True) if f.axis is not None}
+            for point in itertools.product(*grid)]
 
 
 def _curves(entry: dict[str, Any]) -> dict[str, Any]:
@@ -337,7 +339,7 @@ def _model_row(model: str, entries: list[_Entry], protocol: Any,
                            "give each run's entries once")
         by_arm[entry.arm_key] = entry
     expected = _expected_arms(settings)
-    ordered = [by_arm.get(tuple(a[k] for k in _ARM_FIELDS)) for a in expected]
+    ordered = [by_arm.get(tuple(a[k] for k in arm_fields())) for a in expected]
     missing = [arm_label(a, settings) for a, e in zip(expected, ordered, strict=True) if e is None]
     present = [e for e in ordered if e is not None]
     cells: dict[str, Any] = {}
@@ -374,7 +376,7 @@ def _model_row(model: str, entries: list[_Entry], protocol: Any,
         "columns": cells,
         "arms": [{
             "label": arm_label(e.data, settings),
-            **{k: e.data[k] for k in _ARM_FIELDS},
+            **{k: e.data[k] for k in arm_fields()},
             "seeds": e.data["seeds"], "run_ids": e.data["run_ids"],
             "complete": e.data["complete"], "n_generations": e.data["n_generations"],
             "collapse": e.data["collapse"], "source": e.source.file,

@@ -1,7 +1,8 @@
 """Leaderboard: merge run directories into one versioned, schema-checked document.
 
-One entry per (model, train suite/split, eval suite/split, filter, regime, real
-fraction, restart policy); arms of that entry from every given run are pooled as
+One entry per (model, train suite/split, eval suite/split, arm group: filter,
+regime, real fraction, restart policy, train temperature, i.e. every arm axis but
+the seed, `entry_key_fields`); arms of that entry from every given run are pooled as
 seeds, so two runs with seeds 0-1 and 2-3 make one entry with four seeds. (The
 restart policy is part of the identity too: pooling arms trained differently
 would mix two experiments.) The same seed of the same entry in two runs is
@@ -9,7 +10,7 @@ refused: equal config and seed give identical metrics, so it would count one
 measurement twice.
 
 Runs are pooled only when their settings (config.toml) are identical apart from
-the seed and the arm grid (`harness.runfiles.runs.POOL_IGNORED`); otherwise export stops
+the seed and the arm grid (`harness.config.pool_ignored`); otherwise export stops
 with the differing fields named, since an entry that silently mixed learning
 rates, problem sets or generation counts would report a number nobody measured.
 `pool_different_settings=True` pools them anyway and records, per entry, what
@@ -72,19 +73,24 @@ from harness.analysis.stats import (
     group_stats,
     intervals_to_dict,
 )
+from harness.config import NO_NUMBER, group_dimensions, settings_with
 from harness.errors import BadInput
 from harness.experiment.protocols import CLAIM_KEY, check_claim, check_entry_protocol, parse_claim
 from harness.runfiles.runs import ArmResult, RunResult, load_run
 
 SCHEMA_VERSION = "1.0"
 RANK_BY = "collapse.pass1_auc.mean"
-_ENTRY_KEY = ("model", "train_suite", "train_split", "eval_suite", "eval_split", "filter",
-              "regime", "real_fraction", "restart", "train_temperature")
+_RUN_KEY = ("model", "train_suite", "train_split", "eval_suite", "eval_split")
+
+
+def entry_key_fields() -> tuple[str, ...]:
+    """What an entry is: the run's model and suites, then the arm group's axes
+    (`harness.config.group_dimensions`); also the entry's first keys, in this order."""
+    return (*_RUN_KEY, *group_dimensions())
 
 
 def _entry_key(run: RunResult, arm: ArmResult) -> tuple[Any, ...]:
-    return (run.model, run.train_suite, run.train_split, run.eval_suite, run.eval_split,
-            arm.filter, arm.regime, arm.real_fraction, arm.restart, arm.train_temperature)
+    return (*(getattr(run, k) for k in _RUN_KEY), *(v for _, v in arm.key.values))
 
 
 def _generation_dict(stats: GroupStats, index: int) -> dict[str, Any]:
@@ -153,9 +159,9 @@ def _check_poolable(members: list[tuple[RunResult, ArmResult]]) -> dict[str, lis
     return _differences(runs)
 
 
-MACHINE_LOCAL = frozenset({"out", "executor", "model.threads", "model.cache_dir",
-                           "sandbox.pool_size"})
-"""Settings an entry's `config` leaves out: where and how fast its runs ran."""
+MACHINE_LOCAL = settings_with(NO_NUMBER)
+"""Settings an entry's `config` leaves out: where and how fast its runs ran (the
+fields marked NO_NUMBER in harness.config)."""
 
 
 def run_config(run: RunResult) -> dict[str, Any] | None:
@@ -200,7 +206,7 @@ def _entry(key: tuple[Any, ...], members: list[tuple[RunResult, ArmResult]],
         gen["tail_perplexity"] = tail.to_dict()
     return {
         "rank": 0,  # filled in after sorting
-        **dict(zip(_ENTRY_KEY, key, strict=True)),
+        **dict(zip(entry_key_fields(), key, strict=True)),
         "seeds": stats.seeds,
         "n_seeds": len(stats.seeds),
         "run_ids": sorted({run.run_id for run, _ in members}),
@@ -229,7 +235,7 @@ def _entry(key: tuple[Any, ...], members: list[tuple[RunResult, ArmResult]],
 
 def _rank_key(entry: dict[str, Any]) -> tuple[Any, ...]:
     auc = entry["collapse"]["pass1_auc"]["mean"]
-    identity = tuple(str(entry[k]) for k in _ENTRY_KEY)
+    identity = tuple(str(entry[k]) for k in entry_key_fields())
     return (auc is None, -(auc or 0.0), identity)
 
 
@@ -600,7 +606,7 @@ def leaderboard_csv(doc: dict[str, Any]) -> str:
     suites = sorted({s for e in doc["entries"] for s in e.get("also_eval") or {}})
     rows: list[dict[str, Any]] = []
     for entry in doc["entries"]:
-        ident = {k: entry[k] for k in ("rank", *_ENTRY_KEY)}
+        ident = {k: entry[k] for k in ("rank", *entry_key_fields())}
         ident["seeds"] = ";".join(str(s) for s in entry["seeds"])
         ident["run_ids"] = ";".join(entry["run_ids"])
         ident["complete"] = entry["complete"]

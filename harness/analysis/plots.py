@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 from harness.analysis.palette import series_colours
 from harness.analysis.stats import GroupStats, Interval
+from harness.config import axis_named, group_dimensions
 from harness.runfiles.runs import ArmGroupKey, RunResult
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-_DIMENSIONS = ("filter", "regime", "real_fraction", "restart", "train_temperature")
 MAX_SINGLE_PANEL = 8   # more arm groups than this (over several dimensions): small multiples
 MAX_BANDS = 4          # more overlapping bands than this turn into mud: dodged error bars
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "p")
@@ -43,21 +43,17 @@ overlapping blend into a third colour that belongs to neither arm."""
 
 
 def _dim_name(dim: str) -> str:
-    return {"real_fraction": "real fraction", "train_temperature": "train temperature"
-            }.get(dim, dim)
+    axis = axis_named(dim)
+    return axis.title or axis.name
 
 
 def _dim_value(key: ArmGroupKey, dim: str, short: bool = True) -> str:
-    value = getattr(key, dim)
-    if dim == "real_fraction":
-        return f"real {value:g}" if short else f"real fraction {value:g}"
-    if dim == "train_temperature":
-        return f"T {value:g}" if short else f"train temperature {value:g}"
-    return str(value) if short else f"{dim} {value}"
+    return axis_named(dim).show(key.get(dim), short)
 
 
 def _varying(keys: Sequence[ArmGroupKey]) -> list[str]:
-    return [d for d in _DIMENSIONS if len({getattr(k, d) for k in keys}) > 1]
+    """The dimensions (arm group axes, `harness.config.group_dimensions`) that differ."""
+    return [d for d in group_dimensions() if len({k.get(d) for k in keys}) > 1]
 
 
 @dataclass(frozen=True)
@@ -72,7 +68,7 @@ class Legend:
 def group_labels(keys: Sequence[ArmGroupKey], dims: Sequence[str] | None = None) -> Legend:
     """Short names from `dims` (default: the dimensions that differ between the groups)."""
     shown = list(dims) if dims is not None else (_varying(keys) or ["filter"])
-    fixed = [d for d in _DIMENSIONS if d not in _varying(keys) and d not in shown]
+    fixed = [d for d in group_dimensions() if d not in _varying(keys) and d not in shown]
     shared = ", ".join(_dim_value(keys[0], d, short=False) for d in fixed) if keys else ""
     return Legend(labels={k: " / ".join(_dim_value(k, d) for d in shown) for k in keys},
                   title=" / ".join(_dim_name(d) for d in shown), shared=shared)
@@ -150,13 +146,13 @@ def make_canvas(run: RunResult, stats: dict[ArmGroupKey, GroupStats]) -> Canvas:
         series = [Series(legend.labels[k], stats[k], colours[k.label()]) for k in keys]
         return Canvas(run, [Panel("", series)], legend)
     legend = group_labels(keys, [colour_dim])
-    values = list(dict.fromkeys(str(getattr(k, colour_dim)) for k in keys))
+    values = list(dict.fromkeys(str(k.get(colour_dim)) for k in keys))
     colour = series_colours(values, values if colour_dim == "filter" else None)
     panels: dict[str, list[Series]] = {}
-    for k in sorted(keys, key=lambda k: tuple(getattr(k, d) for d in facets)):
+    for k in sorted(keys, key=lambda k: tuple(k.get(d) for d in facets)):
         title = ", ".join(_dim_value(k, d, short=False) for d in facets)
         panels.setdefault(title, []).append(
-            Series(legend.labels[k], stats[k], colour[str(getattr(k, colour_dim))]))
+            Series(legend.labels[k], stats[k], colour[str(k.get(colour_dim))]))
     return Canvas(run, [Panel(t, s) for t, s in panels.items()], legend)
 
 

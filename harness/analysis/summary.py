@@ -41,7 +41,7 @@ def build_summary(store: RunStore, cfg: RunConfig) -> dict[str, Any]:
             continue
         n_problems = len(gens[0].get("per_task") or {})
         arms[arm.arm_id] = {
-            **arm.to_json(cfg.training.restart),
+            **arm.to_json(),
             "complete": len(gens) == cfg.total_generations + 1,
             "generations": gens,
             "collapse": collapse_summary([m["pass_at_k"]["pass@1"] for m in gens],

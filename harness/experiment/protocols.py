@@ -40,11 +40,12 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from harness.config import protocol_free_settings
 from harness.errors import BadInput
 
-FREE_SETTINGS = ("model.name", "model.device", "model.dtype", "model.threads",
-                 "model.cache_dir", "executor", "out", "sandbox.pool_size")
-"""Settings a protocol never fixes: which model, and where and how fast it runs."""
+FREE_SETTINGS = protocol_free_settings()
+"""Settings a protocol never fixes: which model, and where and how fast it runs (the
+fields marked `protocol_free` or NO_NUMBER in harness.config)."""
 
 CLAIM_KEY = "protocol"
 """The RunConfig field that records the claim (never part of the frozen settings)."""

@@ -1,7 +1,7 @@
 """One generation's metrics as a typed record: what metrics.json holds.
 
-The loop builds a `GenerationRecord` in one place (`harness.experiment.loop.run_generation`
-and `run_generation_zero`) and writes `to_json()`; runs, summary, report, export and
+The loop builds a `GenerationRecord` in one place (`harness.experiment.loop.score_generation`,
+for generation 0 and every later one) and writes `to_json()`; runs, summary, report, export and
 the leaderboard read it back with `from_json`, which checks every field once and
 names the file and key of the first bad one (BadInput, exit 2). A new metric is
 added here, as one field with its type and meaning, and in results/README.md

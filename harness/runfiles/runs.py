@@ -21,8 +21,9 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
+from harness.config import AxisValues, arm_axes, group_dimensions, pool_ignored
 from harness.errors import BadInput
 from harness.metrics.record import GenerationRecord
 from harness.runfiles.store import DONE, check_format_version
@@ -31,18 +32,12 @@ _PASS_KEY = re.compile(r"^pass@([1-9][0-9]*)$")
 _GEN_DIR = re.compile(r"^gen-([0-9]+)$")
 
 
-class ArmGroupKey(NamedTuple):
-    """What an arm is, apart from its seed: arms with equal keys are replicates."""
+@dataclass(frozen=True, order=True)
+class ArmGroupKey(AxisValues):
+    """What an arm is, apart from its seed: arms with equal keys are replicates. Its
+    values are the arm's on `harness.config.group_axes`; keys sort by them in order."""
 
-    filter: str
-    regime: str
-    real_fraction: float
-    restart: str
-    train_temperature: float = 1.0
-
-    def label(self) -> str:
-        return (f"{self.filter} / {self.regime} / real {self.real_fraction:g} / "
-                f"restart {self.restart} / T {self.train_temperature:g}")
+    values: tuple[tuple[str, Any], ...]
 
 
 @dataclass(frozen=True)
@@ -79,23 +74,19 @@ class GenerationMetrics:
 
 
 @dataclass(frozen=True)
-class ArmResult:
-    """One arm: its identity and the metrics of each completed generation, in order."""
+class ArmResult(AxisValues):
+    """One arm: its identity (a value on each arm axis, as arm.json has them) and the
+    metrics of each completed generation, in order."""
 
     arm_id: str
-    filter: str
-    regime: str
-    real_fraction: float
-    seed: int
-    restart: str
+    values: tuple[tuple[str, Any], ...]
     complete: bool
     generations: tuple[GenerationMetrics, ...]
-    train_temperature: float = 1.0
 
     @property
     def key(self) -> ArmGroupKey:
-        return ArmGroupKey(self.filter, self.regime, self.real_fraction, self.restart,
-                           self.train_temperature)
+        dims = group_dimensions()
+        return ArmGroupKey(tuple((name, v) for name, v in self.values if name in dims))
 
 
 @dataclass(frozen=True)
@@ -114,7 +105,7 @@ class RunResult:
     ks: list[int]
     arms: dict[str, ArmResult]
     # config.toml flattened ({"training.learning_rate": 0.002, ...}) without the keys
-    # that do not define the experiment (POOL_IGNORED); None when there is no config.toml
+    # that may differ between pooled runs (`pool_ignored`); None when there is no config.toml
     settings: dict[str, Any] | None = None
     planned_generations: int | None = None
     not_started: tuple[str, ...] = ()     # arm ids the config plans but no file mentions
@@ -270,28 +261,28 @@ def parse_metrics(data: Any, where: str) -> GenerationMetrics:
     )
 
 
+def _axis_value(meta: Any, name: str, kind: type, legacy: Any, where: str) -> Any:
+    """An arm.json's value on one axis, typed; an axis added later than the file has
+    its `legacy` value (what the arm ran before the axis existed)."""
+    if legacy is not None and isinstance(meta, Mapping) and name not in meta:
+        return legacy
+    if kind is str:
+        return _str(meta, name, where)
+    if kind is int:
+        return _int(meta, name, where)
+    return _num(_get(meta, name, where), f"{where}.{name}")
+
+
 def _parse_arm(arm_id: str, meta: Any, generations: list[GenerationMetrics], complete: bool,
                where: str) -> ArmResult:
     ordered = tuple(sorted(generations, key=lambda g: g.generation))
     numbers = [g.generation for g in ordered]
     if numbers != list(range(len(numbers))):
         raise BadInput(f"{where}: generations must be 0, 1, 2, ... without gaps, got {numbers}")
-    return ArmResult(
-        arm_id=arm_id,
-        filter=_str(meta, "filter", where),
-        regime=_str(meta, "regime", where),
-        real_fraction=_num(_get(meta, "real_fraction", where), f"{where}.real_fraction"),
-        seed=_int(meta, "seed", where),
-        restart=str(meta.get("restart", "merge")),
-        complete=complete,
-        generations=ordered,
-        train_temperature=_num(meta.get("train_temperature", LEGACY_TRAIN_TEMPERATURE),
-                               f"{where}.train_temperature"),
-    )
-
-
-LEGACY_TRAIN_TEMPERATURE = 0.8
-"""The default train temperature before it became an arm axis (arm.json had no field)."""
+    values = tuple((f.axis.name, _axis_value(meta, f.axis.name, f.item_type, f.axis.legacy,
+                                              where))
+                   for f in arm_axes() if f.axis is not None)
+    return ArmResult(arm_id=arm_id, values=values, complete=complete, generations=ordered)
 
 
 def _from_summary(path: Path, summary: Any) -> RunResult:
@@ -381,12 +372,11 @@ def _reassemble(path: Path) -> RunResult:
     )
 
 
-POOL_IGNORED = frozenset({"seeds", "filters", "regimes", "real_fractions",
-                          "train_temperatures", "out", "executor",
-                          "model.threads", "model.cache_dir", "sandbox.pool_size"})
+POOL_IGNORED = pool_ignored()
 """Config keys that may differ between runs pooled into one leaderboard entry: the
 seed (what pooling is for), the arm grid (an entry is one arm of it anyway), and
-where or how fast things ran. Everything else changes the experiment."""
+where or how fast things ran (`harness.config.pool_ignored`, from the fields' metadata).
+Everything else changes the experiment."""
 
 
 def _plan(path: Path) -> tuple[dict[str, Any] | None, int | None, list[str]]:
@@ -398,7 +388,8 @@ def _plan(path: Path) -> tuple[dict[str, Any] | None, int | None, list[str]]:
         return None, None, []
     from harness.config import flatten
 
-    settings = {k: v for k, v in flatten(config) if k not in POOL_IGNORED}
+    ignored = pool_ignored()
+    settings = {k: v for k, v in flatten(config) if k not in ignored}
     arm_ids: list[str] = []
     try:
         from harness.config import RunConfig, from_dict, with_legacy_settings
