@@ -139,11 +139,12 @@ class SamplingConfig:
                                     "prompt in a user message through the chat template; "
                                     "the answer's code block is the solution) | auto (chat "
                                     "when the tokenizer has a chat template).",
-                            choices=("auto", "completion", "chat"), legacy="completion")
+                            choices=("auto", "completion", "chat"), legacy="completion",
+                            effect=FROM_GEN0)
     prompt_boundary: str = _f("heal", "heal (move the prompt's trailing whitespace into the "
                                       "completion where the tokenizer would merge it with "
                                       "the next token) | keep (the prompt as given).",
-                              choices=("heal", "keep"), legacy="keep")
+                              choices=("heal", "keep"), legacy="keep", effect=FROM_GEN0)
 
 
 RESTART_POLICIES = ("continue", "merge", "from-base")
@@ -179,9 +180,10 @@ class TrainingConfig:
     warmup_epochs: int = _f(0, "Warm start: epochs of fine-tuning generation 0 on the train "
                                "split's human references before self-training, so a model at "
                                "the floor starts above it (phase `warmup`, shared by the arms "
-                               "of a seed); 0 = off.", aliases=("warmup-epochs",), legacy=0)
+                               "of a seed); 0 = off.", aliases=("warmup-epochs",), legacy=0,
+                          effect=FROM_GEN0)
     warmup_examples: int = _f(0, "Human references the warm start trains on (drawn per seed); "
-                                 "0 = the whole train split.", legacy=0)
+                                 "0 = the whole train split.", legacy=0, effect=FROM_GEN0)
 
 
 @dataclass
@@ -206,7 +208,8 @@ class RunConfig:
     also_eval: list[str] = _f([], "More suites every generation is also scored on, next to "
                                   "the eval suite (e.g. humaneval: general coding skill while "
                                   "self-training on another family); all of each suite's "
-                                  "eval split (HumanEval: its 164).", legacy=[], section="scoring")
+                                  "eval split (HumanEval: its 164).", legacy=[], section="scoring",
+                           effect=FROM_GEN0)
     eval_tasks: int = _f(200, "Eval problems used (first N of the split); 0 = all. More than "
                               "the split has is refused.", section="scoring",
                         effect=FROM_GEN0)
@@ -268,8 +271,11 @@ class RunConfig:
                   quiet=1.0, legacy=0.8))
     # sandbox/ knows nothing of experiments: what its settings do to a run is said here
     sandbox: SandboxSettings = field(default_factory=SandboxSettings,
-                                     metadata={"help": "Sandbox settings.",
-                                               "leaves": {"pool_size": {"effect": NO_NUMBER}}})
+                                     metadata={"help": "Sandbox settings.", "leaves": {
+                                         "pool_size": {"effect": NO_NUMBER},
+                                         # the limits decide generation 0's verdicts too
+                                         "timeout_s": {"effect": FROM_GEN0},
+                                         "memory_mb": {"effect": FROM_GEN0}}})
 
     @property
     def total_generations(self) -> int:

@@ -15,7 +15,7 @@ import pytest
 
 from harness.cli import main
 from harness.commands._experiment import build_config, check_resume_changes
-from harness.config import RunConfig, cli_fields, save_toml, to_dict
+from harness.config import RunConfig, TrainingConfig, cli_fields, save_toml, to_dict
 from harness.errors import BadInput
 from harness.experiment.arms import validate
 from harness.experiment.loop import load_tasks
@@ -271,3 +271,24 @@ def test_a_learning_rate_that_is_not_finite_is_refused(
     code, out, err = _run(capsys, "run", "--print-config", "--lr", value)
     assert code == 2 and out == "" and err.count("\n") == 1
     assert "training.learning_rate must be a finite number > 0" in err
+
+
+def test_resume_refuses_what_generation_0_was_scored_with(tmp_path: Path) -> None:
+    """The prompt format, the also-eval suites, the warm start and the sandbox limits
+    all shape generation 0: once it is done they are fixed (they used to be
+    accepted, so a resumed run mixed two experiments)."""
+    for path, value in (("sampling.prompt_format", "chat"), ("also_eval", "humaneval"),
+                        ("training.warmup_epochs", "1"), ("sandbox.timeout_s", "2.0")):
+        root, saved = _run_dir(tmp_path / path, done=[0])
+        changed = build_config({}, None, root, {path.replace(".", "__"): value})
+        with pytest.raises(BadInput, match=rf"cannot resume .* {re.escape(path)}"):
+            check_resume_changes(root, saved, changed)
+
+
+def test_with_a_warm_start_every_training_setting_shaped_generation_0(tmp_path: Path) -> None:
+    root, saved = _run_dir(tmp_path / "warm", done=[0],
+                           training=TrainingConfig(warmup_epochs=1))
+    with pytest.raises(BadInput, match=r"cannot resume .* training\.learning_rate"):
+        check_resume_changes(root, saved, build_config({}, None, root, {"lr": "0.01"}))
+    root, saved = _run_dir(tmp_path / "cold", done=[0])  # without one it is a correction
+    assert check_resume_changes(root, saved, build_config({}, None, root, {"lr": "0.01"}))

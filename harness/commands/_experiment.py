@@ -237,6 +237,8 @@ def check_resume_changes(run_dir: Path, old: Any, new: Any) -> dict[str, tuple[A
     if not changes:
         return changes
     can_change, gen0_depends_on = resume_can_change(), settings_with(FROM_GEN0)
+    if old.training.warmup_epochs > 0:  # the warm start trained generation 0's model
+        gen0_depends_on |= {p for p in changes if p.startswith("training.")}
     store = RunStore(run_dir)
     arm_ids = {a.arm_id for a in arms_of(old)}
     arm_ids |= {p.name for p in (run_dir / "arms").glob("*") if p.is_dir()}
