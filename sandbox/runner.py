@@ -975,24 +975,32 @@ def _remove_sysv_ipc(uid: int) -> int:
 
 def _living_processes(uid: int, me: int) -> int:
     """Processes whose real uid is `uid`, other than `me`, with a thread that is not
-    a zombie.
+    a zombie (`_living_by_uid`)."""
+    return _living_by_uid((uid,), me)[uid]
+
+
+def _living_by_uid(uids: tuple[int, ...], me: int) -> dict[int, int]:
+    """For each of `uids`, its processes other than `me` with a thread that is not a
+    zombie: one pass over /proc for all of them (the runner asks after every
+    program, for the program's uid and the judge's).
 
     Read from /proc/N/status: a process that changed uid is non-dumpable, and its
     /proc/N directory then belongs to root whatever its uid. A process whose main
     thread left with the raw exit syscall reads as a zombie there while another of
     its threads still runs, so a zombie's threads are read too (/proc/N/task)."""
-    n = 0
+    counts = dict.fromkeys(uids, 0)
     for name in os.listdir("/proc"):
         if not name.isdigit() or int(name) == me:
             continue
         fields = _status_fields(f"/proc/{name}/status")
         if fields is None:
             continue
-        uids = fields.get(b"Uid", b"").split()
-        if not uids or int(uids[0]) != uid:
+        real = fields.get(b"Uid", b"").split()
+        uid = int(real[0]) if real else None
+        if uid not in counts:
             continue
         if fields.get(b"State", b"").strip()[:1] not in (b"Z", b"X"):
-            n += 1
+            counts[uid] += 1
             continue
         try:
             tasks = os.listdir(f"/proc/{name}/task")
@@ -1001,9 +1009,9 @@ def _living_processes(uid: int, me: int) -> int:
         for tid in tasks:
             task = _status_fields(f"/proc/{name}/task/{tid}/status")
             if task is not None and task.get(b"State", b"").strip()[:1] not in (b"Z", b"X"):
-                n += 1
+                counts[uid] += 1
                 break
-    return n
+    return counts
 
 
 STATUS_HEAD = 1024
@@ -1554,9 +1562,14 @@ class Runner:
             os.killpg(job.pid, signal.SIGKILL)
         if self.uid is not None:
             self.reap_orphans()
-            if self.judge_uid is not None and _living_processes(self.judge_uid, -1):
+            uids = (self.uid,) if self.judge_uid is None else (self.uid, self.judge_uid)
+            try:
+                living = _living_by_uid(uids, os.getpid())
+            except OSError:  # /proc unreadable: nothing is known to be gone
+                living = dict.fromkeys(uids, 1)
+            if self.judge_uid is not None and living[self.judge_uid]:
                 raise Fatal("a process of the judge's uid outlived its request")
-            if not self.looks_clean():
+            if living[self.uid] or not self.looks_clean():
                 self.clean()
             self.renew_workdir()
             return
@@ -1589,13 +1602,12 @@ class Runner:
             raise Fatal(f"could not renew the working directory: {exc}") from None
 
     def looks_clean(self) -> bool:
-        """Whether the program visibly left nothing: no live process or thread of its
-        uid, an empty working directory that is still the only thing in the scratch
-        area, empty wipe directories, no SysV IPC objects. Cheap (no fork); anything
-        unreadable or unexpected means "not clean" and the cleaner runs."""
+        """Whether the program visibly left nothing besides processes (the caller
+        counts those, with the judge's): an empty working directory that is still the
+        only thing in the scratch area, empty wipe directories, no SysV IPC objects.
+        Cheap (no fork); anything unreadable or unexpected means "not clean" and the
+        cleaner runs."""
         try:
-            if _living_processes(self.uid or -1, os.getpid()):
-                return False
             if os.listdir(self.scratch) != [self.keep] or os.listdir(self.workdir):
                 return False
             st = os.lstat(self.workdir)
