@@ -207,9 +207,12 @@ class RunConfig:
                          effect=FROM_GEN0)
     also_eval: list[str] = _f([], "More suites every generation is also scored on, next to "
                                   "the eval suite (e.g. humaneval: general coding skill while "
-                                  "self-training on another family); all of each suite's "
-                                  "eval split (HumanEval: its 164).", legacy=[], section="scoring",
-                           effect=FROM_GEN0)
+                                  "self-training on another family); its eval split (HumanEval: "
+                                  "its 164), or the first --also-eval-tasks of it.", legacy=[],
+                           section="scoring", effect=FROM_GEN0)
+    also_eval_tasks: int = _f(0, "Problems of each --also-eval suite used (first N of its "
+                                 "eval split); 0 = all. More than a suite has is refused.",
+                              legacy=0, section="scoring", effect=FROM_GEN0)
     eval_tasks: int = _f(200, "Eval problems used (first N of the split); 0 = all. More than "
                               "the split has is refused.", section="scoring",
                         effect=FROM_GEN0)
@@ -625,6 +628,7 @@ def check_sizes(cfg: RunConfig) -> None:
     _require(cfg.n_train >= 1, "n_train", ">= 1", cfg.n_train)
     _require(cfg.n_eval >= 1, "n_eval", ">= 1", cfg.n_eval)
     _require(cfg.eval_tasks >= 0, "eval_tasks", ">= 0 (0 = all)", cfg.eval_tasks)
+    _require(cfg.also_eval_tasks >= 0, "also_eval_tasks", ">= 0 (0 = all)", cfg.also_eval_tasks)
     _require(cfg.subsample_size >= 0, "subsample_size", ">= 0", cfg.subsample_size)
     _require(cfg.training_set_size >= 0, "training_set_size", ">= 0", cfg.training_set_size)
     _require(cfg.recover >= 0, "recover", ">= 0", cfg.recover)

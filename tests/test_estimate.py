@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,26 @@ def test_a_corrupt_earlier_run_gives_no_rates_instead_of_a_failed_start(tmp_path
             metrics.write_text(json.dumps(data))
         (run / "summary.json").unlink(missing_ok=True)
         assert measured_rates(cfg, None) is None
+
+
+def test_also_eval_time_scales_with_the_problems_scored() -> None:
+    """`--also-eval-tasks N` scores N problems: the also-eval rate is per problem, so an
+    estimate from a run that scored all 164 of HumanEval is not 164/N times too long."""
+    cfg = build_config({}, None, None, {"filters": "none", "generations": "1",
+                                        "also_eval": "humaneval", "also_eval_tasks": "40"})
+    per_problem = dataclasses.replace(rates(), also_eval_s={"humaneval": 2.0})
+    # gen 0 (shared) + gen 1: two evaluations of 40 problems at 2 s each
+    assert estimate_s(cfg, per_problem, 10, set(), also_problems={"humaneval": 40}) == 160.0
+
+
+def test_also_eval_tasks_takes_the_first_n_and_refuses_more_than_the_suite_has() -> None:
+    from harness.errors import BadInput
+    from harness.experiment.loop import load_also_eval, load_tasks
+
+    cfg = build_config({}, None, None, {"also_eval": "humaneval", "also_eval_tasks": "40"})
+    train, _ = load_tasks(cfg)
+    [tasks] = load_also_eval(cfg, train).values()
+    assert [t.task_id for t in tasks] == [f"HumanEval/{i}" for i in range(40)]
+    too_many = build_config({}, None, None, {"also_eval": "humaneval", "also_eval_tasks": "165"})
+    with pytest.raises(BadInput, match="also_eval_tasks=165 but humaneval has 164"):
+        load_also_eval(too_many, train)

@@ -34,6 +34,7 @@ RELEASED = {
     ("humaneval-gpu-synth", 2):
         "a5cdaad9c53b48d7b7e5104cfb35672892a47f62a9eb15c53c03b514e644b189",
     ("smol-cpu", 1): "5cb9e3bca28d909ae963e53fe2f5e0ec787b645f49f2080b723cbd55eb80a574",
+    ("smol-cpu", 2): "6bbde8a5b7d59dff231d5857f2f925543a79cd0ebb634016f8b2c3784ba0c252",
 }
 """Every released protocol's hash. A release is frozen: a change to its settings needs
 a new version (a new file), never an edit of these."""

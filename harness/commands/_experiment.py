@@ -281,19 +281,26 @@ def execute(cfg: Any, resume: Path | None, compare: bool = False, ray: Any = Non
     from harness.analysis.summary import render_tables, write_summary
     from harness.experiment.arms import check_device_here, plan_line
     from harness.experiment.estimate import estimate_line
-    from harness.experiment.loop import check_output_root, load_tasks, run_experiment
+    from harness.experiment.loop import (
+        check_output_root,
+        load_also_eval,
+        load_tasks,
+        run_experiment,
+    )
     from harness.runfiles.store import writer_lock
     from sandbox.backends import make_executor
 
     if ray is None:
         check_device_here(cfg)  # --device cuda on a machine without CUDA, before anything
     train_tasks, eval_tasks = load_tasks(cfg)  # sizes and overlap fail before the sandbox
+    also_problems = {suite: len(tasks) for suite, tasks in load_also_eval(cfg, train_tasks).items()}
     done = _done(cfg, resume)
 
     def announce() -> None:
         click.echo(plan_line(cfg, len(done)), err=True)
         click.echo(estimate_line(cfg, len(eval_tasks), resume, done, parallel=ray is not None,
-                                 train_pool=len(train_tasks)), err=True)
+                                 train_pool=len(train_tasks), also_problems=also_problems),
+                   err=True)
 
     if dry_run:
         if resume is None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ class Rates:
     kept_share: float                 # kept completions per sampled train completion
     kept_share_by_filter: dict[str, float]  # the same, per filter the measured run had
     overhead_s: float                 # per generation, outside the timed phases
-    also_eval_s: dict[str, float]     # suite -> seconds per generation
+    also_eval_s: dict[str, float]     # suite -> seconds per problem (greedy, one sample)
 
 
 def measured_rates(cfg: RunConfig, resume: Path | None) -> Rates | None:
@@ -67,15 +67,16 @@ def _numbers(rates: Rates) -> list[float]:
 
 def estimate_line(cfg: RunConfig, eval_problems: int, resume: Path | None,
                   done: Iterable[tuple[str, int]] = (), parallel: bool = False,
-                  train_pool: int = 0) -> str:
-    """One line: the estimated time of what is left to run, or why there is none."""
+                  train_pool: int = 0, also_problems: Mapping[str, int] | None = None) -> str:
+    """One line: the estimated time of what is left to run, or why there is none.
+    also_problems: the problems each `--also-eval` suite scores (default: none)."""
     rates = measured_rates(cfg, resume)
     if rates is None:
         return (f"estimate: none yet (no run of {cfg.model.name} under {cfg.out} has "
                 "recorded its generation times; the first one will)")
     from harness.experiment.clock import duration
 
-    seconds = estimate_s(cfg, rates, eval_problems, set(done), train_pool)
+    seconds = estimate_s(cfg, rates, eval_problems, set(done), train_pool, also_problems)
     how = "for the arms one after another" if parallel else "on this machine"
     missing = [s for s in cfg.also_eval if s not in rates.also_eval_s]
     note = f"; not counted: --also-eval {','.join(missing)} (no rate)" if missing else ""
@@ -84,13 +85,17 @@ def estimate_line(cfg: RunConfig, eval_problems: int, resume: Path | None,
 
 
 def estimate_s(cfg: RunConfig, rates: Rates, eval_problems: int,
-               done: set[tuple[str, int]], train_pool: int = 0) -> float:
+               done: set[tuple[str, int]], train_pool: int = 0,
+               also_problems: Mapping[str, int] | None = None) -> float:
     """Seconds for every generation of cfg's plan not in `done` (arm id, generation);
     a seed's generation 0 is computed once and copied to its other arms. train_pool:
-    the train split's size (its human references; default: the train prompts)."""
+    the train split's size (its human references; default: the train prompts).
+    also_problems: problems per `--also-eval` suite (a suite missing here costs 0)."""
     train_pool = train_pool or cfg.train_prompts
+    also_problems = also_problems or {}
     evaluation = (rates.eval_s_per_completion * eval_problems * cfg.n_eval
-                  + sum(rates.also_eval_s.get(s, 0.0) for s in cfg.also_eval))
+                  + sum(rates.also_eval_s.get(s, 0.0) * also_problems.get(s, 0)
+                        for s in cfg.also_eval))
     completions = cfg.train_prompts * cfg.n_train
 
     def examples(arm: Arm, g: int) -> int:
@@ -164,8 +169,10 @@ def _rates_of(run_dir: Path, model: str) -> Rates | None:
 
     eval_completions = [len(g.per_task) * ran.n_eval for g in gens]
     example_epochs = [max(g.n_train_examples, 1) * max(ran.training.epochs, 1) for g in gens]
-    also_per_suite = mean([float(t.get("also_eval", 0.0)) for t in timed]) / max(
-        len(ran.also_eval), 1)
+    # seconds per also-eval problem: a run may score fewer of them (--also-eval-tasks)
+    also_per_problem = mean([float(t.get("also_eval", 0.0)) / max(
+        sum(a.n_tasks for a in g.also_eval.values()), 1) for t, g in zip(timed, gens,
+                                                                          strict=True)])
     return Rates(
         source=run_dir,
         eval_s_per_completion=mean([phase(t, "evaluation") - phase(t, "also_eval")
@@ -181,5 +188,5 @@ def _rates_of(run_dir: Path, model: str) -> Rates | None:
                               for flt in {a.filter for a, arm_gens in timed_arms if arm_gens}},
         overhead_s=max(0.0, mean([phase(t, "generation") - phase(
             t, "evaluation", "sampling", "execution", "training") for t in timed])),
-        also_eval_s=dict.fromkeys(ran.also_eval, also_per_suite),
+        also_eval_s=dict.fromkeys(ran.also_eval, also_per_problem),
     )

@@ -150,11 +150,17 @@ def make_context(cfg: RunConfig, store: RunStore, train_tasks: list[Task],
 
 
 def load_also_eval(cfg: RunConfig, train: Sequence[Task]) -> dict[str, list[Task]]:
-    """The problems of each `--also-eval` suite (its eval/test split, all of it),
-    refusing any that a train prompt is also in."""
+    """The problems of each `--also-eval` suite (its eval/test split, or its first
+    `also_eval_tasks`), refusing any that a train prompt is also in, and a size the
+    suite does not have (as `load_tasks` refuses one for the eval suite)."""
     out: dict[str, list[Task]] = {}
     for spec in cfg.also_eval:
         tasks = scoring_split(load_suite(spec), spec)
+        if cfg.also_eval_tasks > len(tasks):
+            raise BadInput(f"also_eval_tasks={cfg.also_eval_tasks} but {spec} has {len(tasks)} "
+                           f"problems; use --also-eval-tasks {len(tasks)} or 0 for all")
+        if cfg.also_eval_tasks:
+            tasks = tasks[: cfg.also_eval_tasks]
         check_no_overlap({t.task_id: t.prompt for t in train},
                          {t.task_id: t.prompt for t in tasks})
         out[spec] = tasks
