@@ -47,7 +47,7 @@ ARCHS = ("tiny", "gpt2-124m", "qwen2-0.5b", "starcoder-1b")
 
 def _tiny_tokenizer() -> PreTrainedTokenizerBase:
     spec = TinySpec()
-    tasks = [t for t in generate_synth(spec.n_train, spec.n_eval, spec.suite_seed)
+    tasks = [t for t in generate_synth(spec.n_train, spec.n_eval, spec.suite_seed, n_fresh=0)
              if t.split == "train"]
     return train_tokenizer(spec, tasks)
 
@@ -175,7 +175,7 @@ def vs_generate(args: argparse.Namespace) -> None:
     model, tok, what = build_model(args.arch, args.device, args.dtype, model=args.model)
     device = next(model.parameters()).device
     dtype = next(model.parameters()).dtype
-    prompts = [t.prompt for t in generate_synth(4000, 200, 0) if t.split == "eval"]
+    prompts = [t.prompt for t in generate_synth(4000, 200, 0, n_fresh=0) if t.split == "eval"]
     prompts = prompts[:args.prompts]
     eos = model.generation_config.eos_token_id
     tok_ours, model = _without_eos(tok, model)
@@ -256,7 +256,7 @@ def _generate_tokens(model: PreTrainedModel, tok: PreTrainedTokenizerBase, promp
 def vs_sequential(args: argparse.Namespace) -> None:
     model, tok, what = build_model("tiny", args.device, args.dtype, trained=True,
                                    build=args.build, cache_dir=args.cache_dir)
-    prompts = [t.prompt for t in generate_synth(4000, 200, 0) if t.split == "eval"]
+    prompts = [t.prompt for t in generate_synth(4000, 200, 0, n_fresh=0) if t.split == "eval"]
     prompts = prompts[:args.prompts]
     cfg = SamplingConfig(temperature=args.temperature, max_new_tokens=args.max_new_tokens,
                          batch_size=args.batch_size)

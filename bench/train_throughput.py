@@ -71,7 +71,8 @@ def main() -> None:
                                    model=args.model)
     fmt = PromptFormat.resolve(tok, args.format, "heal")
     device = next(model.parameters()).device
-    tasks = [t for t in generate_synth(4000, 200, 0) if t.split == "train"][:args.examples]
+    tasks = [t for t in generate_synth(4000, 200, 0, n_fresh=0)
+             if t.split == "train"][:args.examples]
     pairs = [(t.prompt, t.canonical_solution) for t in tasks]
     cfg = TrainingConfig(epochs=args.epochs, batch_size=args.batch_size,
                          grad_accum=args.grad_accum, max_length=args.max_length)

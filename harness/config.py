@@ -272,6 +272,23 @@ class RunConfig:
         aliases=("train-temperature",),
         axis=Axis("train_temperature", tag="t", short="T {:g}", title="train temperature",
                   quiet=1.0, legacy=0.8))
+    human_sources: list[str] = _f(
+        ["train"], "Where the human code of a generation comes from, one arm each: train "
+                   "(the train split's references, which a model built on it has seen) | "
+                   "fresh (the synthetic suite's `fresh` split: combinations no other split "
+                   "uses, unseen). Feeds the mixed pool (--human-pool-share), the detectors' "
+                   "calibration, the real fraction and repair generations.",
+        aliases=("human-source",), legacy=["train"],
+        axis=Axis("human_source", tag="h", short="human {}", title="human source",
+                  quiet="train", legacy="train"))
+    courses: list[str] = _f(
+        ["self-train", "repair-only"], "What an arm does before its --recover repair "
+        "generations, one arm each: self-train (the --generations self-training ones) | "
+        "repair-only (the control: it holds generation 0's model through them, then gets "
+        "the same repair generations, same data draws and seeds, so the gap between the "
+        "two is what the self-training cost). Without --recover there is no repair-only "
+        "arm.", aliases=("course",), legacy=["self-train"],
+        axis=Axis("course", tag="c", short="{}", quiet="self-train", legacy="self-train"))
     # sandbox/ knows nothing of experiments: what its settings do to a run is said here
     sandbox: SandboxSettings = field(default_factory=SandboxSettings,
                                      metadata={"help": "Sandbox settings.", "leaves": {
@@ -445,6 +462,19 @@ def group_axes(cls: type | None = None) -> tuple[CliField, ...]:
     return tuple(f for f in arm_axes(cls) if f.axis is not None and not f.axis.replicate)
 
 
+def axis_value(record: Mapping[str, Any], name: str) -> Any:
+    """`record[name]`, where a record (arm.json, an export entry, a board arm) from
+    before an arm axis existed gets the axis's legacy value: what such arms ran. So
+    adding an axis leaves every earlier export and board readable."""
+    if name in record:
+        return record[name]
+    axis = next((f.axis for f in arm_axes() if f.axis is not None and f.axis.name == name),
+                None)
+    if axis is None or axis.legacy is None:
+        raise KeyError(name)
+    return axis.legacy
+
+
 def group_dimensions(cls: type | None = None) -> tuple[str, ...]:
     """Arm field names of `group_axes`: ("filter", "regime", ..., "train_temperature")."""
     return tuple(f.axis.name for f in group_axes(cls) if f.axis is not None)
@@ -499,6 +529,14 @@ class AxisValues:
     @property
     def train_temperature(self) -> float:
         return float(self.get("train_temperature"))
+
+    @property
+    def human_source(self) -> str:
+        return str(self.get("human_source"))
+
+    @property
+    def course(self) -> str:
+        return str(self.get("course"))
 
 
 def legacy_settings(cls: type = RunConfig, prefix: str = "") -> dict[str, Any]:

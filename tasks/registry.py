@@ -67,7 +67,7 @@ def _mbpp(arg: str | None) -> list[Task]:
     return load_mbpp(arg or None)
 
 
-_SYNTH_KEYS = ("n_train", "n_eval", "seed")
+_SYNTH_KEYS = ("n_train", "n_eval", "seed", "n_fresh")
 
 
 def parse_synth_arg(arg: str | None) -> dict[str, int]:
@@ -88,8 +88,9 @@ def parse_synth_arg(arg: str | None) -> dict[str, int]:
     return out
 
 
-@_suite("synth", "seeded procedural 2-3 step list/string tasks (splits: train, eval)",
-        arg_help="synth:n_train=4000,n_eval=200,seed=0")
+@_suite("synth", "seeded procedural 2-3 step list/string tasks (splits: train, eval, "
+                 "fresh: combinations neither uses)",
+        arg_help="synth:n_train=4000,n_eval=200,seed=0,n_fresh=-1")
 def _synth(arg: str | None) -> list[Task]:
     from tasks.synthetic import generate_synth
 

@@ -27,6 +27,13 @@ Why the details are the way they are:
   one style, drawn per task at 80/15/5 (`STYLE_FREQUENCIES`) from its own seeded
   stream, so the human reference has a head and a tail that collapse can erode;
   the draw touches nothing else (asserts, mutants and splits are style-free).
+* **Unseen human code.** Combinations neither split uses make a third split,
+  `fresh` (`n_fresh`, by default all of them: 861 at the default sizes; one more
+  renders to a train task's code in some style and is left out), drawn after train
+  and eval from its own stream, so adding it left both byte-identical. A model
+  built or fine-tuned on the train split has never seen a fresh task or its
+  reference, which is what a detector of AI code must be calibrated and tested on
+  (docs/collapse.md, "Detection"); `--human-sources fresh` draws human code from it.
 * **Determinism.** The combination space is enumerated in a fixed order and all
   randomness comes from `random.Random(seed)` (or fixed seeds), never from set or
   hash order, so one seed always gives byte-identical tasks.
@@ -398,25 +405,41 @@ def _make_task(domain: Domain, steps: tuple[Step, ...], split: str, index: int,
                 final_call="", suite=SUITE, split=split)
 
 
-def generate_synth(n_train: int = 4000, n_eval: int = 200, seed: int = 0) -> list[Task]:
-    """`n_train` train then `n_eval` eval tasks, one distinct combination each.
+def generate_synth(n_train: int = 4000, n_eval: int = 200, seed: int = 0,
+                   n_fresh: int = -1) -> list[Task]:
+    """`n_train` train, `n_eval` eval, then `n_fresh` fresh tasks, one distinct
+    combination each (n_fresh -1: every combination the other two leave).
 
     Eval combinations are drawn first and removed from the pool, so no eval
-    combination ever appears in train. Each canonical solution is rendered in the
-    style `task_style(seed, split, i)`. Same arguments -> byte-identical tasks.
+    combination ever appears in train. Fresh ones come from what is left, in an
+    order of their own (`{seed}-fresh`), after the others are drawn: train and eval
+    do not depend on n_fresh. Each canonical solution is rendered in the style
+    `task_style(seed, split, i)`. Same arguments -> byte-identical tasks.
     """
     space = combination_space()
-    if n_train < 0 or n_eval < 0:
-        raise BadInput(f"synth sizes must be >= 0 (got n_train={n_train}, n_eval={n_eval})")
+    if n_train < 0 or n_eval < 0 or n_fresh < -1:
+        raise BadInput(f"synth sizes must be >= 0 (got n_train={n_train}, n_eval={n_eval}, "
+                       f"n_fresh={n_fresh}; n_fresh -1 = all that is left)")
     if n_train + n_eval > len(space):
         raise BadInput(f"synth has {len(space)} step combinations; n_train + n_eval = "
                        f"{n_train + n_eval} is too many")
     rng = random.Random(seed)
     order = rng.sample(range(len(space)), n_train + n_eval)
     eval_idx, train_idx = order[:n_eval], order[n_eval:]
+    used = set(order)
+    # Two combinations can render to the same code in some style (the docstrings
+    # differ, the bodies do not): such a one is not fresh code, so it is left out.
+    written = {render_body(space[i][1], style) for i in used for style in STYLES}
+    left = [i for i in range(len(space)) if i not in used
+            and not any(render_body(space[i][1], style) in written for style in STYLES)]
+    if n_fresh > len(left):
+        raise BadInput(f"synth has {len(left)} step combinations besides train and eval; "
+                       f"n_fresh={n_fresh} is too many")
+    random.Random(f"{seed}-fresh").shuffle(left)
+    fresh_idx = left if n_fresh == -1 else left[:n_fresh]
     domains = {d.name: d for d in _domains()}
     tasks: list[Task] = []
-    for split, indices in (("train", train_idx), ("eval", eval_idx)):
+    for split, indices in (("train", train_idx), ("eval", eval_idx), ("fresh", fresh_idx)):
         for i, combo_index in enumerate(indices):
             domain_name, steps = space[combo_index]
             task_rng = random.Random(f"{seed}-{split}-{i}")

@@ -100,12 +100,15 @@ def test_arm_ids_and_arm_json_keep_their_spelling() -> None:
     assert list(arms[1].to_json().items()) == [
         ("arm_id", "f-tests__r-replace__real-0.0__t-0.5__s-0"), ("filter", "tests"),
         ("regime", "replace"), ("real_fraction", 0.0), ("seed", 0), ("restart", "merge"),
-        ("train_temperature", 0.5)]
+        ("train_temperature", 0.5), ("human_source", "train"), ("course", "self-train")]
+    cfg.train_temperatures, cfg.human_sources = [1.0], ["train", "fresh"]
+    assert [a.arm_id for a in arms_of(cfg)] == ["f-tests__r-replace__real-0.0__s-0",
+                                                "f-tests__r-replace__real-0.0__h-fresh__s-0"]
 
 
 def test_the_group_dimensions_and_the_entry_key_keep_their_order() -> None:
     assert group_dimensions() == ("filter", "regime", "real_fraction", "restart",
-                                  "train_temperature")
+                                  "train_temperature", "human_source", "course")
     assert entry_key_fields() == ("model", "train_suite", "train_split", "eval_suite",
                                   "eval_split", *group_dimensions())
     assert arm_fields() == group_dimensions()

@@ -34,9 +34,14 @@ def _dump(tasks: list[Task]) -> bytes:
 def test_sizes_ids_and_splits(default_suite: list[Task]) -> None:
     train = [t for t in default_suite if t.split == "train"]
     evals = [t for t in default_suite if t.split == "eval"]
-    assert len(train) == 4000 and len(evals) == 200 and len(default_suite) == 4200
+    fresh = [t for t in default_suite if t.split == "fresh"]
+    # fresh: every combination the other splits leave but one, whose rendering in some
+    # style is a train task's (test_the_fresh_split_shares_nothing_with_train_or_eval)
+    assert len(train) == 4000 and len(evals) == 200
+    assert len(fresh) == len(combination_space()) - 4200 - 1 == 861
     assert [t.task_id for t in train] == [f"synth/train/{i}" for i in range(4000)]
     assert [t.task_id for t in evals] == [f"synth/eval/{i}" for i in range(200)]
+    assert [t.task_id for t in fresh] == [f"synth/fresh/{i}" for i in range(len(fresh))]
     assert {t.suite for t in default_suite} == {"synth"}
     assert {t.entry_point for t in default_suite} == {"f"}
 
@@ -58,11 +63,13 @@ def test_styles_changed_only_the_canonical_solutions(default_suite: list[Task]) 
             [t.task_id, t.prompt, t.entry_point, t.test, list(t.asserts), t.final_call,
              t.suite, t.split] for t in tasks]).encode()).hexdigest()
 
-    assert digest(default_suite) == \
+    # train and eval as they were before the fresh split existed (it is drawn after them)
+    before_fresh = [t for t in default_suite if t.split != "fresh"]
+    assert digest(before_fresh) == \
         "b9476a025ba6fb9d96c049cf1ad9d63434e61a95f7ef4ba6306dd302f90fa4ed"
-    assert digest(generate_synth(30, 5, 3)) == \
+    assert digest(generate_synth(30, 5, 3, n_fresh=0)) == \
         "29de130c4ceb1cea0c4c7771823ae4f854e5274acd765c6c53d6d37835386fa9"
-    head = "".join(solution_in_style(t, HEAD_STYLE) for t in default_suite)
+    head = "".join(solution_in_style(t, HEAD_STYLE) for t in before_fresh)
     assert hashlib.sha256(head.encode()).hexdigest() == HEAD_SOLUTIONS_SHA256
 
 
@@ -71,6 +78,38 @@ def test_train_and_eval_combinations_are_disjoint(default_suite: list[Task]) -> 
     evals = {combination_key(t) for t in default_suite if t.split == "eval"}
     assert len(train) == 4000 and len(evals) == 200   # one combination per task
     assert not train & evals
+
+
+def test_the_fresh_split_shares_nothing_with_train_or_eval(default_suite: list[Task]) -> None:
+    """Issue 22: unseen human code. No fresh task shares a step combination, a prompt,
+    a canonical solution (in any style) or an id with a train or eval task, and none
+    repeats within the split; the model was built on the train split, so a fresh
+    reference is code it has never seen."""
+    by_split: dict[str, list[Task]] = {}
+    for t in default_suite:
+        by_split.setdefault(t.split, []).append(t)
+    assert set(by_split) == {"train", "eval", "fresh"} and len(by_split["fresh"]) >= 800
+
+    def facets(t: Task) -> set[str]:
+        return {"key:" + combination_key(t), "prompt:" + t.prompt, "id:" + t.task_id,
+                *("code:" + solution_in_style(t, style) for style in STYLES)}
+
+    fresh = [facets(t) for t in by_split["fresh"]]
+    seen = set().union(*(facets(t) for t in by_split["train"] + by_split["eval"]))
+    assert not set().union(*fresh) & seen
+    flat = [f for fs in fresh for f in fs if not f.startswith("code:")]
+    assert len(flat) == len(set(flat))  # no key, prompt or id twice within fresh
+    assert len({t.canonical_solution for t in by_split["fresh"]}) == len(by_split["fresh"])
+
+
+def test_fresh_size_is_a_parameter() -> None:
+    assert len(select_split(generate_synth(30, 5, 3, n_fresh=7), "fresh")) == 7
+    assert _dump(select_split(load_suite("synth:n_train=30,n_eval=5,seed=3,n_fresh=7"),
+                              "fresh")) == _dump(select_split(generate_synth(30, 5, 3, 7),
+                                                              "fresh"))
+    assert not [t for t in generate_synth(30, 5, 3, n_fresh=0) if t.split == "fresh"]
+    with pytest.raises(BadInput, match="besides train and eval"):
+        generate_synth(4000, 200, 0, n_fresh=10**5)
 
 
 def test_combination_space_is_about_4800() -> None:

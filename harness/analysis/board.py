@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.config import group_axes, group_dimensions
+from harness.config import axis_value, group_axes, group_dimensions, legacy_settings
 from harness.errors import BadInput
 
 SCHEMA_VERSION = "1.0"
@@ -177,7 +177,7 @@ class _Entry:
 
     @property
     def arm_key(self) -> tuple[Any, ...]:
-        return tuple(self.data[k] for k in arm_fields())
+        return tuple(axis_value(self.data, k) for k in arm_fields())
 
 
 def _by_protocol(sources: list[Source]) -> dict[str, list[_Entry]]:
@@ -296,14 +296,17 @@ def arm_label(arm: dict[str, Any], settings: dict[str, Any]) -> str:
     the first axis (the filter, which the columns are of) always, each other list axis
     of the protocol's grid where it has more than one value."""
     axes = [f for f in group_axes() if f.is_list and f.axis is not None]
-    return " / ".join(f.axis.show(arm[f.axis.name]) for i, f in enumerate(axes)
-                      if f.axis is not None and (i == 0 or len(settings[f.path]) > 1))
+    known = {**legacy_settings(), **settings}
+    return " / ".join(f.axis.show(axis_value(arm, f.axis.name)) for i, f in enumerate(axes)
+                      if f.axis is not None and (i == 0 or len(known[f.path]) > 1))
 
 
 def _expected_arms(settings: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every arm group of a protocol's grid, in grid order (each list axis in turn)."""
+    """Every arm group of a protocol's grid, in grid order (each list axis in turn); a
+    protocol released before an axis existed ran its legacy value."""
     axes = [f for f in group_axes() if f.axis is not None]
-    grid = [settings[f.path] if f.is_list else [settings[f.path]] for f in axes]
+    known = {**legacy_settings(), **settings}
+    grid = [known[f.path] if f.is_list else [known[f.path]] for f in axes]
     return [{f.axis.name: v for f, v in zip(axes, point, strict=True) if f.axis is not None}
             for point in itertools.product(*grid)]
 
@@ -339,7 +342,7 @@ def _model_row(model: str, entries: list[_Entry], protocol: Any,
                            "give each run's entries once")
         by_arm[entry.arm_key] = entry
     expected = _expected_arms(settings)
-    ordered = [by_arm.get(tuple(a[k] for k in arm_fields())) for a in expected]
+    ordered = [by_arm.get(tuple(axis_value(a, k) for k in arm_fields())) for a in expected]
     missing = [arm_label(a, settings) for a, e in zip(expected, ordered, strict=True) if e is None]
     present = [e for e in ordered if e is not None]
     cells: dict[str, Any] = {}
@@ -376,7 +379,7 @@ def _model_row(model: str, entries: list[_Entry], protocol: Any,
         "columns": cells,
         "arms": [{
             "label": arm_label(e.data, settings),
-            **{k: e.data[k] for k in arm_fields()},
+            **{k: axis_value(e.data, k) for k in arm_fields()},
             "seeds": e.data["seeds"], "run_ids": e.data["run_ids"],
             "complete": e.data["complete"], "n_generations": e.data["n_generations"],
             "collapse": e.data["collapse"], "source": e.source.file,

@@ -73,7 +73,7 @@ from harness.analysis.stats import (
     group_stats,
     intervals_to_dict,
 )
-from harness.config import NO_NUMBER, group_dimensions, settings_with
+from harness.config import NO_NUMBER, axis_value, group_dimensions, settings_with
 from harness.errors import BadInput
 from harness.experiment.protocols import CLAIM_KEY, check_claim, check_entry_protocol, parse_claim
 from harness.runfiles.runs import ArmResult, RunResult, load_run
@@ -235,7 +235,7 @@ def _entry(key: tuple[Any, ...], members: list[tuple[RunResult, ArmResult]],
 
 def _rank_key(entry: dict[str, Any]) -> tuple[Any, ...]:
     auc = entry["collapse"]["pass1_auc"]["mean"]
-    identity = tuple(str(entry[k]) for k in entry_key_fields())
+    identity = tuple(str(axis_value(entry, k)) for k in entry_key_fields())
     return (auc is None, -(auc or 0.0), identity)
 
 
@@ -606,7 +606,7 @@ def leaderboard_csv(doc: dict[str, Any]) -> str:
     suites = sorted({s for e in doc["entries"] for s in e.get("also_eval") or {}})
     rows: list[dict[str, Any]] = []
     for entry in doc["entries"]:
-        ident = {k: entry[k] for k in ("rank", *entry_key_fields())}
+        ident = {k: axis_value(entry, k) for k in ("rank", *entry_key_fields())}
         ident["seeds"] = ";".join(str(s) for s in entry["seeds"])
         ident["run_ids"] = ";".join(entry["run_ids"])
         ident["complete"] = entry["complete"]

@@ -2,7 +2,10 @@
 
 1. Horizon - how many generations until pass@1 falls below 90% / 50% of generation 0?
 2. Poison - how does the outcome move with the share of AI-written training code?
-3. Repair - how much do generations on human data only bring back (`--recover`)?
+3. Repair - how much do generations on human data only bring back (`--recover`), and
+   is the model beyond repair? The second is answered against the control: the same
+   repair applied to generation 0 (the repair-only arm, `--courses`); the gap between
+   the two is the damage the self-training left.
 4. Detection - how well did a detector filter tell AI from human code in a mixed pool?
 
 Plus what the tails and the failure mode did: tail-style share and tail perplexity
@@ -66,6 +69,55 @@ def phase(g: GenerationMetrics) -> str:
 def self_training(arm: ArmResult) -> list[GenerationMetrics]:
     """Generation 0 and the self-training generations (not the repair ones)."""
     return [g for g in arm.generations if phase(g) != "recovery"]
+
+
+def pass_at(k: int) -> Callable[[GenerationMetrics], float]:
+    return lambda g: float(g.pass_at_k.get(k, math.nan))
+
+
+def is_control(key: ArmGroupKey) -> bool:
+    """A repair-only group: the recovery control, not an answer of its own."""
+    return dict(key.values).get("course") == "repair-only"
+
+
+def control_key(key: ArmGroupKey) -> ArmGroupKey:
+    """The repair-only twin of a self-trained group: the same key but its course."""
+    return ArmGroupKey(tuple((name, "repair-only" if name == "course" else value)
+                             for name, value in key.values))
+
+
+def repair_gap(arms: Sequence[ArmResult], controls: Sequence[ArmResult], boot: SeedBootstrap,
+               ) -> dict[str, Interval]:
+    """Repaired after self-training minus repaired without it, at the last generation,
+    paired by seed (the two arms of a seed share generation 0, the repair data draws
+    and the training seeds: only the self-training differs), with a seed-bootstrap
+    interval of the paired differences. Per metric of REPAIR_GAP_METRICS; pass@k is
+    the largest k <= 10 every arm has. Empty when no seed has both arms as far."""
+    twins = {c.seed: c for c in controls}
+    pairs = [(a, twins[a.seed]) for a in arms if a.seed in twins and a.generations
+             and len(a.generations) == len(twins[a.seed].generations)]
+    if not pairs:
+        return {}
+    ks = set.intersection(*(set(x.generations[-1].pass_at_k) for pair in pairs for x in pair))
+    k = max((k for k in ks if k <= 10), default=1)
+    getters: dict[str, Callable[[GenerationMetrics], float]] = {
+        "pass@1": pass1, f"pass@{k}": pass_at(k), "tail perplexity": tail_perplexity,
+        "diversity": diversity}
+    return {name: boot.interval([get(a.generations[-1]) - get(c.generations[-1])
+                                 for a, c in pairs])
+            for name, get in getters.items()}
+
+
+def repair_verdict(gap: Interval) -> str:
+    """In words, from the pass@1 gap: `beyond repair` when it is below 0 with its
+    interval excluding 0; `repaired` when the interval holds 0."""
+    if gap.mean is None or gap.ci_low is None or gap.ci_high is None:
+        return "-"
+    if gap.ci_high < 0:
+        return "beyond repair (pass@1 gap < 0)"
+    if gap.ci_low > 0:
+        return "above the control (gap > 0)"
+    return "repaired (gap holds 0)"
 
 
 def generations_to(curve: Sequence[float], fraction: float) -> float:
@@ -153,6 +205,7 @@ class GroupAnswer:
     final_pass1: Interval
     final_tail_perplexity: Interval
     recovery: dict[str, Interval]            # metric -> recovery ratio (empty: no repair)
+    repair_gap: dict[str, Interval]          # metric -> gap to the control (empty: none)
     detection: list[dict[str, Interval]]     # per self-training generation (empty: none)
     mode: str                                # majority mode at the last self-training gen
     tail_rises_first: str                    # tail perplexity vs pass@1, in words
@@ -200,8 +253,8 @@ def _tail_first(arms: Sequence[ArmResult]) -> str:
     return ", ".join(f"{v}: {verdicts.count(v)}" for v in dict.fromkeys(verdicts))
 
 
-def answer_group(key: ArmGroupKey, arms: Sequence[ArmResult],
-                 boot: SeedBootstrap) -> GroupAnswer:
+def answer_group(key: ArmGroupKey, arms: Sequence[ArmResult], boot: SeedBootstrap,
+                 controls: Sequence[ArmResult] = ()) -> GroupAnswer:
     selfs = [self_training(a) for a in arms]
     n_self = min(len(s) for s in selfs) - 1
     horizon = {}
@@ -230,13 +283,18 @@ def answer_group(key: ArmGroupKey, arms: Sequence[ArmResult],
         key=key, seeds=[a.seed for a in arms], n_self=n_self, horizon=horizon,
         final_pass1=boot.interval([pass1(s[n_self]) for s in selfs]),
         final_tail_perplexity=boot.interval([tail_perplexity(s[n_self]) for s in selfs]),
-        recovery=recovery, detection=detection, mode=_mode(arms),
-        tail_rises_first=_tail_first(arms))
+        recovery=recovery, repair_gap=repair_gap(arms, controls, boot),
+        detection=detection, mode=_mode(arms), tail_rises_first=_tail_first(arms))
 
 
 def answer_all(run: RunResult, boot: SeedBootstrap) -> list[GroupAnswer]:
-    return [answer_group(key, done, boot) for key, arms in run.arm_groups().items()
-            if (done := [a for a in arms if a.generations])]
+    """One answer per self-trained arm group; a repair-only group is its twin's
+    control (in `repair_gap`), not an answer of its own."""
+    groups = run.arm_groups()
+    return [answer_group(key, done, boot,
+                         [a for a in groups.get(control_key(key), []) if a.generations])
+            for key, arms in groups.items()
+            if not is_control(key) and (done := [a for a in arms if a.generations])]
 
 
 # ------------------------------------------------------------------ markdown
@@ -286,6 +344,24 @@ def render_questions(answers: Sequence[GroupAnswer], labels: dict[ArmGroupKey, s
                         [[labels[a.key], *(a.recovery[m].format() for m in
                                            ("pass@1", "tail perplexity", "diversity"))]
                          for a in answers if a.recovery])
+        lines += ["", "The ratio compares with generation 0, so it also counts what any "
+                  "training on human references adds; it says how far back the model came, "
+                  "not whether the collapse left damage. The repair gap below answers that."]
+    if any(a.repair_gap for a in answers):
+        lines += ["", "### Repair gap: beyond repair?", "",
+                  "Repaired after self-training minus repaired without it: the repair-only "
+                  "control applies the same repair generations (same data draws and seeds) "
+                  "to generation 0. Last generation, paired by seed [95% bootstrap over "
+                  "seeds]. Below 0 on pass@k or diversity (above 0 on tail perplexity) is "
+                  "damage the repair did not undo; `beyond repair` = the pass@1 gap's "
+                  "interval is below 0.", ""]
+        for a in answers:
+            if not a.repair_gap:
+                continue
+            names = list(a.repair_gap)
+            lines += _table(["arm group", *names, "verdict"],
+                            [[labels[a.key], *(a.repair_gap[m].format() for m in names),
+                              repair_verdict(a.repair_gap["pass@1"])]])
     if any(a.detection for a in answers):
         lines += ["", "### Detection: AI-vs-human in the mixed pool, per generation", ""]
         lines += _table(["arm group", "generation", "AUROC", "precision (AI)", "recall (AI)"],

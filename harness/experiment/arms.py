@@ -42,12 +42,17 @@ class Arm(AxisValues):
 
     @classmethod
     def of(cls, **values: Any) -> Arm:
-        """An arm from a value per axis, by name (`Arm.of(filter="tests", ...)`)."""
-        names = [f.axis.name for f in arm_axes() if f.axis is not None]
-        if sorted(values) != sorted(names):
+        """An arm from a value per axis, by name (`Arm.of(filter="tests", ...)`); an
+        axis left out has its legacy value (what an arm from before it ran), as an
+        arm.json without it is read."""
+        axes = [f.axis for f in arm_axes() if f.axis is not None]
+        names = [a.name for a in axes]
+        missing = [a.name for a in axes if a.name not in values and a.legacy is None]
+        unknown = sorted(set(values) - set(names))
+        if missing or unknown:
             raise TypeError(f"an arm has a value for each of {', '.join(names)}; "
                             f"got {', '.join(values)}")
-        return cls(tuple((name, values[name]) for name in names))
+        return cls(tuple((a.name, values.get(a.name, a.legacy)) for a in axes))
 
     @property
     def arm_id(self) -> str:
@@ -75,7 +80,8 @@ def arms_of(cfg: RunConfig) -> list[Arm]:
         chosen = dict(zip((f.path for f in grid), point, strict=True))
         arms.append(Arm(tuple((f.axis.name, chosen.get(f.path, setting(cfg, f.path)))
                               for f in axes if f.axis is not None)))
-    return arms
+    # a repair-only arm is the control of the repair generations: none without them
+    return [a for a in arms if cfg.recover or a.course != "repair-only"]
 
 
 def validate(cfg: RunConfig) -> None:
@@ -124,9 +130,18 @@ def check_device_here(cfg: RunConfig) -> None:
     resolve_device(cfg.model)
 
 
+COURSES = ("self-train", "repair-only")
+"""What an arm does before its repair generations (`--courses`): self-train, or hold
+generation 0's model (the recovery question's control, harness.experiment.loop)."""
+
+HUMAN_SOURCES = ("train", "fresh")
+"""Where human code comes from (`--human-sources`): the train split, or the unseen
+`fresh` split of the synthetic suite (harness.experiment.loop.human_tasks)."""
+
+
 def check_grid(cfg: RunConfig) -> None:
-    """Filters, regimes, real fractions, train temperatures and seeds: known, and no
-    arm twice.
+    """Filters, regimes, real fractions, train temperatures, human sources and seeds:
+    known, and no arm twice.
 
     A repeated value (`--filters tests,tests`, `--seeds 0,0`) would run the same arm
     twice into the same directory and count it twice in the statistics.
@@ -146,6 +161,14 @@ def check_grid(cfg: RunConfig) -> None:
         check_regime(r)
     for x in cfg.real_fractions:
         check_real_fraction(x)
+    for course in cfg.courses:
+        if course not in COURSES:
+            raise BadInput(f"unknown course {course!r}; known: {', '.join(COURSES)} "
+                           f"({flag_of('courses')})")
+    for source in cfg.human_sources:
+        if source not in HUMAN_SOURCES:
+            raise BadInput(f"unknown human source {source!r}; known: {', '.join(HUMAN_SOURCES)} "
+                           f"({flag_of('human_sources')})")
     normalised = {path: [_canonical(path)(v) for v in values] for path, values in lists.items()}
     for name, values in normalised.items():
         repeated = sorted({str(v) for v in values if values.count(v) > 1})

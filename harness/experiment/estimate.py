@@ -129,6 +129,8 @@ def estimate_s(cfg: RunConfig, rates: Rates, eval_problems: int,
                 seeds_started.add(arm.seed)
                 total += evaluation + rates.overhead_s + (warm if cfg.training.warmup_epochs
                                                          else 0.0)
+            elif arm.course == "repair-only" and g <= cfg.generations:
+                continue  # held: a copy of generation 0 (loop.hold_generation)
             else:
                 step = self_training(arm, g) if g <= cfg.generations else repair
                 total += evaluation + rates.overhead_s + step

@@ -43,7 +43,7 @@ def evaluate_heldout(model_dir: str | Path, executor: object, spec: TinySpec | N
     spec = spec or TinySpec()
     if every < 1:
         raise ValueError(f"every must be >= 1, got {every}")
-    tasks = [t for t in generate_synth(spec.n_train, spec.n_eval, spec.suite_seed)
+    tasks = [t for t in generate_synth(spec.n_train, spec.n_eval, spec.suite_seed, n_fresh=0)
              if t.split == "eval"][::every]
     model, tokenizer = load_model(ModelConfig(name=str(model_dir)), progress=False)
     scored = evaluate_model(model, tokenizer, tasks, n, SamplingConfig(temperature=temperature),

@@ -87,6 +87,7 @@ class Context:
     log: Log
     fmt: PromptFormat
     also_tasks: dict[str, list[Task]]      # --also-eval suite -> its scored problems
+    fresh_tasks: list[Task] = field(default_factory=list)  # human code none has seen
     start_models: dict[int, Any] = field(default_factory=dict)  # seed -> M0 (warm start)
 
 
@@ -99,6 +100,7 @@ def run_experiment(cfg: RunConfig, executor: Executor, log: Log,
     validate(cfg)
     train_tasks, eval_tasks = load_tasks(cfg)
     also_tasks = load_also_eval(cfg, train_tasks)
+    fresh_tasks = load_fresh(cfg, train_tasks, eval_tasks)
     model, tokenizer = load_model(cfg.model)  # before the run directory: fail without litter
     fmt = PromptFormat.resolve(tokenizer, cfg.sampling.prompt_format,
                                cfg.sampling.prompt_boundary)
@@ -106,7 +108,7 @@ def run_experiment(cfg: RunConfig, executor: Executor, log: Log,
     with run_directory(cfg, resume_dir, log, provenance) as (store, log):
         log(f"prompt format: {fmt.kind}, boundary {'heal' if fmt.heal else 'keep'}")
         ctx = Context(cfg, store, train_tasks, eval_tasks, model, tokenizer, executor, log,
-                      fmt, also_tasks)
+                      fmt, also_tasks, fresh_tasks)
         arms = arms_of(cfg)
         clock = RunClock(arms, cfg.total_generations + 1, store.is_done)
         for arm in arms:
@@ -146,7 +148,7 @@ def make_context(cfg: RunConfig, store: RunStore, train_tasks: list[Task],
     fmt = PromptFormat.resolve(tokenizer, cfg.sampling.prompt_format,
                                cfg.sampling.prompt_boundary)
     return Context(cfg, store, train_tasks, eval_tasks, model, tokenizer, executor, log, fmt,
-                   load_also_eval(cfg, train_tasks))
+                   load_also_eval(cfg, train_tasks), load_fresh(cfg, train_tasks, eval_tasks))
 
 
 def load_also_eval(cfg: RunConfig, train: Sequence[Task]) -> dict[str, list[Task]]:
@@ -165,6 +167,29 @@ def load_also_eval(cfg: RunConfig, train: Sequence[Task]) -> dict[str, list[Task
                          {t.task_id: t.prompt for t in tasks})
         out[spec] = tasks
     return out
+
+
+def load_fresh(cfg: RunConfig, train: Sequence[Task], evals: Sequence[Task]) -> list[Task]:
+    """The train suite's `fresh` split when an arm draws its human code from it
+    (`--human-sources fresh`), else none; refused when the suite has no such split,
+    and checked against train and eval like any other split."""
+    if "fresh" not in cfg.human_sources:
+        return []
+    tasks = [t for t in load_suite(cfg.train_suite) if t.split == "fresh"]
+    if not tasks:
+        raise BadInput(f"--human-sources fresh needs a `fresh` split in {cfg.train_suite}; "
+                       "the synthetic suite (synth) has one")
+    check_no_overlap({t.task_id: t.prompt for t in [*train, *evals]},
+                     {t.task_id: t.prompt for t in tasks})
+    return tasks
+
+
+def human_tasks(ctx: Context, arm: Arm) -> list[Task]:
+    """The human code an arm's generations draw on (`--human-sources`): the train
+    split's references, which a model built or warm-started on it has seen, or the
+    fresh split's, which no model has. The warm start always uses the train split:
+    it stands for pretraining on the task family."""
+    return ctx.fresh_tasks if arm.human_source == "fresh" else ctx.train_tasks
 
 
 def check_output_root(cfg: RunConfig, create: bool = True) -> None:
@@ -192,7 +217,10 @@ def iter_arm(ctx: Context, arm: Arm) -> Iterator[int]:
     for g in range(1, cfg.total_generations + 1):
         if store.is_done(arm.arm_id, g):
             continue
-        run_generation(ctx, arm, g)
+        if arm.course == "repair-only" and g <= cfg.generations:
+            hold_generation(ctx, arm, g)
+        else:
+            run_generation(ctx, arm, g)
         yield g
 
 
@@ -224,6 +252,33 @@ def run_generation_zero(ctx: Context, arm: Arm) -> None:
     store.mark_done(arm.arm_id, 0)
     store.record_step(f"{arm.arm_id}/gen-0", "done")
     _log_generation(ctx, record)
+
+
+def hold_generation(ctx: Context, arm: Arm, g: int) -> None:
+    """A generation of a repair-only arm (the recovery control) before its repair:
+    nothing is trained, the model stays M0, so the generation is generation 0's,
+    copied, with phase `held` and a HELD marker (no adapter: `model_after` skips it).
+    Eval samples are drawn with the same seeds every generation, so scoring M0 again
+    would give exactly generation 0's numbers; copying them costs nothing. Its repair
+    generations G+1.. then run as every arm's do, with the same data draws and seeds
+    as its self-trained twin's, from M0 instead of M_G."""
+    store = ctx.store
+    gen_dir = store.gen_dir(arm.arm_id, g)
+    shutil.rmtree(gen_dir, ignore_errors=True)
+    shutil.copytree(store.gen_dir(arm.arm_id, 0), gen_dir,
+                    ignore=shutil.ignore_patterns("DONE"))
+    record = GenerationRecord.from_json(read_json(gen_dir / "metrics.json"))
+    record.generation, record.phase = g, "held"
+    record.timings_s = {}  # nothing ran: no rates for the estimate (it skips such)
+    atomic_write_json(gen_dir / "metrics.json", record.to_json())
+    (gen_dir / HELD).write_text("the model of generation 0, not trained\n")
+    store.mark_done(arm.arm_id, g)
+    store.record_step(f"{arm.arm_id}/gen-{g}", "held")
+    _log_generation(ctx, record)
+
+
+HELD = "HELD"
+"""Marks a held generation's directory (a repair-only arm before its repair)."""
 
 
 def warmed(ctx: Context) -> bool:
@@ -409,7 +464,7 @@ def self_training_data(ctx: Context, arm: Arm, g: int) -> TrainingData:
     # 4. this generation's dataset under the regime, with real data mixed in
     kept_by_gen = [_read_examples(store.gen_dir(arm.arm_id, h) / "kept.jsonl")
                    for h in range(1, g)] + [kept]
-    dataset = build_dataset(arm.regime, kept_by_gen, _real_pool(ctx), arm.real_fraction,
+    dataset = build_dataset(arm.regime, kept_by_gen, _real_pool(ctx, arm), arm.real_fraction,
                             cfg.subsample_size or cfg.train_prompts,
                             np.random.default_rng(derive_seed(arm.seed, g, "dataset")),
                             fixed_size=cfg.training_set_size)
@@ -435,7 +490,7 @@ def recovery_data(ctx: Context, arm: Arm, g: int) -> TrainingData:
     """
     cfg = ctx.cfg
     size = cfg.training_set_size or cfg.subsample_size or cfg.train_prompts
-    dataset = build_dataset("replace", [[]], _real_pool(ctx), 1.0, size,
+    dataset = build_dataset("replace", [[]], _real_pool(ctx, arm), 1.0, size,
                             np.random.default_rng(derive_seed(arm.seed, g, "dataset")))
     return TrainingData(dataset, [], [], "recovery", None, None,
                         {"sampling": 0.0, "execution": 0.0})
@@ -444,22 +499,27 @@ def recovery_data(ctx: Context, arm: Arm, g: int) -> TrainingData:
 def human_pool(ctx: Context, arm: Arm, g: int, used: set[str], n_self: int) -> list[Task]:
     """Human references for the mixed candidate pool (`human_pool_share`).
 
-    Drawn from train tasks not prompted this generation, so the pool's human code is
-    for problems the model did not just answer; none when the share is 0.
+    Drawn from the arm's human source (`human_tasks`), from problems not prompted this
+    generation, so the pool's human code is for problems the model did not just
+    answer; none when the share is 0. The fresh split is small (861 tasks at the
+    default sizes), so from it the pool leaves CALIBRATION_SIZE tasks out for the
+    detectors' calibration, and may then hold less than the share asks.
     """
     share = ctx.cfg.human_pool_share
     if share <= 0:
         return []
-    rest = [t for t in ctx.train_tasks if t.task_id not in used]
-    n = min(round(share * n_self / (1.0 - share)), len(rest))
+    rest = [t for t in human_tasks(ctx, arm) if t.task_id not in used]
+    reserve = CALIBRATION_SIZE if arm.human_source == "fresh" else 0
+    n = max(0, min(round(share * n_self / (1.0 - share)), len(rest) - reserve))
     rng = np.random.default_rng(derive_seed(arm.seed, g, "human-pool"))
     return [rest[i] for i in sorted(rng.choice(len(rest), size=n, replace=False))]
 
 
 def calibration_pairs(ctx: Context, arm: Arm, g: int, in_pool: dict[str, Task]
                       ) -> list[tuple[str, str]]:
-    """Human references outside the pool that calibrate a detector's threshold."""
-    rest = [t for t in ctx.train_tasks if t.task_id not in in_pool]
+    """Human references outside the pool, from the arm's human source, that calibrate
+    a detector's threshold."""
+    rest = [t for t in human_tasks(ctx, arm) if t.task_id not in in_pool]
     n = min(CALIBRATION_SIZE, len(rest))
     rng = np.random.default_rng(derive_seed(arm.seed, g, "calibration"))
     return [(rest[i].prompt, reference(ctx, rest[i]))
@@ -500,9 +560,11 @@ def _logprobs(ctx: Context, model: Any, humans: Sequence[Task]) -> list[float]:
                                                       for t in humans], fmt=ctx.fmt)
 
 
-def _real_pool(ctx: Context) -> list[Example]:
-    return [Example(t.task_id, t.prompt, reference(ctx, t), "real", 0)
-            for t in ctx.train_tasks]
+def _real_pool(ctx: Context, arm: Arm | None = None) -> list[Example]:
+    """Human references as training examples: of the arm's human source, or (no arm:
+    the warm start) of the train split."""
+    tasks = ctx.train_tasks if arm is None else human_tasks(ctx, arm)
+    return [Example(t.task_id, t.prompt, reference(ctx, t), "real", 0) for t in tasks]
 
 
 def reference(ctx: Context, task: Task, body: str | None = None) -> str:
@@ -543,6 +605,8 @@ def model_after(base: Any, store: RunStore, arm_id: str, restart: str, g: int) -
     model = base
     first = 1 if restart == "merge" else max(g, 1)
     for h in range(first, g + 1):
+        if (store.gen_dir(arm_id, h) / HELD).exists():
+            continue  # a held generation trained nothing (hold_generation)
         model = merge_adapter(load_adapter(model, store.gen_dir(arm_id, h) / "adapter"))
     return model
 
@@ -558,7 +622,7 @@ def model_to_train(base: Any, store: RunStore, arm_id: str, restart: str, g: int
 
     if restart == "merge":
         return model_after(base, store, arm_id, restart, g - 1)
-    if restart == "continue" and g > 1:
+    if restart == "continue" and g > 1 and not (store.gen_dir(arm_id, g - 1) / HELD).exists():
         return load_adapter(base, store.gen_dir(arm_id, g - 1) / "adapter", trainable=True)
     return base
 
@@ -570,6 +634,7 @@ class Trained:
     has the warm start (phase `warmup`) or nothing (phase `base`)."""
 
     phase: str                                   # base | warmup | self-training | recovery
+                                                 # (a held generation: hold_generation)
     n_examples: int = 0
     loss: float | None = None                    # the last training step's
     composition: dict[str, int] | None = None    # {"self", "real"} trained on

@@ -4,8 +4,9 @@ Each preset is a set of config overrides ({dotted path: value}) laid over the
 defaults; options typed on the command line still override it. The plain name is
 the quick version, sized for about 20 minutes on a 2-core CPU machine with 3 seeds
 (measured, README: 18 to 22 minutes, and 26 for detect, whose arms train on twice
-the examples); `NAME-full` is the version whose numbers are worth citing. A preset
-fixes the question, not the model: pass `--model` to ask it of another one.
+the examples, before it asked both human sources: about twice that now); `NAME-full`
+is the version whose numbers are worth citing. A preset fixes the question, not the
+model: pass `--model` to ask it of another one.
 """
 
 from __future__ import annotations
@@ -55,15 +56,16 @@ PRESETS: dict[str, Preset] = {
     "recovery": Preset(
         "Can generations trained on human data only repair a collapsed model?",
         {"filters": ["none"], "generations": 3, "recover": 2},
-        {"filters": ["none", "syntax"], "recover": 5},
-        "about 3.5 h (10 arms x 15 generations)"),
+        {"filters": ["none", "syntax"], "generations": 6, "train_temperatures": [1.0],
+         "recover": 5},
+        "about 3 h (10 arms x 11 generations, and their 10 repair-only controls x 5)"),
     "detect": Preset(
         "Can AI-written code be detected and kept out of the training data?",
         {"filters": ["none", "detect:loglik:0.9", "detect:ratio:0.9"],
-         "human_pool_share": 0.5, "generations": 2},
+         "human_pool_share": 0.5, "human_sources": ["train", "fresh"], "generations": 2},
         {"filters": ["none", "detect:loglik:0.9", "detect:ratio:0.9", "tests"],
-         "human_pool_share": 0.5},
-        "about 8 h (20 arms x 10 generations, twice the candidates)"),
+         "human_pool_share": 0.5, "human_sources": ["train", "fresh"]},
+        "about 16 h (40 arms x 10 generations, twice the candidates)"),
 }
 
 

@@ -27,8 +27,9 @@ MACHINE_MEASURES = ("timings_s", "peak_rss_mb")
 """Keys that measure the machine, not the model: the only ones in which two runs of the
 same config and seed on the same machine may differ (a resumed or Ray run included)."""
 
-PHASES = ("base", "warmup", "self-training", "recovery")
-"""warmup: generation 0 after the warm start on human references (--warmup-epochs)."""
+PHASES = ("base", "warmup", "self-training", "recovery", "held")
+"""warmup: generation 0 after the warm start on human references (--warmup-epochs).
+held: a repair-only arm's generation before its repair, generation 0's model kept."""
 
 
 @dataclass
@@ -37,7 +38,7 @@ class GenerationRecord:
 
     arm_id: str
     generation: int
-    phase: str                                   # base | warmup | self-training | recovery
+    phase: str                                   # base | warmup | self-training | recovery | held
     pass_at_k: dict[str, float]                  # "pass@k" -> estimate
     diversity: dict[str, Any]                    # headline + all/passing breakdowns
     per_task: dict[str, dict[str, Any]]          # task id -> {"n", "c", "diversity"}
