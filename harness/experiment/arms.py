@@ -31,6 +31,7 @@ from harness.config import (
 from harness.errors import BadInput
 from harness.experiment.filters import parse_filter
 from harness.experiment.regimes import check_real_fraction, check_regime
+from harness.model.watermark import parse_watermark
 from harness.runfiles.store import safe_name
 
 
@@ -88,6 +89,7 @@ def validate(cfg: RunConfig) -> None:
     """
     check_model(cfg.model)
     check_sampling(cfg.sampling)
+    check_watermark(cfg)
     check_training(cfg.training)
     check_sandbox(cfg.sandbox)
     check_sizes(cfg)
@@ -122,6 +124,17 @@ def check_device_here(cfg: RunConfig) -> None:
     from harness.model.runtime import resolve_device
 
     resolve_device(cfg.model)
+
+
+def check_watermark(cfg: RunConfig) -> None:
+    """The watermark spec parses, and a `detect:watermark:Z` filter has a mark to find
+    (without one every z is noise around 0 and the filter keeps nearly everything,
+    which would read as a detector that failed)."""
+    marked = parse_watermark(cfg.sampling.watermark) is not None
+    for f in cfg.filters:
+        if not marked and parse_filter(f).detector == "watermark":
+            raise BadInput(f"filter {f!r} detects a watermark, but the run's samples are "
+                           "unmarked: add --watermark KEY")
 
 
 def check_grid(cfg: RunConfig) -> None:
