@@ -15,6 +15,13 @@ and the detector is a z-test, with no model needed:
 
     z = (green - gamma T) / sqrt(T gamma (1 - gamma))
 
+**Each distinct (previous token, token) pair counts once per text** (the reference
+code's `ignore_repeated_ngrams`, on here always): whether a pair is green is one
+coin flip of the key, however often the text repeats it, and code repeats pairs
+(indentation, `):`, a name used five times). Counting repeats would give a
+degenerate unmarked text (one pair forty times) z = +-10 by luck of the key, and
+shifts the z of ordinary human code away from 0.
+
 **SWEET** (Lee et al. 2023, "Who Wrote this Code? Watermarking for Code
 Generation"): code has many positions where only one token is right (a closing
 bracket, the name just defined); biasing those breaks programs and marks little.
@@ -28,7 +35,8 @@ scheme (every entropy is >= 0).
 generator with key x previous token on every step of every row and draws
 `randperm(V)`: a host-side call per token, O(V log V) each, which a CUDA graph
 cannot capture. Here a key fixes one random order of the vocabulary (`rank`) and
-one random offset per previous token (`shift`); token v is green after t iff
+one random offset per previous token (`shift`, itself a permutation, so no two
+previous tokens share a list); token v is green after t iff
 `(rank[v] + shift[t]) mod V < G`, G = round(gamma V). Each context's list is
 exactly G tokens, and uniformly placed (a window of a random order is a uniform
 G-subset), so the z-test's null is the same. For a batch it is one gather, an add,
@@ -139,8 +147,8 @@ class Watermark:
         generator = torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
         # int32: rank + shift < 2V fits, and the (rows x V) temporaries are half the size
         self.rank = torch.randperm(vocab_size, generator=generator).to(torch.int32).to(device)
-        self.shift = torch.randint(0, vocab_size, (vocab_size,), generator=generator,
-                                   dtype=torch.int32).to(device)
+        # a permutation too: distinct previous tokens get distinct lists
+        self.shift = torch.randperm(vocab_size, generator=generator).to(torch.int32).to(device)
 
     # -- the green list -------------------------------------------------------------
 
@@ -175,7 +183,8 @@ class Watermark:
 
     def counted(self, token_ids: Sequence[int], prev_context_token: int | None,
                 entropies: Sequence[float] | None = None) -> list[tuple[int, int]]:
-        """The (previous token, token) pairs a detector counts, in order.
+        """The distinct (previous token, token) pairs a detector counts, in order of
+        first appearance.
 
         The first token's context is `prev_context_token` (the prompt's last token;
         None: the first token is not counted). With a SWEET threshold only positions
@@ -189,8 +198,9 @@ class Watermark:
                 raise ValueError(f"{len(entropies)} entropies for {len(token_ids)} tokens")
             levels = entropies
         prevs: list[int | None] = [prev_context_token, *token_ids][:len(token_ids)]
-        return [(p, t) for p, t, level in zip(prevs, token_ids, levels, strict=True)
-                if p is not None and level >= self.spec.entropy]
+        pairs = [(p, t) for p, t, level in zip(prevs, token_ids, levels, strict=True)
+                 if p is not None and level >= self.spec.entropy]
+        return list(dict.fromkeys(pairs))
 
     def green_count(self, pairs: Sequence[tuple[int, int]]) -> int:
         """How many (previous token, token) pairs are green."""
@@ -203,19 +213,20 @@ class Watermark:
 
     def z_score(self, token_ids: Sequence[int], prev_context_token: int | None,
                 entropies: Sequence[float] | None = None) -> float:
-        """Kirchenbauer's z over the counted tokens (`counted`); NaN when none count."""
+        """Kirchenbauer's z over the counted pairs (`counted`); NaN when none count."""
         pairs = self.counted(token_ids, prev_context_token, entropies)
         return z_from_counts(self.green_count(pairs), len(pairs), self.spec.gamma)
 
     def pooled_z_score(self, texts: Iterable[tuple[Sequence[int], int | None,
                                                    Sequence[float] | None]]) -> float:
-        """One z over many texts, each distinct (previous token, token) pair counted once.
+        """One z over many texts, each distinct (previous token, token) pair counted
+        once across all of them.
 
         Sander et al. 2024 ("Watermarking Makes Language Models Radioactive") test a
-        model's outputs this way: code repeats the same pairs (`    return`, `):`)
-        across samples, and a repeated pair is one coin flip, not many; counting it
-        once keeps the binomial null honest when many samples are pooled. texts:
-        (token ids, previous context token, entropies or None) per text.
+        model's outputs this way: samples of one model share most of their pairs, and
+        a shared pair is one coin flip, not one per sample; counting it once keeps
+        the binomial null honest when many samples are pooled. texts: (token ids,
+        previous context token, entropies or None) per text.
         """
         seen: dict[tuple[int, int], None] = {}
         for tokens, prev, entropies in texts:
