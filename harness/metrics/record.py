@@ -10,9 +10,8 @@ added here, as one field with its type and meaning, and in results/README.md
 Nested blocks whose shape is owned by one module stay plain JSON objects here
 (`diversity`: harness.metrics.diversity, `collapse`: harness.metrics.collapse,
 `detection`: harness.experiment.detection, `filter`: harness.experiment.filters,
-`watermark`: harness.experiment.watermarking); the
-record checks that they are objects (or null) and the tools read the keys they
-document.
+`watermark`: harness.experiment.watermarking); the record checks that they are
+objects (or null) and the tools read the keys they document.
 """
 
 from __future__ import annotations
