@@ -145,6 +145,14 @@ class SamplingConfig:
                                       "completion where the tokenizer would merge it with "
                                       "the next token) | keep (the prompt as given).",
                               choices=("heal", "keep"), legacy="keep", effect=FROM_GEN0)
+    # FROM_GEN0: generation 0 already samples its eval problems with the mark too
+    watermark: str = _f("", "KEY[:delta[:gamma[:entropy]]]: mark the self-training samples "
+                            "with a keyed green-list watermark (Kirchenbauer et al. 2023; "
+                            "defaults delta 2, gamma 0.25; entropy > 0 = SWEET, only tokens "
+                            "whose entropy in nats reaches it); the headline eval samples "
+                            "stay unmarked, and each generation also scores marked ones "
+                            "(cost, AUROC, radioactivity). Filter: detect:watermark:Z. "
+                            "'' = off.", aliases=("watermark",), legacy="", effect=FROM_GEN0)
 
 
 RESTART_POLICIES = ("continue", "merge", "from-base")

@@ -16,6 +16,10 @@ A run scored with `--also-eval SUITE` gets, after the per-group tables, one sect
 per such suite: a table per arm group of greedy pass@1 and perplexity per
 generation (harness.analysis.also_eval, the same bootstrap), each interval named by
 what it resamples. The primary suite stays the headline: the ranking ignores them.
+
+A run sampled with `--watermark` gets a watermark section after the per-group
+tables (harness.analysis.watermark_report): per generation the mark's pass@1 cost,
+its detection AUROC and the radioactivity of the model's unmarked samples.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from harness.analysis.stats import (
     group_stats,
     paired_auc_difference,
 )
+from harness.analysis.watermark_report import watermark_lines
 from harness.errors import BadInput
 from harness.runfiles.runs import ArmGroupKey, RunResult, load_run
 
@@ -259,6 +264,7 @@ def render_markdown(run: RunResult, stats: dict[ArmGroupKey, GroupStats],
     lines += ["## Per arm group", ""]
     for key in ranked:
         lines += _group_section(key, all(a.complete for a in groups[key]), stats[key])
+    lines += watermark_lines(run, ranked, {k: name(k) for k in ranked})
     lines += _also_eval_lines(run, ranked, {k: name(k) for k in ranked}, also or {})
     return "\n".join(lines)
 

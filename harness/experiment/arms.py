@@ -31,6 +31,7 @@ from harness.config import (
 from harness.errors import BadInput
 from harness.experiment.filters import parse_filter
 from harness.experiment.regimes import check_real_fraction, check_regime
+from harness.model.watermark import parse_watermark
 from harness.runfiles.store import safe_name
 
 
@@ -94,6 +95,7 @@ def validate(cfg: RunConfig) -> None:
     """
     check_model(cfg.model)
     check_sampling(cfg.sampling)
+    check_watermark(cfg)
     check_training(cfg.training)
     check_sandbox(cfg.sandbox)
     check_sizes(cfg)
@@ -137,6 +139,17 @@ generation 0's model (the recovery question's control, harness.experiment.loop).
 HUMAN_SOURCES = ("train", "fresh")
 """Where human code comes from (`--human-sources`): the train split, or the unseen
 `fresh` split of the synthetic suite (harness.experiment.loop.human_tasks)."""
+
+
+def check_watermark(cfg: RunConfig) -> None:
+    """The watermark spec parses, and a `detect:watermark:Z` filter has a mark to find
+    (without one every z is noise around 0 and the filter keeps nearly everything,
+    which would read as a detector that failed)."""
+    marked = parse_watermark(cfg.sampling.watermark) is not None
+    for f in cfg.filters:
+        if not marked and parse_filter(f).detector == "watermark":
+            raise BadInput(f"filter {f!r} detects a watermark, but the run's samples are "
+                           "unmarked: add --watermark KEY")
 
 
 def check_grid(cfg: RunConfig) -> None:

@@ -7,7 +7,7 @@ filter (`detect:KIND:T` in `harness.experiment.filters`) keeps only what it judg
 human, which asks how far a model can keep its own output out of its training data
 without running it.
 
-Scores (higher = more AI-like), both task-conditioned (the prompt is given, only
+Scores (higher = more AI-like), all task-conditioned (the prompt is given, only
 the completion's tokens are scored; `harness.model.training.completion_logprobs`):
 
 * ``loglik``: mean log-probability of the completion under the *current* model, the
@@ -19,11 +19,22 @@ the completion's tokens are scored; `harness.model.training.completion_logprobs`
   code that is merely easy to predict (short, idiomatic). At generation 1 the
   sampling model is the base, every ratio is 0 and the filter keeps everything.
 
-Threshold: T in (0, 1) is a quantile of the scores of a separate calibration set of
-human references. `calibrate_threshold` takes the T-quantile (an observed score:
-numpy's "inverted_cdf", no interpolation, so +-inf scores stay usable); a candidate
-scoring above it is flagged AI and dropped, so about a fraction T of human code is
-kept whatever the score's scale.
+* ``watermark``: the z-score of a generation-time watermark's green tokens
+  (`harness.experiment.watermarking`, Kirchenbauer et al. 2023 / SWEET), for runs
+  whose sampler marks its output (`--watermark`). Not a guess from the text: the
+  model that wrote the code marked it.
+
+Threshold: for ``loglik`` and ``ratio``, T in (0, 1) is a quantile of the scores of
+a separate calibration set of human references. `calibrate_threshold` takes the
+T-quantile (an observed score: numpy's "inverted_cdf", no interpolation, so +-inf
+scores stay usable); a candidate scoring above it is flagged AI and dropped, so
+about a fraction T of human code is kept whatever the score's scale.
+``watermark:Z`` takes a z instead, uncalibrated: unmarked text has a known null
+distribution (its green count is binomial(T, gamma) whatever the text, since the
+key is independent of it), so Z fixes the false-positive rate by itself (Z = 4:
+about 3e-5), where the other scores' scale moves with the model and the code.
+Approximately: a text repeating one token pair counts one coin flip many times;
+each generation's `watermark` block reports the z of human code, the empirical null.
 
 NaN: a completion with no token (empty) or a numerically broken model scores NaN.
 The filter cannot vouch for it, so it is flagged AI (dropped); in the AUROC a NaN
@@ -49,34 +60,44 @@ from harness.errors import BadInput
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-DETECTOR_KINDS: tuple[str, ...] = ("loglik", "ratio")
+CALIBRATED_KINDS: tuple[str, ...] = ("loglik", "ratio")
+"""Detectors whose threshold is a quantile of human calibration scores."""
+DETECTOR_KINDS: tuple[str, ...] = (*CALIBRATED_KINDS, "watermark")
 
 
 @dataclass(frozen=True)
 class DetectorSpec:
-    """A detector: score `kind` and calibration quantile T (fraction of human kept)."""
+    """A detector: score `kind` and its parameter: for a calibrated kind the
+    calibration quantile T (fraction of human kept), for `watermark` the z
+    threshold Z itself."""
 
     kind: str
-    quantile: float
+    param: float
 
     @property
     def text(self) -> str:
-        return f"{self.kind}:{self.quantile:g}"
+        return f"{self.kind}:{self.param:g}"
 
 
 def parse_detector(text: str) -> DetectorSpec:
-    """'KIND:T' (e.g. 'loglik:0.9') -> DetectorSpec; BadInput (one line) otherwise."""
+    """'KIND:T' (e.g. 'loglik:0.9') or 'watermark:Z' (e.g. 'watermark:4') ->
+    DetectorSpec; BadInput (one line) otherwise."""
     kind, sep, q_text = text.strip().partition(":")
     if kind not in DETECTOR_KINDS:
         raise BadInput(f"unknown detector {kind!r}; known: {', '.join(DETECTOR_KINDS)}")
     try:
         quantile = float(q_text) if sep else math.nan
     except ValueError:
-        raise BadInput(f"detector quantile {q_text!r} is not a number") from None
+        raise BadInput(f"detector parameter {q_text!r} is not a number") from None
+    if kind == "watermark":
+        if not math.isfinite(quantile):
+            raise BadInput(f"detector 'watermark' needs a finite z threshold Z, e.g. "
+                           f"watermark:4 (got {q_text or 'none'})")
+        return DetectorSpec(kind=kind, param=quantile)
     if not 0.0 < quantile < 1.0:  # also refuses NaN and a missing T
         raise BadInput(f"detector {kind!r} needs a quantile T in (0, 1), the fraction of "
                        f"human code kept (got {q_text or 'none'})")
-    return DetectorSpec(kind=kind, quantile=quantile)
+    return DetectorSpec(kind=kind, param=quantile)
 
 
 def score_candidates(kind: str, current_model: Any, base_model: Any,
@@ -94,8 +115,8 @@ def score_candidates(kind: str, current_model: Any, base_model: Any,
     """
     from harness.model.training import completion_logprobs
 
-    if kind not in DETECTOR_KINDS:
-        raise BadInput(f"unknown detector {kind!r}; known: {', '.join(DETECTOR_KINDS)}")
+    if kind not in CALIBRATED_KINDS:  # watermark: harness.experiment.watermarking
+        raise BadInput(f"unknown detector {kind!r}; known: {', '.join(CALIBRATED_KINDS)}")
     current = np.asarray(completion_logprobs(current_model, tokenizer, pairs, batch_size,
                                              max_length, fmt), dtype=np.float64)
     if kind == "loglik":

@@ -178,20 +178,23 @@ def evaluate_model(model: Any, tokenizer: Any, tasks: Sequence[Task], n: int,
                    sampling: SamplingConfig, executor: Executor, ks: Sequence[int], *,
                    seed: int, temperature: float | None = None,
                    fmt: PromptFormat | None = None, timeout_s: float = 5.0,
-                   progress: tuple[str, str] | None = None) -> ModelScore:
+                   progress: tuple[str, str] | None = None,
+                   watermark: str | None = None) -> ModelScore:
     """Sample n completions per task, execute them, score them (`score`).
 
     temperature: overrides sampling.temperature (0 = greedy). fmt: the prompt format;
     in chat format the judged solution is taken out of each answer (None: the
     completion is judged as written). progress: labels of the sampling and execution
-    bars (None: silent).
+    bars (None: silent). watermark: overrides sampling.watermark ('' = unmarked;
+    `harness.model.sampling.sample_completions`).
     """
     from harness.model.sampling import sample_completions  # torch: only when sampling
 
     started = time.perf_counter()
     drawn = sample_completions(model, tokenizer, [t.prompt for t in tasks], n, sampling,
                                seed=seed, temperature=temperature,
-                               progress=progress[0] if progress else False, fmt=fmt)
+                               progress=progress[0] if progress else False, fmt=fmt,
+                               watermark=watermark)
     sampled = time.perf_counter()
     flat = [(t, c) for t, per in zip(tasks, drawn, strict=True) for c in per]
     samples = [Sample(t.task_id, c.text,

@@ -4,7 +4,8 @@ A filter sees every candidate of a generation with its sandbox verdict and the
 model's own confidence, and returns a keep-mask. Filters are registered by name in
 one registry; a spec string selects one:
 
-    none | syntax | tests | partial:P | noisy:P | perplexity:Q | detect:KIND:T   [+dedup]
+    none | syntax | tests | partial:P | noisy:P | perplexity:Q | detect:KIND:T
+         | detect:watermark:Z   [+dedup]
 
 `+dedup` composes with any of them: after the base filter, exact duplicate
 completions of the same task are dropped (the first is kept). Every candidate is
@@ -18,6 +19,9 @@ detector judges human: a candidate is kept iff its `ai_score` is at most its
 `ai_threshold` (a NaN on either side: dropped), both attached beforehand by
 `attach_detector_scores`, so the filter itself stays a pure function of the
 candidates. Scores, calibration and the report: `harness.experiment.detection`.
+`detect:watermark:Z` is the same filter on a watermark's z-score, for runs that
+mark their samples (`--watermark`): kept iff z <= Z, judged unmarked; its
+threshold is Z itself, not calibrated (`harness.experiment.watermarking`).
 
 Completions are whatever the model wrote (policy: `tasks.model_text`): every filter
 gives a keep/drop for any text and any confidence value. Text Python cannot parse
@@ -161,12 +165,15 @@ def _detect(t: float | None) -> FilterFn:
     """Keep what the AI-text detector judges human: ai_score <= ai_threshold.
 
     The threshold was calibrated so that about a fraction T of human code passes
-    (`harness.experiment.detection.calibrate_threshold`); T itself is not needed here. A NaN
-    score or threshold is dropped: the detector cannot vouch for it (an empty
-    completion, a numerically broken model, no usable calibration).
+    (`harness.experiment.detection.calibrate_threshold`), or for a watermark is the
+    z threshold Z; the parameter itself is not needed here (`parse_detector` checked
+    its range per kind). A NaN score or threshold is dropped: the detector cannot
+    vouch for it (an empty completion, a numerically broken model, no usable
+    calibration, no token a watermark counts).
     """
-    if t is None or not 0.0 < t < 1.0:
-        raise BadInput("filter 'detect' needs a quantile T in (0, 1), e.g. detect:loglik:0.9")
+    if t is None or not math.isfinite(t):
+        raise BadInput("filter 'detect' needs a parameter, e.g. detect:loglik:0.9 or "
+                       "detect:watermark:4")
 
     def keep(cands: Sequence[Candidate], rng: np.random.Generator) -> KeepMask:
         return [not ai for ai in judged_ai(cands)]
@@ -204,8 +211,9 @@ def dedup_mask(cands: Sequence[Candidate], keep: KeepMask) -> KeepMask:
 class FilterSpec:
     """A parsed filter spec: base name, its parameter, and whether +dedup follows.
 
-    detector: the score kind of a `detect` filter ("loglik" or "ratio"; its param
-    is the calibration quantile T), None for every other filter.
+    detector: the score kind of a `detect` filter ("loglik" or "ratio": its param
+    is the calibration quantile T; "watermark": the z threshold Z), None for every
+    other filter.
     """
 
     text: str
@@ -245,7 +253,7 @@ def parse_filter(text: str) -> FilterSpec:
             parsed = parse_detector(param_text)
         except BadInput as exc:
             raise BadInput(f"bad filter {text!r}: {exc}; e.g. detect:loglik:0.9") from None
-        param, detector = parsed.quantile, parsed.kind
+        param, detector = parsed.param, parsed.kind
     elif param_text:
         try:
             param = float(param_text)
@@ -306,7 +314,8 @@ def apply_filter(spec: FilterSpec, cands: Sequence[Candidate],
 def attach_detector_scores(spec: FilterSpec, cands: Sequence[Candidate], current_model: Any,
                            base_model: Any, tokenizer: PreTrainedTokenizerBase,
                            calibration_pairs: Sequence[tuple[str, str]],
-                           batch_size: int = 64, fmt: Any = None) -> list[Candidate]:
+                           batch_size: int = 64, fmt: Any = None,
+                           watermark: str = "") -> list[Candidate]:
     """The candidates with the detector's score and calibrated threshold attached,
     ready for `apply_filter`; unchanged (a new list) for any filter but `detect`.
 
@@ -314,10 +323,20 @@ def attach_detector_scores(spec: FilterSpec, cands: Sequence[Candidate], current
     generation 0's (used by `ratio` only). calibration_pairs: (prompt, completion)
     of human references kept apart from the pool; the threshold is the T-quantile
     of their scores (`harness.experiment.detection.calibrate_threshold`).
+    watermark: the run's watermark spec, for `detect:watermark:Z`: the score is the
+    z of the mark (SWEET entropies from `current_model`, which sampled them) and the
+    threshold Z; no calibration (a watermark's null distribution is known).
     """
     if spec.name != "detect" or spec.detector is None or spec.param is None:
         return list(cands)
     pairs = [(c.prompt, c.completion) for c in cands]
+    if spec.detector == "watermark":
+        from harness.experiment.watermarking import required_spec, z_scores
+
+        zs = z_scores(required_spec(watermark), current_model, tokenizer, pairs, fmt,
+                      batch_size)
+        return [dataclasses.replace(c, ai_score=float(z), ai_threshold=spec.param)
+                for c, z in zip(cands, zs, strict=True)]
     scores = score_candidates(spec.detector, current_model, base_model, tokenizer,
                               [*pairs, *calibration_pairs], batch_size=batch_size, fmt=fmt)
     threshold = calibrate_threshold(scores[len(pairs):], spec.param)

@@ -452,7 +452,8 @@ def self_training_data(ctx: Context, arm: Arm, g: int) -> TrainingData:
 
         candidates = attach_detector_scores(spec, candidates, previous, base,
                                             ctx.tokenizer,
-                                            calibration_pairs(ctx, arm, g, by_id), fmt=ctx.fmt)
+                                            calibration_pairs(ctx, arm, g, by_id), fmt=ctx.fmt,
+                                            watermark=cfg.sampling.watermark)
     del previous
     outcome = apply_filter(spec, candidates, np.random.default_rng(
         derive_seed(arm.seed, g, "filter")))
@@ -653,6 +654,10 @@ def score_generation(ctx: Context, model: Any, arm: Arm, g: int, trained: Traine
     perplexity, the tail and collapse metrics, greedy pass@1 and the --also-eval
     suites where asked. `started`: when the generation began (its `generation` time).
 
+    The eval samples are unmarked even when the run has a watermark (its train
+    samples are marked), so pass@1 compares across runs; with one, the same eval
+    problems are also sampled marked at the same seed (`watermark_eval`).
+
     The eval sampling seed is the same in every generation (common random numbers):
     sample i of a problem uses the same random draws whatever the generation, so
     the difference between two generations' scores is the models' difference, not
@@ -665,11 +670,7 @@ def score_generation(ctx: Context, model: Any, arm: Arm, g: int, trained: Traine
 
     cfg = ctx.cfg
     t0 = time.perf_counter()
-    main = evaluate_model(model, ctx.tokenizer, ctx.eval_tasks, cfg.n_eval, cfg.sampling,
-                          ctx.executor, cfg.ks, seed=derive_seed(arm.seed, "eval-samples"),
-                          temperature=cfg.sampling.temperature, fmt=ctx.fmt,
-                          timeout_s=cfg.sandbox.timeout_s,
-                          progress=(f"gen {g} sample eval", f"gen {g} execute eval"))
+    main = eval_samples(ctx, model, arm, g, watermark="")
     report = main.report
     greedy = (greedy_eval(ctx, model, ctx.eval_tasks, arm).report.pass_at_k["pass@1"]
               if cfg.greedy else None)
@@ -677,10 +678,10 @@ def score_generation(ctx: Context, model: Any, arm: Arm, g: int, trained: Traine
                      [(t.prompt, reference(ctx, t)) for t in ctx.eval_tasks], fmt=ctx.fmt)
     tail = tail_metrics(ctx, model, main.samples, main.results)
     collapse = collapse_block(ctx, arm, g, main.samples, report.diversity["diversity"])
-    eval_rows = [sample_row(s, c, "eval", arm.seed, i)
-                 for i, (s, c) in enumerate(zip(main.samples, main.completions, strict=True))]
-    verdict_rows = [_verdict_row(s.task_id, "eval", i, r)
-                    for i, (s, r) in enumerate(zip(main.samples, main.results, strict=True))]
+    eval_rows, verdict_rows = _score_rows(main, "eval", arm.seed)
+    watermark, marked_rows, marked_verdicts = watermark_eval(ctx, model, arm, g, main)
+    eval_rows += marked_rows
+    verdict_rows += marked_verdicts
     t_also = time.perf_counter()
     also_eval: dict[str, Any] | None = None
     if ctx.also_tasks:
@@ -703,15 +704,64 @@ def score_generation(ctx: Context, model: Any, arm: Arm, g: int, trained: Traine
         timings_s={"evaluation": now - t0, "eval_execution": main.execution_s,
                    "also_eval": now - t_also, **trained.timings_s,
                    "generation": time.perf_counter() - started},  # all of it: the ETA's
-        also_eval=also_eval, peak_rss_mb=peak_rss_mb())
+        also_eval=also_eval, watermark=watermark, peak_rss_mb=peak_rss_mb())
     return eval_rows, verdict_rows, record
+
+
+def eval_samples(ctx: Context, model: Any, arm: Arm, g: int, watermark: str) -> ModelScore:
+    """The eval problems sampled n_eval times (watermark '' = unmarked), executed and
+    scored; the same seed in every generation and with or without the mark."""
+    cfg = ctx.cfg
+    label = "eval" if not watermark else "marked eval"
+    return evaluate_model(model, ctx.tokenizer, ctx.eval_tasks, cfg.n_eval, cfg.sampling,
+                          ctx.executor, cfg.ks, seed=derive_seed(arm.seed, "eval-samples"),
+                          temperature=cfg.sampling.temperature, fmt=ctx.fmt,
+                          timeout_s=cfg.sandbox.timeout_s, watermark=watermark,
+                          progress=(f"gen {g} sample {label}", f"gen {g} execute {label}"))
+
+
+def watermark_eval(ctx: Context, model: Any, arm: Arm, g: int, unmarked: ModelScore
+                   ) -> tuple[dict[str, Any] | None, list[dict[str, Any]],
+                              list[dict[str, Any]]]:
+    """With a watermark: the eval problems sampled marked, at the eval seed, and the
+    generation's `watermark` block (`harness.experiment.watermarking`: cost, AUROC,
+    radioactivity), with their samples.jsonl and verdicts.jsonl rows (split
+    `eval:watermark`). (None, [], []) without one."""
+    from harness.experiment.watermarking import watermark_block
+    from harness.model.watermark import parse_watermark
+
+    spec = parse_watermark(ctx.cfg.sampling.watermark)
+    if spec is None:
+        return None, [], []
+    t0 = time.perf_counter()
+    marked = eval_samples(ctx, model, arm, g, watermark=ctx.cfg.sampling.watermark)
+    block = watermark_block(spec, model, ctx.tokenizer, ctx.eval_tasks,
+                            [reference(ctx, t) for t in ctx.eval_tasks], unmarked, marked,
+                            ctx.fmt)
+    block["seconds"] = time.perf_counter() - t0  # sampling, running and scoring them
+    rows, verdicts = _score_rows(marked, MARKED_SPLIT, arm.seed)
+    return block, rows, verdicts
+
+
+MARKED_SPLIT = "eval:watermark"
+"""The samples.jsonl / verdicts.jsonl split of the marked eval samples."""
+
+
+def _score_rows(scored: ModelScore, split: str, seed: int
+                ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """samples.jsonl and verdicts.jsonl rows of one scored sampling."""
+    rows = [sample_row(s, c, split, seed, i)
+            for i, (s, c) in enumerate(zip(scored.samples, scored.completions, strict=True))]
+    verdicts = [_verdict_row(s.task_id, split, i, r)
+                for i, (s, r) in enumerate(zip(scored.samples, scored.results, strict=True))]
+    return rows, verdicts
 
 
 def greedy_eval(ctx: Context, model: Any, tasks: Sequence[Task], arm: Arm) -> ModelScore:
     """One greedy (temperature 0) sample per problem, executed and scored (pass@1)."""
     return evaluate_model(model, ctx.tokenizer, tasks, 1, ctx.cfg.sampling, ctx.executor, [1],
                           seed=derive_seed(arm.seed, "greedy"), temperature=0.0, fmt=ctx.fmt,
-                          timeout_s=ctx.cfg.sandbox.timeout_s)
+                          timeout_s=ctx.cfg.sandbox.timeout_s, watermark="")
 
 
 def also_evaluate(ctx: Context, model: Any, arm: Arm, suite: str, tasks: Sequence[Task]

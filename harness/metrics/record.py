@@ -9,9 +9,9 @@ added here, as one field with its type and meaning, and in results/README.md
 
 Nested blocks whose shape is owned by one module stay plain JSON objects here
 (`diversity`: harness.metrics.diversity, `collapse`: harness.metrics.collapse,
-`detection`: harness.experiment.detection, `filter`: harness.experiment.filters); the
-record checks that they are objects (or null) and the tools read the keys they
-document.
+`detection`: harness.experiment.detection, `filter`: harness.experiment.filters,
+`watermark`: harness.experiment.watermarking); the record checks that they are
+objects (or null) and the tools read the keys they document.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ class GenerationRecord:
     train_loss: float | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
     also_eval: dict[str, Any] | None = None      # suite -> greedy pass@1, perplexity, ...
+    watermark: dict[str, Any] | None = None      # --watermark only: cost, AUROC, radioactivity
     peak_rss_mb: float | None = None             # this generation's peak resident memory
 
     def to_json(self) -> dict[str, Any]:
@@ -105,6 +106,7 @@ class GenerationRecord:
             train_loss=_opt_number(data.get("train_loss"), f"{where}.train_loss"),
             timings_s=_object(data.get("timings_s"), f"{where}.timings_s") or {},
             also_eval=_object(data.get("also_eval"), f"{where}.also_eval"),
+            watermark=_object(data.get("watermark"), f"{where}.watermark"),
             peak_rss_mb=_opt_number(data.get("peak_rss_mb"), f"{where}.peak_rss_mb"),
         )
 

@@ -198,3 +198,17 @@ def max_positions(model: PreTrainedModel) -> int | None:
         if isinstance(value, int) and value > 0:
             return value
     return None
+
+
+def output_vocab_size(model: PreTrainedModel) -> int:
+    """Columns of the model's logits: its output embedding's rows, else config.vocab_size.
+
+    Often more than the tokenizer's ids (vocabularies padded to a multiple of 64);
+    what matters is that the sampler and a detector agree on one number, since a
+    watermark's green lists are defined over it (`harness.model.watermark`).
+    """
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    weight = getattr(head, "weight", None)
+    if weight is not None and weight.ndim == 2:
+        return int(weight.shape[0])
+    return int(model.config.vocab_size)

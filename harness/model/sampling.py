@@ -31,6 +31,13 @@ runs its own decode loop over the model's KV cache:
   get identical samples.
 * **Confidence.** Each completion carries the mean log-probability of its kept
   tokens under the model at temperature 1 (the `perplexity:Q` filter's score).
+* **Watermark.** With `sampling.watermark` (or the `watermark` argument) set, each
+  pick adds the keyed green-list bias of `harness.model.watermark` to the logits
+  (Kirchenbauer et al. 2023; SWEET's entropy gate when set), from the row's
+  previous token: the prompt's last token at step 0, then the previous pick. The
+  recorded confidence stays the *unbiased* model's: the `perplexity:Q` filter and
+  the detectors ask how likely the model itself finds a text, not the sampler.
+  The bias is device tensor ops only, so the CUDA graph path captures it too.
 
 `COLLAPSE_BENCH_SAMPLER` picks the decode path: `auto` (default: CUDA graphs on
 CUDA where supported, else eager), `eager` (growing cache), `static` (the graph
@@ -55,7 +62,8 @@ import torch
 from harness.config import SamplingConfig
 from harness.errors import BadInput
 from harness.model.formats import PromptFormat
-from harness.model.runtime import max_positions
+from harness.model.runtime import max_positions, output_vocab_size
+from harness.model.watermark import Watermark, WatermarkSpec, parse_watermark
 from tasks.postprocess import STOP_SEQUENCES, truncate_completion
 
 if TYPE_CHECKING:
@@ -118,6 +126,7 @@ def sample_completions(
     stop: Sequence[str] = STOP_SEQUENCES,
     progress: bool | str = False,
     fmt: PromptFormat | None = None,
+    watermark: str | None = None,
 ) -> list[list[Completion]]:
     """n completions for each prompt, in prompt order; see the module docstring.
 
@@ -128,13 +137,16 @@ def sample_completions(
     model sees `fmt.model_input`, decoding stops at `fmt.stops` (instead of `stop`),
     and each text is `fmt.finish`ed and made relative to the original prompt. None:
     the prompt is the model input as given, cut by `truncate_completion`.
+    watermark: a watermark spec (`harness.model.watermark.parse_watermark`) overriding
+    cfg.watermark, '' for none: the loop samples one generation both ways.
     """
     temp = cfg.temperature if temperature is None else temperature
     _validate(n, temp, cfg)
+    mark = parse_watermark(cfg.watermark if watermark is None else watermark)
     if n == 0 or not prompts:
         return [[] for _ in prompts]
     stops = fmt.stops if fmt is not None else stop
-    sampler = _Sampler(model, tokenizer, cfg, temp, tuple(s for s in stops if s), fmt)
+    sampler = _Sampler(model, tokenizer, cfg, temp, tuple(s for s in stops if s), fmt, mark)
     return sampler.run(list(prompts), n, seed, progress)
 
 
@@ -175,7 +187,8 @@ class _Sampler:
 
     def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                  cfg: SamplingConfig, temperature: float, stop: tuple[str, ...],
-                 fmt: PromptFormat | None = None) -> None:
+                 fmt: PromptFormat | None = None,
+                 watermark: WatermarkSpec | None = None) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.fmt = fmt
@@ -202,6 +215,9 @@ class _Sampler:
         self.graphs_failed: str | None = _GRAPHS_FAILED.get(model)
         self.captures = 0
         self.graph_pool: Any = None
+        self.watermark_spec = watermark
+        # built at the first pick (eager, before any capture), on the logits' device
+        self.watermark: Watermark | None = None
 
     # -- prompt handling ---------------------------------------------------------
 
@@ -271,12 +287,12 @@ class _Sampler:
             advance(len(rows))
             return rows
 
-        logits, cache, prompt_mask = self._prefill(wave, prompts, encoded, max_new)
+        logits, cache, prompt_mask, last = self._prefill(wave, prompts, encoded, max_new)
         uniforms = torch.stack([
             torch.rand(max_new, generator=torch.Generator().manual_seed(
                 sample_seed(seed, prompts[p], s)), dtype=torch.float64)
             for p, s in wave]).to(self.device)
-        state = _WaveState.start(self, logits, cache, prompt_mask, uniforms, max_new)
+        state = _WaveState.start(self, logits, cache, prompt_mask, uniforms, max_new, last)
 
         active = list(range(len(rows)))  # row index of each batch position
         read = 0  # steps the host has read
@@ -366,9 +382,10 @@ class _Sampler:
 
     def _prefill(self, wave: list[tuple[int, int]], prompts: list[str],
                  encoded: dict[str, list[int]], max_new: int
-                 ) -> tuple[torch.Tensor, Any, torch.Tensor]:
+                 ) -> tuple[torch.Tensor, Any, torch.Tensor, torch.Tensor]:
         """Run each distinct prompt of the wave once, then fan its cache rows out to
-        the wave's samples: (next-token logits, cache, attention mask), one row each."""
+        the wave's samples: (next-token logits, cache, attention mask, last prompt
+        token), one row each."""
         distinct: list[str] = []
         slot: dict[str, int] = {}
         for p, _ in wave:
@@ -380,7 +397,7 @@ class _Sampler:
                                       cache=_preallocated_cache(ids.shape[1] + max_new))
         fan = torch.tensor([slot[prompts[p]] for p, _ in wave], device=self.device)
         cache.batch_select_indices(fan)
-        return logits[fan], cache, mask[fan]
+        return logits[fan], cache, mask[fan], ids[fan, -1]  # left-padded: -1 is the last
 
     def _left_pad(self, seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         width = max(len(s) for s in seqs)
@@ -407,9 +424,14 @@ class _Sampler:
             new_cache = out.get("past_key_values", None)
         return out.logits[:, -1, :].float(), new_cache
 
-    def _pick(self, logits: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Next token per row (greedy or inverse-CDF sampling) and its log-prob at T=1."""
+    def _pick(self, logits: torch.Tensor, u: torch.Tensor, prev: torch.Tensor
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Next token per row (greedy or inverse-CDF sampling) and its log-prob at T=1
+        under the model; with a watermark the pick is from the biased logits (`prev`:
+        each row's previous token), the log-prob still the unbiased one."""
         logp = torch.log_softmax(logits, dim=-1)
+        if self.watermark_spec is not None:
+            logits = self._watermark(logits).bias(logits, prev, logp)
         if self.temperature == 0:
             tokens = logits.argmax(dim=-1)
         else:
@@ -424,6 +446,19 @@ class _Sampler:
             idx = torch.searchsorted(cdf, target, right=True).clamp_(max=cdf.shape[1] - 1)
             tokens = idx[:, 0] if order is None else order.gather(1, idx)[:, 0]
         return tokens, logp.gather(1, tokens[:, None])[:, 0]
+
+    def _watermark(self, logits: torch.Tensor) -> Watermark:
+        """The green lists over the logits' width (the model's output vocabulary: what a
+        detector builds them over too, `harness.model.runtime.output_vocab_size`)."""
+        if self.watermark is None:
+            assert self.watermark_spec is not None
+            width = int(logits.shape[-1])
+            expected = output_vocab_size(self.model)
+            if width != expected:  # a detector would build other green lists
+                raise RuntimeError(f"logits have {width} columns but the model's output "
+                                   f"vocabulary is {expected}; cannot watermark")
+            self.watermark = Watermark(self.watermark_spec, width, logits.device)
+        return self.watermark
 
     # -- results ---------------------------------------------------------------------
 
@@ -486,7 +521,8 @@ class _WaveState:
 
     @classmethod
     def start(cls, sampler: _Sampler, logits: torch.Tensor, cache: Any,
-              prompt_mask: torch.Tensor, uniforms: torch.Tensor, max_new: int) -> _WaveState:
+              prompt_mask: torch.Tensor, uniforms: torch.Tensor, max_new: int,
+              last_prompt_tokens: torch.Tensor) -> _WaveState:
         """State after the prefill, with step 0 (picked from the prefill's logits) done."""
         static = sampler.mode in ("static", "graphs") and _is_ours(cache)
         self = cls(sampler, cache, static)
@@ -510,7 +546,7 @@ class _WaveState:
         self.uniforms = uniforms
         self.out_tok = torch.zeros((batch, max_new), dtype=torch.long, device=device)
         self.out_lp = torch.zeros((batch, max_new), dtype=torch.float32, device=device)
-        tokens, logprobs = sampler._pick(logits, uniforms[:, 0])
+        tokens, logprobs = sampler._pick(logits, uniforms[:, 0], last_prompt_tokens)
         self.out_tok[:, 0] = tokens
         self.out_lp[:, 0] = logprobs
         self.ids = tokens[:, None].clone()
@@ -527,7 +563,7 @@ class _WaveState:
             sampler = self.sampler
             logits, self.cache = sampler._forward(self.ids, self.mask[..., :self.width + step],
                                                   self.positions, self.cache)
-            tokens, logprobs = sampler._pick(logits, self.uniforms[:, step])
+            tokens, logprobs = sampler._pick(logits, self.uniforms[:, step], self.ids[:, 0])
             self.out_tok[:, step] = tokens
             self.out_lp[:, step] = logprobs
             self.ids[:, 0] = tokens
@@ -550,7 +586,7 @@ class _WaveState:
         self.mask.index_fill_(3, control.slot, True)
         logits, _ = sampler._forward(self.ids, self.mask, self.positions, self.cache)
         u = self.uniforms.index_select(1, self.step_t)[:, 0]
-        tokens, logprobs = sampler._pick(logits, u)
+        tokens, logprobs = sampler._pick(logits, u, self.ids[:, 0])
         self.out_tok.index_copy_(1, self.step_t, tokens[:, None])
         self.out_lp.index_copy_(1, self.step_t, logprobs[:, None])
         self.ids.copy_(tokens[:, None])

@@ -713,26 +713,103 @@ def completion_nll(model: PreTrainedModel | PeftModel, tokenizer: PreTrainedToke
     """(summed negative log-likelihood, number of scored tokens) of each completion
     given its prompt, in the order of `pairs`; (0.0, 0) for an empty completion.
 
-    The core of `perplexity` and `completion_logprobs`. Examples are run sorted by
-    length (little padding) with only the completion's logits computed where the
-    model allows; per-token losses are float32 as in training, summed per example in
-    float64, and read from the device once at the end.
+    The core of `perplexity` and `completion_logprobs`. Per-token losses are float32
+    as in training, summed per example in float64, and read from the device once at
+    the end.
+    """
+    encoded = _encode_scored(model, tokenizer, pairs, max_length, fmt)
+    counts = [_counts([e], True)[1] for e in encoded]
+    nll = [0.0] * len(encoded)
+    rows: list[int] = []
+    sums: list[torch.Tensor] = []
+
+    def add(batch_rows: list[int], logits: torch.Tensor, target: torch.Tensor) -> None:
+        per_token = torch.nn.functional.cross_entropy(
+            logits.float().reshape(-1, logits.shape[-1]), target.reshape(-1),
+            ignore_index=-100, reduction="none").view(target.shape)  # 0: ignored
+        sums.append(per_token.double().sum(dim=1))
+        rows.extend(batch_rows)
+
+    _each_scored_batch(model, tokenizer, encoded, counts, batch_size, add)
+    if sums:
+        for i, value in zip(rows, torch.cat(sums).cpu().tolist(), strict=True):
+            nll[i] = value
+    return nll, counts
+
+
+def completion_tokens(model: PreTrainedModel | PeftModel, tokenizer: PreTrainedTokenizerBase,
+                      pairs: Sequence[tuple[str, str]], max_length: int = 1024,
+                      fmt: PromptFormat | None = None) -> list[tuple[int | None, list[int]]]:
+    """(the token before the scored ones, the completion's scored tokens) of each pair,
+    tokenized and truncated exactly as `completion_nll` scores them: the tokens a
+    watermark detector counts (`harness.model.watermark`), in the run's format.
+
+    The token before is the prompt's last (the context of the first completion
+    token); None only for an empty example.
+    """
+    out: list[tuple[int | None, list[int]]] = []
+    for ids, n_prompt in _encode_scored(model, tokenizer, pairs, max_length, fmt):
+        start = max(n_prompt, 1)  # as `_collate`: a prompt-less first token is not scored
+        out.append((ids[start - 1] if len(ids) >= start else None, ids[start:]))
+    return out
+
+
+def completion_entropies(model: PreTrainedModel | PeftModel,
+                         tokenizer: PreTrainedTokenizerBase, pairs: Sequence[tuple[str, str]],
+                         batch_size: int = 64, max_length: int = 1024,
+                         fmt: PromptFormat | None = None) -> list[list[float]]:
+    """Per pair, the entropy (nats, temperature 1) of the model's next-token
+    distribution before each of `completion_tokens`' tokens, one per token: what
+    SWEET's detector gates on (Lee et al. 2023), the sampler's gate recomputed.
+
+    Float32 softmax over the vocabulary, as the sampler's; under bf16 autocast on a
+    GPU the logits differ from the sampler's in the last bits, which moves a
+    position across the threshold only when its entropy is within rounding of it.
+    """
+    encoded = _encode_scored(model, tokenizer, pairs, max_length, fmt)
+    counts = [_counts([e], True)[1] for e in encoded]
+    out: list[list[float]] = [[] for _ in encoded]
+    parts: list[tuple[list[int], torch.Tensor, torch.Tensor]] = []
+
+    def add(batch_rows: list[int], logits: torch.Tensor, target: torch.Tensor) -> None:
+        probs = torch.softmax(logits.float(), dim=-1)
+        parts.append((batch_rows, torch.special.entr(probs).sum(dim=-1), target != -100))
+
+    _each_scored_batch(model, tokenizer, encoded, counts, batch_size, add)
+    for batch_rows, entropy, scored in parts:
+        entropy, scored = entropy.cpu(), scored.cpu()
+        for r, i in enumerate(batch_rows):
+            out[i] = entropy[r][scored[r]].tolist()
+    return out
+
+
+def _encode_scored(model: PreTrainedModel | PeftModel, tokenizer: PreTrainedTokenizerBase,
+                   pairs: Sequence[tuple[str, str]], max_length: int,
+                   fmt: PromptFormat | None) -> list[Encoded]:
+    """Each (prompt, completion) as scoring encodes it: no EOS, within the model's
+    positions, any text accepted (`tasks.model_text.clean_text`)."""
+    limit = _length_limit(model, max_length)
+    return [encode_example(tokenizer, clean_text(p), clean_text(c), limit, add_eos=False,
+                           fmt=fmt) for p, c in pairs]
+
+
+def _each_scored_batch(model: PreTrainedModel | PeftModel, tokenizer: PreTrainedTokenizerBase,
+                       encoded: Sequence[Encoded], counts: Sequence[int], batch_size: int,
+                       each: Callable[[list[int], torch.Tensor, torch.Tensor], None]) -> None:
+    """Run every example with a scored token (counts[i] > 0) through the model, in
+    batches sorted by length (little padding) within LOGIT_BUDGET, with only the
+    completion's logits computed where the model allows, and call
+    `each(example indices, logits, targets)` per batch (targets -100 where unscored).
     """
     if batch_size < 1:
         raise BadInput(f"batch_size must be >= 1, got {batch_size}")
-    limit = _length_limit(model, max_length)
-    encoded = [encode_example(tokenizer, clean_text(p), clean_text(c), limit, add_eos=False,
-                              fmt=fmt) for p, c in pairs]
-    counts = [_counts([e], True)[1] for e in encoded]
-    nll = [0.0] * len(encoded)
     order = sorted((i for i in range(len(encoded)) if counts[i]),
                    key=lambda i: len(encoded[i][0]))
     if not order:
-        return nll, counts
+        return
     device = next(model.parameters()).device
     keep_kw = _logits_kwarg(model)
     pad_id = _pad_id(tokenizer)
-    sums: list[torch.Tensor] = []
     was_training = model.training
     model.eval()
     vocab = int(getattr(model.config, "vocab_size", 0) or 1)
@@ -742,12 +819,6 @@ def completion_nll(model: PreTrainedModel | PeftModel, tokenizer: PreTrainedToke
                 batch = [encoded[order[i]] for i in rows]
                 ids, mask, labels, first = _collate(batch, pad_id, True, device)
                 logits, target = _trained_logits(model, ids, mask, labels, first, keep_kw)
-                per_token = torch.nn.functional.cross_entropy(
-                    logits.float().reshape(-1, logits.shape[-1]), target.reshape(-1),
-                    ignore_index=-100, reduction="none").view(target.shape)  # 0: ignored
-                sums.append(per_token.double().sum(dim=1))
+                each([order[i] for i in rows], logits, target)
     finally:
         model.train(was_training)
-    for i, value in zip(order, torch.cat(sums).cpu().tolist(), strict=True):
-        nll[i] = value
-    return nll, counts
