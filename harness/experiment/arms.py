@@ -107,12 +107,16 @@ def plan_line(cfg: RunConfig, done: int = 0) -> str:
     generations, and what each generation samples. A typo such as `--generations
     100000000` or a preset's grid is then visible before it costs anything (it used
     to start silently). `done`: generations already complete (a resume)."""
-    arms = len(arms_of(cfg))
+    grid = arms_of(cfg)
+    arms = len(grid)
+    controls = sum(a.course == "repair-only" for a in grid)
     gens = cfg.total_generations + 1
     phases = f"gen 0 + {cfg.generations} self-training" + (
         f" + {cfg.recover} repair" if cfg.recover else "")
     evals = f"{cfg.eval_tasks}" if cfg.eval_tasks else "all"
-    line = (f"plan: {arms} arm(s) x {gens} generations ({phases}) = {arms * gens} "
+    of_them = (f" ({controls} of them repair-only controls, whose first {cfg.generations} "
+               "generations are copies)" if controls else "")
+    line = (f"plan: {arms} arm(s){of_them} x {gens} generations ({phases}) = {arms * gens} "
             f"generations to score; each samples {cfg.train_prompts} train prompts x "
             f"{cfg.n_train} and {evals} eval problems x {cfg.n_eval}")
     return line + (f"; {done} already done" if done else "")
