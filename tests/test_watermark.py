@@ -255,6 +255,7 @@ def test_the_filter_keeps_unmarked_and_drops_most_marked(tiny, tiny_samples) -> 
     assert out.detection is not None and out.detection["auroc"] > 0.9
 
 
+@pytest.mark.slow  # seconds of sampling; make test runs it
 def test_at_delta_2_a_model_with_entropy_to_spend_is_clearly_marked() -> None:
     tok = tokenizer()
     model = random_model("llama", len(tok), seed=3, tied=False)
@@ -294,6 +295,7 @@ def test_the_recorded_logprob_is_the_unbiased_models(tiny, eval_prompts) -> None
             assert not torch.allclose(picked, plain, atol=1e-2)  # the test can tell them apart
 
 
+@pytest.mark.slow  # seconds of sampling; make test runs it
 def test_sweet_threshold_zero_is_kirchenbauer_and_a_huge_one_is_no_mark(  # type: ignore[no-untyped-def]
         tiny, eval_prompts, tiny_samples) -> None:
     """Sample i depends only on (seed, prompt, i), so a subset of the prompts sampled

@@ -453,6 +453,20 @@ def question_plots(run: RunResult, answers: Sequence[GroupAnswer],
             top = max(top, float(np.nanmax(high)))
             if a.recovery:
                 ax.axvline(a.n_self + 0.5, color="0.6", lw=0.8, ls=":")
+            twin = [x for x in groups.get(control_key(a.key), []) if x.generations]
+            if a.repair_gap and twin:  # the repair-only control, dashed in its twin's colour
+                rows = seed_curves(twin, getter)
+                if title.startswith("pass@1"):
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        rows = np.where(rows[:, :1] > 0, rows / rows[:, :1], np.nan)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    control_mean = np.nanmean(rows, axis=0)
+                (dashed,) = ax.plot(np.arange(len(control_mean)), control_mean, ls="--",
+                                    marker=".", color=colour,
+                                    label=f"{labels[a.key]}: repair-only control")
+                if ax is axes[0]:
+                    handles.append(dashed)
         ax.set_title(title, fontsize="small")
         ax.set_xlabel("generation")
         ax.set_ylabel(ylabel, fontsize="small")
