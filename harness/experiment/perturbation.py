@@ -21,7 +21,10 @@ format moves whitespace there) or after a backslash continuation (it has no line
 token). Code the tokenizer rejects is perturbed by these rules up to its first error
 and past it by a textual one (widen a space that follows a visible character, a blank
 line after a newline): text past the error has no meaning to keep, and a model's
-broken output still gets a score instead of none.
+broken output still gets a score instead of none. In the chat format a completion is a
+markdown answer around the code, so the tokenizer stops at its fence and the textual
+rule perturbs the answer (a space widened inside a string literal there changes the
+string: the one place the chat format bends "keeps the meaning").
 
 Each variant picks every place independently with probability SHARE (DetectCodeGPT's
 alpha = beta = 0.5), at least one, and inserts one space or one blank line there
