@@ -106,3 +106,30 @@ def pairs(tasks: list[Task]) -> list[tuple[str, str]]:
 
 def state_copy(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def peaked_copy(model: PreTrainedModel, scale: float) -> PreTrainedModel:
+    """A copy whose output distribution is sharper (scaled LM head): a stand-in for a
+    model that has been self-trained, with clear favourite continuations."""
+    import copy
+
+    out = copy.deepcopy(model)
+    with torch.no_grad():
+        out.lm_head.weight.mul_(scale)
+    return out
+
+
+def own_completions(model: PreTrainedModel, tok: PreTrainedTokenizerFast,
+                    prompts: list[str]) -> list[tuple[str, str]]:
+    """Greedy completions of `model`, restricted to printable-ASCII tokens: byte-level
+    pieces of a multi-byte character decode to U+FFFD and would not re-tokenize to
+    the ids the model chose, which would measure the tokenizer, not the detector."""
+    bad = [i for i in range(len(tok))
+           if not (tok.decode([i]) and tok.decode([i]).isascii() and tok.decode([i]).isprintable())]
+    out = []
+    for prompt in prompts:
+        ids = tok(prompt, return_tensors="pt")
+        gen = model.generate(**ids, max_new_tokens=20, min_new_tokens=20, do_sample=False,
+                             suppress_tokens=bad)
+        out.append((prompt, tok.decode(gen[0, ids["input_ids"].shape[1]:])))
+    return out

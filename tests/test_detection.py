@@ -41,7 +41,7 @@ def test_parse_detector() -> None:
 
 @text
 @pytest.mark.parametrize("spec", ["", "loglik", "loglik:", "loglik:0", "loglik:1", "loglik:1.5",
-                                  "loglik:-0.1", "loglik:nan", "loglik:x", "binoculars:0.9",
+                                  "loglik:-0.1", "loglik:nan", "loglik:x", "binoculars:1",
                                   "0.9", "ratio:0.5:0.5"])
 def test_bad_detector_specs_are_one_line_bad_input(spec: str) -> None:
     with pytest.raises(BadInput) as err:
@@ -283,34 +283,6 @@ def test_completion_logprobs_take_any_text(base: Any, tok: Any) -> None:
     assert all(math.isfinite(v) and v < 0 for v in values)
 
 
-def _peaked_copy(model: Any, scale: float) -> Any:
-    """A copy whose output distribution is sharper (scaled LM head): a stand-in for a
-    model that has been self-trained, with clear favourite continuations."""
-    import copy
-
-    import torch
-
-    out = copy.deepcopy(model)
-    with torch.no_grad():
-        out.lm_head.weight.mul_(scale)
-    return out
-
-
-def _own_completions(model: Any, tok: Any, prompts: list[str]) -> list[tuple[str, str]]:
-    """Greedy completions of `model`, restricted to printable-ASCII tokens: byte-level
-    pieces of a multi-byte character decode to U+FFFD and would not re-tokenize to
-    the ids the model chose, which would measure the tokenizer, not the detector."""
-    bad = [i for i in range(len(tok))
-           if not (tok.decode([i]) and tok.decode([i]).isascii() and tok.decode([i]).isprintable())]
-    out = []
-    for prompt in prompts:
-        ids = tok(prompt, return_tensors="pt")
-        gen = model.generate(**ids, max_new_tokens=20, min_new_tokens=20, do_sample=False,
-                             suppress_tokens=bad)
-        out.append((prompt, tok.decode(gen[0, ids["input_ids"].shape[1]:])))
-    return out
-
-
 def test_own_completions_score_as_ai(base: Any, tok: Any) -> None:
     from harness.experiment.detection import score_candidates
     from harness.experiment.filters import (
@@ -320,11 +292,11 @@ def test_own_completions_score_as_ai(base: Any, tok: Any) -> None:
         parse_filter,
     )
     from sandbox.executor import ExecResult
-    from tests.model_helpers import eval_split
+    from tests.model_helpers import eval_split, own_completions, peaked_copy
 
-    current = _peaked_copy(base, 10.0)
+    current = peaked_copy(base, 10.0)
     prompts = [t.prompt for t in eval_split()[:8]]
-    own = _own_completions(current, tok, prompts)
+    own = own_completions(current, tok, prompts)
     rng = random.Random(0)
     noise = [(p, "".join(rng.choice("abcdefghijklmnopqrstuvwxyz ()=+:") for _ in c))
              for p, c in own]

@@ -18,17 +18,32 @@ the completion's tokens are scored; `harness.model.training.completion_logprobs`
   the base did is what self-training taught it, which separates its own output from
   code that is merely easy to predict (short, idiomatic). At generation 1 the
   sampling model is the base, every ratio is 0 and the filter keeps everything.
+* ``fastdetect``: Fast-DetectGPT's analytic sampling discrepancy (Bao et al., ICLR
+  2024) under the current model, which both samples and scores (the paper's
+  white-box setting): how far the completion's log-likelihood lies above what the
+  model's own samples would get, in standard deviations of that, token by token
+  (`fastdetect_scores`).
+* ``binoculars``: Binoculars (Hans et al., ICML 2024) with the base model as
+  observer and the current model as performer: the completion's log-perplexity under
+  the performer over their cross-perplexity, *negated*, since Binoculars calls low
+  scores AI (`binoculars_scores`). At generation 1 both are the base model and it
+  is log-perplexity over entropy, still a score.
+* ``perturb``: a whitespace-perturbation discrepancy for code in the spirit of
+  DetectCodeGPT (Shi et al., 2024): the completion's mean log-probability under the
+  current model minus the mean over PERTURBATIONS copies of it with spaces and blank
+  lines inserted where Python ignores them (`harness.experiment.perturbation`,
+  `perturb_scores`). A model's own output sits on a likelihood peak that its
+  reformatting falls off; human code less so.
 
-* ``watermark``: the z-score of a generation-time watermark's green tokens
-  (`harness.experiment.watermarking`, Kirchenbauer et al. 2023 / SWEET), for runs
-  whose sampler marks its output (`--watermark`). Not a guess from the text: the
-  model that wrote the code marked it.
+KINDS_WITH_BASE (``ratio``, ``binoculars``) need generation 0's model too; the loop
+passes it to every detector (`harness.experiment.filters.attach_detector_scores`).
 
-Threshold: for ``loglik`` and ``ratio``, T in (0, 1) is a quantile of the scores of
-a separate calibration set of human references. `calibrate_threshold` takes the
-T-quantile (an observed score: numpy's "inverted_cdf", no interpolation, so +-inf
-scores stay usable); a candidate scoring above it is flagged AI and dropped, so
-about a fraction T of human code is kept whatever the score's scale.
+Threshold: for every kind but ``watermark`` (CALIBRATED_KINDS), T in (0, 1) is a
+quantile of the scores of a separate calibration set of human references.
+`calibrate_threshold` takes the T-quantile (an observed score: numpy's
+"inverted_cdf", no interpolation, so +-inf scores stay usable); a candidate scoring
+above it is flagged AI and dropped, so about a fraction T of human code is kept
+whatever the score's scale.
 ``watermark:Z`` takes a z instead, uncalibrated: unmarked text has a known null
 distribution (its green count is binomial(T, gamma) whatever the text, since the
 key is independent of it), so Z fixes the false-positive rate by itself (Z = 4:
@@ -36,9 +51,10 @@ about 3e-5), where the other scores' scale moves with the model and the code.
 Approximately: a text repeating one token pair counts one coin flip many times;
 each generation's `watermark` block reports the z of human code, the empirical null.
 
-NaN: a completion with no token (empty) or a numerically broken model scores NaN.
-The filter cannot vouch for it, so it is flagged AI (dropped); in the AUROC a NaN
-ranks as the most AI-like score. A calibration set with no non-NaN score gives a NaN
+NaN: a completion with no token (empty) or a numerically broken model scores NaN,
+and so does a ``perturb`` completion with nowhere to insert whitespace. The filter
+cannot vouch for it, so it is flagged AI (dropped); in the AUROC a NaN ranks as the
+most AI-like score. A calibration set with no non-NaN score gives a NaN
 threshold, which flags every candidate (the generation trains on nothing, rather
 than on an unchecked pool).
 
@@ -60,8 +76,13 @@ from harness.errors import BadInput
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-CALIBRATED_KINDS: tuple[str, ...] = ("loglik", "ratio")
+CALIBRATED_KINDS: tuple[str, ...] = ("loglik", "ratio", "fastdetect", "binoculars", "perturb")
 """Detectors whose threshold is a quantile of human calibration scores."""
+KINDS_WITH_BASE: frozenset[str] = frozenset({"ratio", "binoculars"})
+"""Calibrated detectors that also score with the base (generation 0) model."""
+PERTURBATIONS = 4
+"""Whitespace variants per completion that `perturb` scores against (`perturb_scores`
+says why this few, and why no standard deviation)."""
 DETECTOR_KINDS: tuple[str, ...] = (*CALIBRATED_KINDS, "watermark")
 
 
@@ -110,25 +131,175 @@ def score_candidates(kind: str, current_model: Any, base_model: Any,
     format the model was asked in.
 
     loglik: mean completion log-probability under `current_model`; ratio: that minus
-    the same under `base_model` (not needed for loglik, may be None). When
-    `base_model is current_model` the ratio is 0 (NaN stays NaN) without a second pass.
+    the same under `base_model` (when `base_model is current_model` 0, NaN staying
+    NaN, without a second pass); fastdetect, binoculars, perturb: `fastdetect_scores`,
+    `binoculars_scores`, `perturb_scores`. `base_model` is needed by KINDS_WITH_BASE
+    only (may be None for the others).
     """
-    from harness.model.training import completion_logprobs
-
     if kind not in CALIBRATED_KINDS:  # watermark: harness.experiment.watermarking
         raise BadInput(f"unknown detector {kind!r}; known: {', '.join(CALIBRATED_KINDS)}")
-    current = np.asarray(completion_logprobs(current_model, tokenizer, pairs, batch_size,
-                                             max_length, fmt), dtype=np.float64)
+    if kind in KINDS_WITH_BASE and base_model is None:
+        raise BadInput(f"the {kind} detector needs the base (generation 0) model")
+    settings = {"batch_size": batch_size, "max_length": max_length, "fmt": fmt}
+    if kind == "fastdetect":
+        return fastdetect_scores(current_model, tokenizer, pairs, **settings)
+    if kind == "binoculars":
+        return binoculars_scores(base_model, current_model, tokenizer, pairs, **settings)
+    if kind == "perturb":
+        return perturb_scores(current_model, tokenizer, pairs, **settings)
+    current = _mean_logprobs(current_model, tokenizer, pairs, **settings)
     if kind == "loglik":
         return current
-    if base_model is None:
-        raise BadInput("the ratio detector needs the base (generation 0) model")
     if base_model is current_model:
         return current - current
-    base = np.asarray(completion_logprobs(base_model, tokenizer, pairs, batch_size,
-                                          max_length, fmt), dtype=np.float64)
+    base = _mean_logprobs(base_model, tokenizer, pairs, **settings)
     with np.errstate(invalid="ignore"):  # -inf - -inf is NaN: unscorable, as documented
         return current - base
+
+
+def _mean_logprobs(model: Any, tokenizer: PreTrainedTokenizerBase,
+                   pairs: Sequence[tuple[str, str]], batch_size: int, max_length: int,
+                   fmt: Any) -> np.ndarray:
+    from harness.model.training import completion_logprobs
+
+    return np.asarray(completion_logprobs(model, tokenizer, pairs, batch_size, max_length,
+                                          fmt), dtype=np.float64)
+
+
+def fastdetect_scores(model: Any, tokenizer: PreTrainedTokenizerBase,
+                      pairs: Sequence[tuple[str, str]], batch_size: int = 64,
+                      max_length: int = 1024, fmt: Any = None) -> np.ndarray:
+    """Fast-DetectGPT's analytic sampling discrepancy of each completion under `model`.
+
+    Per completion token t, with p_t the model's next-token distribution given the
+    prompt and the completion so far: ll_t = log p_t(x_t), mu_t = E_{p_t}[log p_t]
+    (minus its entropy) and var_t = Var_{p_t}[log p_t]; the score is
+    (sum ll_t - sum mu_t) / sqrt(sum var_t), the z of the text's log-likelihood
+    against that of texts the model samples itself, computed without sampling (Bao
+    et al., ICLR 2024, "Fast-DetectGPT", the analytic criterion of their code).
+
+    As the paper's white-box setting, one model both samples and scores (here the
+    current model, which wrote the candidates); the paper's best black-box numbers
+    use two. Only completion tokens count, the prompt conditions them (as
+    `completion_logprobs`). Float32 softmax per position, over the completion's
+    positions only (`harness.model.training.completion_token_sums`). NaN for an empty
+    completion, and where every position is certain (sum var_t = 0: no spread to
+    measure in).
+    """
+    from harness.model.training import completion_token_sums
+
+    sums, counts = completion_token_sums([model], tokenizer, pairs, _fastdetect_terms, 3,
+                                         batch_size, max_length, fmt)
+    ll, mu, var = _columns(sums, counts, 3)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (ll - mu) / np.sqrt(var)
+
+
+def _fastdetect_terms(logits: list[Any], target: Any) -> Any:
+    """(ll_t, mu_t, var_t) per position, with as few vocabulary-wide float32 tensors
+    alive at once as the arithmetic allows (log-probabilities, probabilities, one
+    product), since the vocabulary may be 49k wide."""
+    import torch
+
+    logp = torch.log_softmax(logits[0].float(), dim=-1)
+    ll = logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)
+    probs = logp.exp()
+    logp.masked_fill_(probs == 0, 0.0)  # 0 * log 0 is 0, also where a logit is -inf
+    mu = torch.einsum("...v,...v->...", probs, logp)
+    var = torch.einsum("...v,...v->...", probs, logp.sub_(mu.unsqueeze(-1)).square_())
+    return torch.stack((ll, mu, var), dim=-1)
+
+
+def binoculars_scores(observer: Any, performer: Any, tokenizer: PreTrainedTokenizerBase,
+                      pairs: Sequence[tuple[str, str]], batch_size: int = 64,
+                      max_length: int = 1024, fmt: Any = None) -> np.ndarray:
+    """Minus the Binoculars score of each completion: -(log PPL / log X-PPL).
+
+    log PPL: the completion's mean negative log-likelihood per token under the
+    performer; log X-PPL: the mean per token of the cross-entropy
+    -sum_v p_observer(v) log p_performer(v), the observer's next-token distribution
+    against the performer's log-probabilities (Hans et al., ICML 2024, "Spotting
+    LLMs With Binoculars"; the operand order of their reference code's
+    `entropy(observer_logits, performer_logits)`). Binoculars calls a low score AI
+    (the text is less surprising than one model's guess of the other predicts), so
+    the score is negated to this module's "higher = more AI".
+
+    Differences from the paper: the two models are the base model (observer) and the
+    current, self-trained model (performer), not a base/instruct pair; only the
+    completion's tokens count, the prompt conditions them. When `observer is
+    performer` (generation 1) the cross-perplexity is the performer's own entropy and
+    the score -(log PPL / mean entropy), with one forward pass: a defined score, no
+    shortcut. NaN for an empty completion; -inf where the cross-entropy is 0.
+    """
+    from harness.model.training import completion_token_sums
+
+    models = [observer] if observer is performer else [observer, performer]
+    sums, counts = completion_token_sums(models, tokenizer, pairs, _binoculars_terms, 2,
+                                         batch_size, max_length, fmt)
+    nll, cross = _columns(sums, counts, 2)  # per-token means: the counts cancel
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return -(nll / cross)
+
+
+def _binoculars_terms(logits: list[Any], target: Any) -> Any:
+    """(performer's -log p(x_t), cross-entropy of observer against performer) per
+    position; logits[0] is the observer's, logits[-1] the performer's (the same
+    tensor when one model plays both)."""
+    import torch
+
+    logp = torch.log_softmax(logits[-1].float(), dim=-1)
+    nll = -logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)
+    probs = torch.softmax(logits[0].float(), dim=-1)
+    logp.masked_fill_(probs == 0, 0.0)  # a token the observer rules out adds nothing
+    cross = -torch.einsum("...v,...v->...", probs, logp)
+    return torch.stack((nll, cross), dim=-1)
+
+
+def _columns(sums: Sequence[Sequence[float]], counts: Sequence[int], k: int
+             ) -> list[np.ndarray]:
+    """The k summed per-token values as float64 columns, NaN where nothing was scored."""
+    table = np.asarray(sums, dtype=np.float64).reshape(len(counts), k)
+    table[np.asarray(counts) == 0] = math.nan
+    return list(table.T)
+
+
+def perturb_scores(model: Any, tokenizer: PreTrainedTokenizerBase,
+                   pairs: Sequence[tuple[str, str]], batch_size: int = 64,
+                   max_length: int = 1024, fmt: Any = None) -> np.ndarray:
+    """The perturbation discrepancy ll(x) - mean_i ll(x_i) of each completion x, ll the
+    mean token log-probability under `model` (`completion_logprobs`) and x_1..x_n its
+    PERTURBATIONS whitespace variants (`harness.experiment.perturbation`).
+
+    In the spirit of DetectCodeGPT (Shi et al., 2024): code is perturbed by inserting
+    spaces and newlines, not by DetectGPT's T5 mask-filling (Mitchell et al., 2023),
+    which would change what the code does. It differs from DetectCodeGPT in scoring
+    log-likelihood (DetectGPT's discrepancy) instead of log-rank, in one space or
+    blank line per chosen place instead of Poisson counts, and in the count: 4
+    variants, not tens, since every variant costs a forward pass of the candidate
+    pool. With so few, the discrepancy is not divided by the variants' standard
+    deviation (DetectGPT's normalized variant): a standard deviation of four values
+    is off by about 40% (relative standard error 1/sqrt(2 (n-1))) and would rank
+    candidates by the noise of their draws; the calibrated threshold absorbs the
+    scale instead.
+
+    The prompt conditions and is not perturbed. NaN for an empty completion and for
+    one with nowhere to insert whitespace (no discrepancy to measure). Variants are
+    longer, so past `max_length` they lose more of the completion's end than the
+    original (long completions only).
+    """
+    from harness.experiment.perturbation import whitespace_variants
+
+    variants = [whitespace_variants(p, c, PERTURBATIONS) for p, c in pairs]
+    flat = [*pairs, *((p, v) for (p, _), vs in zip(pairs, variants, strict=True) for v in vs)]
+    ll = _mean_logprobs(model, tokenizer, flat, batch_size, max_length, fmt)
+    out = np.full(len(pairs), math.nan)
+    at = len(pairs)
+    with np.errstate(invalid="ignore"):  # -inf - -inf is NaN: unscorable, as documented
+        for i, vs in enumerate(variants):
+            if vs:
+                out[i] = ll[i] - ll[at:at + len(vs)].mean()
+            at += len(vs)
+    return out
 
 
 def calibrate_threshold(human_scores: Sequence[float] | np.ndarray, quantile: float) -> float:

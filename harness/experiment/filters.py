@@ -14,11 +14,11 @@ tests can be reported for weak verifiers too.
 
 Candidates are self-generated (provenance "self") or human reference solutions
 mixed into the pool (provenance "human"); every filter but `detect` judges both
-alike. `detect:KIND:T` (KIND loglik or ratio, T in (0, 1)) keeps what an AI-text
-detector judges human: a candidate is kept iff its `ai_score` is at most its
-`ai_threshold` (a NaN on either side: dropped), both attached beforehand by
-`attach_detector_scores`, so the filter itself stays a pure function of the
-candidates. Scores, calibration and the report: `harness.experiment.detection`.
+alike. `detect:KIND:T` (KIND loglik, ratio, fastdetect, binoculars or perturb; T in
+(0, 1)) keeps what an AI-text detector judges human: a candidate is kept iff its
+`ai_score` is at most its `ai_threshold` (a NaN on either side: dropped), both
+attached beforehand by `attach_detector_scores`, so the filter itself stays a pure
+function of the candidates. Scores, calibration and the report: `harness.experiment.detection`.
 `detect:watermark:Z` is the same filter on a watermark's z-score, for runs that
 mark their samples (`--watermark`): kept iff z <= Z, judged unmarked; its
 threshold is Z itself, not calibrated (`harness.experiment.watermarking`).
@@ -211,9 +211,9 @@ def dedup_mask(cands: Sequence[Candidate], keep: KeepMask) -> KeepMask:
 class FilterSpec:
     """A parsed filter spec: base name, its parameter, and whether +dedup follows.
 
-    detector: the score kind of a `detect` filter ("loglik" or "ratio": its param
-    is the calibration quantile T; "watermark": the z threshold Z), None for every
-    other filter.
+    detector: the score kind of a `detect` filter (a calibrated kind, e.g. "loglik":
+    its param is the calibration quantile T; "watermark": the z threshold Z), None
+    for every other filter.
     """
 
     text: str
@@ -320,9 +320,10 @@ def attach_detector_scores(spec: FilterSpec, cands: Sequence[Candidate], current
     ready for `apply_filter`; unchanged (a new list) for any filter but `detect`.
 
     current_model: the model that sampled this generation's candidates; base_model:
-    generation 0's (used by `ratio` only). calibration_pairs: (prompt, completion)
-    of human references kept apart from the pool; the threshold is the T-quantile
-    of their scores (`harness.experiment.detection.calibrate_threshold`).
+    generation 0's (used by `ratio` and `binoculars` only: KINDS_WITH_BASE).
+    calibration_pairs: (prompt, completion) of human references kept apart from the
+    pool; the threshold is the T-quantile of their scores
+    (`harness.experiment.detection.calibrate_threshold`).
     watermark: the run's watermark spec, for `detect:watermark:Z`: the score is the
     z of the mark (SWEET entropies from `current_model`, which sampled them) and the
     threshold Z; no calibration (a watermark's null distribution is known).

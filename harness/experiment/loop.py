@@ -437,7 +437,8 @@ def self_training_data(ctx: Context, arm: Arm, g: int) -> TrainingData:
                               progress=f"gen {g} execute")
     t_execution = time.perf_counter() - t0
 
-    # 3. filter (detectors first score the mixed pool with M_{g-1} and the base model);
+    # 3. filter (detectors first score the mixed pool with M_{g-1}, and ratio and
+    #    binoculars with the base model too: both are passed to every detector);
     #    human candidates get M_{g-1}'s confidence too, as `perplexity:Q` ranks by it
     human_logprobs = _logprobs(ctx, previous, humans)
     candidates = ([Candidate(t.task_id, t.prompt, c.text, r, c.mean_logprob)

@@ -714,27 +714,60 @@ def completion_nll(model: PreTrainedModel | PeftModel, tokenizer: PreTrainedToke
     given its prompt, in the order of `pairs`; (0.0, 0) for an empty completion.
 
     The core of `perplexity` and `completion_logprobs`. Per-token losses are float32
-    as in training, summed per example in float64, and read from the device once at
-    the end.
+    as in training, summed per example in float64 (`completion_token_sums`).
     """
-    encoded = _encode_scored(model, tokenizer, pairs, max_length, fmt)
+    def per_token(logits: list[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+        scores = logits[0]
+        return torch.nn.functional.cross_entropy(
+            scores.float().reshape(-1, scores.shape[-1]), target.reshape(-1),
+            reduction="none").view(*target.shape, 1)
+
+    sums, counts = completion_token_sums([model], tokenizer, pairs, per_token, 1, batch_size,
+                                         max_length, fmt)
+    return [s[0] for s in sums], counts
+
+
+PerToken = Callable[[list[torch.Tensor], torch.Tensor], torch.Tensor]
+"""(logits of each model, rows x positions x vocab; targets, rows x positions) ->
+per-position values, rows x positions x k. Unscored positions carry target 0 and
+whatever values come out there are dropped, so the function needs no mask."""
+
+
+def completion_token_sums(models: Sequence[PreTrainedModel | PeftModel],
+                          tokenizer: PreTrainedTokenizerBase,
+                          pairs: Sequence[tuple[str, str]], per_token: PerToken,
+                          n_values: int, batch_size: int = 64, max_length: int = 1024,
+                          fmt: PromptFormat | None = None,
+                          ) -> tuple[list[list[float]], list[int]]:
+    """Per pair: the `n_values` values of `per_token` summed over the completion's scored
+    tokens, and how many tokens that is; zeros and 0 for an empty completion.
+
+    One forward pass per model per batch, tokenized, truncated and batched exactly as
+    `completion_nll` (which is this with the token loss), so every per-example score
+    of the detectors sees the same tokens as perplexity. Several models (one device,
+    one tokenizer) see the same batches, their logits side by side within one
+    LOGIT_BUDGET, so a two-model score never holds more logits than a one-model one.
+    Values are computed as `per_token` chooses (float32 softmaxes), summed per
+    example in float64 and read from the device once at the end.
+    """
+    shortest = min(models, key=lambda m: _length_limit(m, max_length))
+    encoded = _encode_scored(shortest, tokenizer, pairs, max_length, fmt)
     counts = [_counts([e], True)[1] for e in encoded]
-    nll = [0.0] * len(encoded)
+    out = [[0.0] * n_values for _ in encoded]
     rows: list[int] = []
     sums: list[torch.Tensor] = []
 
-    def add(batch_rows: list[int], logits: torch.Tensor, target: torch.Tensor) -> None:
-        per_token = torch.nn.functional.cross_entropy(
-            logits.float().reshape(-1, logits.shape[-1]), target.reshape(-1),
-            ignore_index=-100, reduction="none").view(target.shape)  # 0: ignored
-        sums.append(per_token.double().sum(dim=1))
+    def add(batch_rows: list[int], logits: list[torch.Tensor], target: torch.Tensor) -> None:
+        scored = target != -100
+        values = per_token(logits, target.masked_fill(~scored, 0))
+        sums.append(values.masked_fill(~scored.unsqueeze(-1), 0.0).double().sum(dim=1))
         rows.extend(batch_rows)
 
-    _each_scored_batch(model, tokenizer, encoded, counts, batch_size, add)
+    _each_scored_batch(models, tokenizer, encoded, counts, batch_size, add)
     if sums:
         for i, value in zip(rows, torch.cat(sums).cpu().tolist(), strict=True):
-            nll[i] = value
-    return nll, counts
+            out[i] = value
+    return out, counts
 
 
 def completion_tokens(model: PreTrainedModel | PeftModel, tokenizer: PreTrainedTokenizerBase,
@@ -771,11 +804,11 @@ def completion_entropies(model: PreTrainedModel | PeftModel,
     out: list[list[float]] = [[] for _ in encoded]
     parts: list[tuple[list[int], torch.Tensor, torch.Tensor]] = []
 
-    def add(batch_rows: list[int], logits: torch.Tensor, target: torch.Tensor) -> None:
-        probs = torch.softmax(logits.float(), dim=-1)
+    def add(batch_rows: list[int], logits: list[torch.Tensor], target: torch.Tensor) -> None:
+        probs = torch.softmax(logits[0].float(), dim=-1)
         parts.append((batch_rows, torch.special.entr(probs).sum(dim=-1), target != -100))
 
-    _each_scored_batch(model, tokenizer, encoded, counts, batch_size, add)
+    _each_scored_batch([model], tokenizer, encoded, counts, batch_size, add)
     for batch_rows, entropy, scored in parts:
         entropy, scored = entropy.cpu(), scored.cpu()
         for r, i in enumerate(batch_rows):
@@ -793,13 +826,16 @@ def _encode_scored(model: PreTrainedModel | PeftModel, tokenizer: PreTrainedToke
                            fmt=fmt) for p, c in pairs]
 
 
-def _each_scored_batch(model: PreTrainedModel | PeftModel, tokenizer: PreTrainedTokenizerBase,
-                       encoded: Sequence[Encoded], counts: Sequence[int], batch_size: int,
-                       each: Callable[[list[int], torch.Tensor, torch.Tensor], None]) -> None:
-    """Run every example with a scored token (counts[i] > 0) through the model, in
-    batches sorted by length (little padding) within LOGIT_BUDGET, with only the
-    completion's logits computed where the model allows, and call
-    `each(example indices, logits, targets)` per batch (targets -100 where unscored).
+def _each_scored_batch(models: Sequence[PreTrainedModel | PeftModel],
+                       tokenizer: PreTrainedTokenizerBase, encoded: Sequence[Encoded],
+                       counts: Sequence[int], batch_size: int,
+                       each: Callable[[list[int], list[torch.Tensor], torch.Tensor], None]
+                       ) -> None:
+    """Run every example with a scored token (counts[i] > 0) through each of `models`,
+    in batches sorted by length (little padding) within LOGIT_BUDGET (shared by the
+    models), with only the completion's logits computed where a model allows, and call
+    `each(example indices, logits per model, targets)` per batch (targets -100 where
+    unscored; every model's logits cut to the same positions as the targets).
     """
     if batch_size < 1:
         raise BadInput(f"batch_size must be >= 1, got {batch_size}")
@@ -807,18 +843,27 @@ def _each_scored_batch(model: PreTrainedModel | PeftModel, tokenizer: PreTrained
                    key=lambda i: len(encoded[i][0]))
     if not order:
         return
-    device = next(model.parameters()).device
-    keep_kw = _logits_kwarg(model)
+    device = next(models[0].parameters()).device
+    keep_kws = [_logits_kwarg(m) for m in models]
     pad_id = _pad_id(tokenizer)
-    was_training = model.training
-    model.eval()
-    vocab = int(getattr(model.config, "vocab_size", 0) or 1)
+    was_training = [m.training for m in models]
+    for m in models:
+        m.eval()
+    vocab = max(int(getattr(m.config, "vocab_size", 0) or 1) for m in models)
+    budget = LOGIT_BUDGET // len(models)
     try:
         with torch.inference_mode():
-            for rows in logit_budget_batches([encoded[i] for i in order], batch_size, vocab):
+            for rows in logit_budget_batches([encoded[i] for i in order], batch_size, vocab,
+                                             budget):
                 batch = [encoded[order[i]] for i in rows]
                 ids, mask, labels, first = _collate(batch, pad_id, True, device)
-                logits, target = _trained_logits(model, ids, mask, labels, first, keep_kw)
-                each([order[i] for i in rows], logits, target)
+                outs = [_trained_logits(m, ids, mask, labels, first, kw)
+                        for m, kw in zip(models, keep_kws, strict=True)]
+                # a model that kept every position's logits: cut to the common (last) ones
+                width = min(logits.shape[1] for logits, _ in outs)
+                each([order[i] for i in rows], [logits[:, logits.shape[1] - width:]
+                                                for logits, _ in outs],
+                     outs[0][1][:, outs[0][1].shape[1] - width:])
     finally:
-        model.train(was_training)
+        for m, training in zip(models, was_training, strict=True):
+            m.train(training)
