@@ -92,9 +92,15 @@ PRESETS: dict[str, Preset] = {
         "How much AI-written code in the training data does it take to poison a model?",
         {"filters": ["none"], "real_fractions": [0.75, 0.5, 0.0], "training_set_size": 256,
          "generations": 3},
-        {"filters": ["none"], "real_fractions": [0.9, 0.75, 0.5, 0.25, 0.0],
+        # Full: synthetic shares 0 (the all-human control every drop is measured
+        # against), 0.01 and 0.05 (the low doses of Dohmatob et al., ICLR 2025), then
+        # 0.1 ... 1. At 512 examples a generation, 0.01 is 5 synthetic examples
+        # (5/512 = 0.0098) and 0.05 is 26: the share is the dose, as in that paper,
+        # and a larger set (`--training-set-size 2048`: 20 and 102) costs that much
+        # more training in every arm.
+        {"filters": ["none"], "real_fractions": [1.0, 0.99, 0.95, 0.9, 0.75, 0.5, 0.25, 0.0],
          "training_set_size": 512},
-        "about 5 h (25 arms x 10 generations)"),
+        "about 8 h (40 arms x 10 generations; scaled from the 5 h of 25 arms)"),
     "recovery": Preset(
         "Can generations trained on human data only repair a collapsed model?",
         {"filters": ["none"], "generations": 3, "recover": 2},
