@@ -13,9 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness.analysis.dose import onset_text
 from harness.analysis.questions import (
     SeedBootstrap,
     answer_all,
+    dose_onsets,
     dose_slope_text,
     generations_to,
     recovery_ratio,
@@ -25,7 +27,7 @@ from harness.commands._experiment import build_config
 from harness.config import RunConfig, from_dict
 from harness.errors import BadInput
 from harness.experiment.arms import Arm, arms_of, validate
-from harness.experiment.presets import PRESETS, preset_names, preset_overrides
+from harness.experiment.presets import DEFAULT_PRESET, PRESETS, preset_names, preset_overrides
 from harness.experiment.regimes import Example, build_dataset, mix_fixed
 from harness.runfiles.runs import load_run
 from tests.run_fixtures import ArmSpec, RunSpec, write_run
@@ -74,6 +76,25 @@ def test_dose_slope_names_where_pass1_starts_falling(tmp_path: Path) -> None:
                    seeds=(0, 1), n_tasks=40)
     text = dose_slope_text(answer_all(load_run(write_run(tmp_path, spec)), SeedBootstrap(200)))
     assert "falls on 0.5->1" in text and "0.25->0.5" not in text.split(":")[-1]
+
+
+def test_dose_section_states_where_the_fall_starts(tmp_path: Path) -> None:
+    """The report fits the onset per series at the last generation (harness.analysis.dose):
+    here final pass@1 is flat from share 0 to 0.25 and falls past it."""
+    finals = {1.0: 0.5, 0.95: 0.5, 0.75: 0.5, 0.5: 0.35, 0.0: 0.2}    # real fraction -> pass@1
+    spec = RunSpec(arms=tuple(ArmSpec("none", [0.5, (0.5 + p) / 2, p], [0.4, 0.4, 0.4],
+                                      real_fraction=f) for f, p in finals.items()),
+                   seeds=(0, 1, 2), n_tasks=40)
+    answers = answer_all(load_run(write_run(tmp_path, spec)), SeedBootstrap(300))
+    [(label, generation, onset)] = dose_onsets(answers, SeedBootstrap(300))
+    assert label == "" and generation == 2 and onset.reference == 0.0
+    assert onset.knee.share is not None and 0.1 < onset.knee.share < 0.5
+    assert onset.falls and onset.first_drop == 0.5
+    text = "\n".join(render_questions(answers, {a.key: a.key.label() for a in answers}, {},
+                                      SeedBootstrap(300)))
+    line = onset_text(onset, "final pass@1 (generation 2)")
+    assert line in text.split("\n") and "is flat (0.5" in line
+    assert text.index("Slope of final pass@1") < text.index(line)
 
 
 def test_questions_section_has_horizon_and_dose_tables(tmp_path: Path) -> None:
@@ -132,13 +153,16 @@ def test_fixed_size_mix_has_the_share_and_the_size() -> None:
 def test_every_preset_is_a_valid_config(name: str) -> None:
     cfg = build_config(preset_overrides(name), None, None, {})
     validate(cfg)
+    if name.startswith(DEFAULT_PRESET):    # the default ablate grid: one seed, as `run`
+        return
     assert len(cfg.seeds) >= 3
     if not name.endswith("-full"):
         assert cfg.generations <= 4
 
 
 def test_presets_answer_their_question() -> None:
-    assert set(PRESETS) == {"horizon", "replace", "poison", "recovery", "detect"}
+    assert set(PRESETS) == {DEFAULT_PRESET, "horizon", "replace", "poison", "recovery",
+                            "detect"}
     assert build_config(preset_overrides("replace"), None, None, {}).regimes == [
         "replace", "accumulate", "accumulate-subsample"]
     assert len(build_config(preset_overrides("horizon"), None, None, {}).train_temperatures) > 1
@@ -146,6 +170,20 @@ def test_presets_answer_their_question() -> None:
     assert build_config(preset_overrides("detect"), None, None, {}).human_pool_share > 0
     with pytest.raises(BadInput, match="unknown preset"):
         preset_overrides("horizon-fast")
+
+
+def test_poison_full_asks_the_low_doses_against_an_all_human_control() -> None:
+    """Dohmatob et al. (ICLR 2025): a synthetic share as small as 1 in 1000 can still
+    collapse a model. The full preset starts at 0.01 and 0.05, each with synthetic
+    examples in every generation's set, next to share 0 (nothing synthetic)."""
+    from harness.experiment.regimes import synthetic_count
+
+    cfg = build_config(preset_overrides("poison-full"), None, None, {})
+    shares = sorted(round(1.0 - f, 6) for f in cfg.real_fractions)
+    assert shares[:3] == [0.0, 0.01, 0.05] and shares[-1] == 1.0
+    counts = [synthetic_count(f, cfg.training_set_size) for f in sorted(cfg.real_fractions,
+                                                                         reverse=True)]
+    assert counts[:3] == [0, 5, 26] and counts[-1] == cfg.training_set_size == 512
 
 
 def test_recover_counts_in_the_planned_generations() -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from harness.errors import BadInput
-from harness.experiment.regimes import Example, build_dataset, mix_real
+from harness.experiment.regimes import Example, build_dataset, mix_fixed, mix_real, synthetic_count
 
 
 def ex(gen: int, i: int, source: str = "self") -> Example:
@@ -54,3 +54,24 @@ def test_unknown_regime_and_bad_fraction_are_bad_input() -> None:
         build("forget")
     with pytest.raises(BadInput, match="real fraction"):
         build("replace", fraction=1.5)
+
+
+@pytest.mark.parametrize(("share", "size", "expected"), [
+    (0.01, 512, 5),     # the poison-full low dose: 5.12 -> 5 synthetic examples
+    (0.05, 512, 26),    # 25.6 -> 26
+    (0.01, 256, 3),     # 2.56 -> 3
+    (0.01, 40, 1),      # 0.4 would round to none: kept at one
+    (0.01, 50, 1),      # 0.5 rounds to even (0): kept at one
+    (0.99, 40, 39),     # 39.6 would round to all: one human example stays
+    (0.25, 512, 128),   # plain rounding everywhere else
+    (1.0, 512, 512),    # share 1: all synthetic
+    (0.0, 512, 0),      # share 0: the all-human control, no synthetic example
+])
+def test_a_share_above_zero_never_rounds_to_no_synthetic_example(
+        share: float, size: int, expected: int) -> None:
+    fraction = round(1.0 - share, 6)    # as --synthetic-share and the presets write it
+    assert synthetic_count(fraction, size) == expected
+    synth = [ex(1, i) for i in range(600)]
+    real = [ex(0, i, "real") for i in range(600)]
+    data = mix_fixed(synth, real, fraction, size, np.random.default_rng(0))
+    assert len(data) == size and sum(e.source == "self" for e in data) == expected

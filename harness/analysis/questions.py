@@ -23,13 +23,14 @@ import itertools
 import math
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from harness.analysis.stats import CI_LEVEL, Interval
+from harness.analysis.dose import DoseOnset, dose_onset, onset_text
+from harness.analysis.stats import Interval, SeedBootstrap
 from harness.runfiles.runs import ArmGroupKey, ArmResult, GenerationMetrics, RunResult
 
 HORIZON_FRACTIONS = (0.9, 0.5)
@@ -157,35 +158,6 @@ def recovery_ratio(curve: Sequence[float], n_self: int, worse: str = "lower") ->
     return (last - worst) / (start - worst)
 
 
-# ------------------------------------------------------------------ seed bootstrap
-@dataclass(frozen=True)
-class SeedBootstrap:
-    n_boot: int = 2000
-    seed: int = 0
-
-    def interval(self, values: Sequence[float], *, censored: bool = False) -> Interval:
-        """Mean over seeds with a percentile interval over resampled seeds.
-
-        censored: the values may be inf ("never"); the point is then the median and
-        the bounds use the inverted CDF, an infinite bound shown as null.
-        """
-        arr = np.asarray(values, dtype=float)
-        arr = arr[~np.isnan(arr)]
-        if arr.size == 0:
-            return Interval(None)
-        point = float(np.median(arr)) if censored else float(arr.mean())
-        point_or_none = None if math.isinf(point) else point
-        if arr.size == 1:
-            return Interval(point_or_none)
-        rng = np.random.default_rng(self.seed)
-        reps = arr[rng.integers(0, arr.size, size=(self.n_boot, arr.size))]
-        stat = np.median(reps, axis=1) if censored else reps.mean(axis=1)
-        tail = (1.0 - CI_LEVEL) / 2 * 100
-        lo, hi = np.percentile(stat, [tail, 100 - tail], method="inverted_cdf")
-        return Interval(point_or_none, None if math.isinf(lo) else float(lo),
-                        None if math.isinf(hi) else float(hi))
-
-
 def _gen_text(iv: Interval, n_never: int, n: int, horizon: int) -> str:
     if iv.mean is None and n_never:
         return f"never within {horizon} ({n_never}/{n} seeds)"
@@ -209,6 +181,8 @@ class GroupAnswer:
     detection: list[dict[str, Interval]]     # per self-training generation (empty: none)
     mode: str                                # majority mode at the last self-training gen
     tail_rises_first: str                    # tail perplexity vs pass@1, in words
+    pass1_by_seed: dict[int, tuple[float, ...]] = field(default_factory=dict)
+    """seed -> pass@1 of generations 0..n_self (the dose onset pairs seeds across shares)"""
 
     @property
     def synthetic_share(self) -> float:
@@ -284,7 +258,9 @@ def answer_group(key: ArmGroupKey, arms: Sequence[ArmResult], boot: SeedBootstra
         final_pass1=boot.interval([pass1(s[n_self]) for s in selfs]),
         final_tail_perplexity=boot.interval([tail_perplexity(s[n_self]) for s in selfs]),
         recovery=recovery, repair_gap=repair_gap(arms, controls, boot),
-        detection=detection, mode=_mode(arms), tail_rises_first=_tail_first(arms))
+        detection=detection, mode=_mode(arms), tail_rises_first=_tail_first(arms),
+        pass1_by_seed={a.seed: tuple(pass1(g) for g in s[: n_self + 1])
+                       for a, s in zip(arms, selfs, strict=True)})
 
 
 def answer_all(run: RunResult, boot: SeedBootstrap) -> list[GroupAnswer]:
@@ -304,10 +280,12 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 
 def render_questions(answers: Sequence[GroupAnswer], labels: dict[ArmGroupKey, str],
-                     plots: dict[str, Path]) -> list[str]:
-    """The report's "Collapse questions" section (markdown lines)."""
+                     plots: dict[str, Path], boot: SeedBootstrap | None = None) -> list[str]:
+    """The report's "Collapse questions" section (markdown lines); `boot` resamples the
+    dose onset (default: SeedBootstrap(), as the answers' own)."""
     if not answers:
         return []
+    boot = boot or SeedBootstrap()
     lines = ["## Collapse questions", "",
              "Mean over seeds [95% bootstrap interval over seeds]; generations to collapse "
              "are medians (a seed that never fell counts as later than the last generation). "
@@ -334,6 +312,9 @@ def render_questions(answers: Sequence[GroupAnswer], labels: dict[ArmGroupKey, s
                           _gen_text(*a.horizon[0.9], len(a.seeds), a.n_self)]
                          for a in sorted(answers, key=lambda a: a.synthetic_share)])
         lines += ["", dose_slope_text(answers)]
+        for label, generation, onset in dose_onsets(answers, boot):
+            where = f"{label}: " if label else ""
+            lines += ["", where + onset_text(onset, f"final pass@1 (generation {generation})")]
     if any(a.recovery for a in answers):
         lines += ["", "### Repair: recovery ratio after the human-only generations", "",
                   "1 = back at generation 0, > 1 = beyond it, 0 = no better than the worst "
@@ -389,6 +370,29 @@ def dose_slope_text(answers: Sequence[GroupAnswer]) -> str:
     where = (f"final pass@1 falls on {', '.join(falling)}" if falling
              else "final pass@1 never falls as the share grows")
     return f"Slope of final pass@1 per unit share ({text}): {where}."
+
+
+def dose_onsets(answers: Sequence[GroupAnswer], boot: SeedBootstrap
+                ) -> list[tuple[str, int, DoseOnset]]:
+    """(series label, generation, onset) per series of groups that differ only in
+    their synthetic share, fitted at the last generation all of them reached
+    (`harness.analysis.dose`); a series with too few shares is left out. The label
+    names the other axes' values ('' when the run has one series)."""
+    series: dict[tuple[tuple[str, Any], ...], list[GroupAnswer]] = {}
+    for a in answers:
+        rest = tuple(v for v in a.key.values if v[0] != "real_fraction")
+        series.setdefault(rest, []).append(a)
+    out = []
+    for rest, group in series.items():
+        generation = min(a.n_self for a in group)
+        by_share = {a.synthetic_share: {seed: curve[generation]
+                                        for seed, curve in a.pass1_by_seed.items()}
+                    for a in group}
+        onset = dose_onset(by_share, boot)
+        if onset is not None:
+            label = ArmGroupKey(rest).label() if len(series) > 1 else ""
+            out.append((label, generation, onset))
+    return out
 
 
 # ------------------------------------------------------------------ plots

@@ -309,14 +309,15 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, *,
                            "(drop --skip-incomplete)")
     stats = _all_stats(run, n_boot, boot_seed)
     plots = all_plots(run, stats, out)
-    answers = answer_all(run, SeedBootstrap(n_boot, boot_seed))
+    boot = SeedBootstrap(n_boot, boot_seed)
+    answers = answer_all(run, boot)
     labels = group_labels(list(stats)).labels
     question_pngs = question_plots(run, answers, labels, out)
     markdown = out / "report.md"
     also = also_stats(run, n_boot, boot_seed)
     atomic_write_text(markdown, "\n".join([
         render_markdown(run, stats, plots, incomplete, skip_incomplete, also),
-        *render_questions(answers, labels, question_pngs)]) + "\n")
+        *render_questions(answers, labels, question_pngs, boot)]) + "\n")
     plots = {**plots, **question_pngs}
     return Report(markdown=markdown, plots=plots, n_groups=len(stats), incomplete=incomplete,
                   skipped_incomplete=skip_incomplete, also_eval=tuple(also))

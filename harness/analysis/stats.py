@@ -1,6 +1,6 @@
 """Collapse summaries of a pass@1 curve, and bootstrap intervals across seeds.
 
-Two layers:
+Three layers:
 
 * Collapse summaries of one curve (pass@1 and headline diversity per generation):
   `pass1_slope`, `pass1_auc`, `first_gen_below_half`, `diversity_retention`,
@@ -9,8 +9,11 @@ Two layers:
 * `group_stats`: for the arms of one arm group (same filter, regime, real fraction,
   restart and train temperature; different seeds) the mean across seeds and a bootstrap 95% interval
   for every per-generation metric and for the collapse summaries.
+* `SeedBootstrap`: a seeds-only percentile bootstrap of a per-seed answer (the
+  collapse questions' generations to collapse, ratios, gaps, the dose onset).
 
-Bootstrap procedure (hierarchical, paired, percentile). Each of `n_boot` replicates:
+Bootstrap procedure of `group_stats` (hierarchical, paired, percentile). Each of
+`n_boot` replicates:
 
 1. draws S seeds with replacement from the group's S seeds;
 2. draws P eval problems with replacement from the P problems every seed and
@@ -230,15 +233,55 @@ def _interval(mean: float, reps: np.ndarray | None) -> Interval:
     return Interval(float(mean), lo, hi)
 
 
+def censored_bounds(reps: np.ndarray) -> tuple[float | None, float | None]:
+    """Percentile bounds of replicates that may be infinite ("never", "beyond the
+    range run"): order statistics (the inverted CDF, no interpolation towards an
+    infinity), an infinite bound returned as None."""
+    tail = (1.0 - CI_LEVEL) / 2 * 100
+    lo, hi = np.percentile(reps, [tail, 100 - tail], method="inverted_cdf")
+    return (None if math.isinf(lo) else float(lo)), (None if math.isinf(hi) else float(hi))
+
+
 def _generation_interval(mean: float, reps: np.ndarray | None) -> Interval:
     """Interval of the censored first-generation-below-half (inf = never within the run)."""
     point = None if math.isinf(mean) else float(mean)
     if reps is None:
         return Interval(point)
-    tail = (1.0 - CI_LEVEL) / 2 * 100
-    lo, hi = np.percentile(reps, [tail, 100 - tail], method="inverted_cdf")
-    return Interval(point, None if math.isinf(lo) else float(lo),
-                    None if math.isinf(hi) else float(hi))
+    return Interval(point, *censored_bounds(reps))
+
+
+@dataclass(frozen=True)
+class SeedBootstrap:
+    """Intervals over seeds alone: each replicate resamples whole seeds with replacement
+    (`n_boot` replicates, seeded). The collapse questions (`harness.analysis.questions`,
+    `harness.analysis.dose`) use it: their per-seed answers (a generation count, a
+    ratio, a fitted onset) have no per-problem breakdown to resample."""
+
+    n_boot: int = DEFAULT_N_BOOT
+    seed: int = DEFAULT_BOOT_SEED
+
+    def replicates(self, n: int) -> np.ndarray:
+        """Indices of the seeds each replicate draws (n_boot x n), the same for equal
+        n: every statistic of one report resamples the same seeds."""
+        return np.random.default_rng(self.seed).integers(0, n, size=(self.n_boot, n))
+
+    def interval(self, values: Sequence[float], *, censored: bool = False) -> Interval:
+        """Mean over seeds with a percentile interval over resampled seeds.
+
+        censored: the values may be inf ("never"); the point is then the median and
+        the bounds use the inverted CDF, an infinite bound shown as null.
+        """
+        arr = np.asarray(values, dtype=float)
+        arr = arr[~np.isnan(arr)]
+        if arr.size == 0:
+            return Interval(None)
+        point = float(np.median(arr)) if censored else float(arr.mean())
+        point_or_none = None if math.isinf(point) else point
+        if arr.size == 1:
+            return Interval(point_or_none)
+        reps = arr[self.replicates(arr.size)]
+        stat = np.median(reps, axis=1) if censored else reps.mean(axis=1)
+        return Interval(point_or_none, *censored_bounds(stat))
 
 
 # ------------------------------------------------------------------- group statistics

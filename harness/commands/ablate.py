@@ -1,5 +1,5 @@
 """`collapse-bench ablate`: a grid of arms (filters x regimes x real fractions x train
-temperatures x seeds)."""
+temperatures x seeds), shaped by a preset of `harness.experiment.presets`."""
 
 from __future__ import annotations
 
@@ -12,50 +12,37 @@ from harness.commands._experiment import build_config, execute, experiment_optio
 from harness.commands._help import SectionedCommand
 from harness.commands._ray_options import ray_options, take_ray_settings
 from harness.errors import BadInput
+from harness.experiment.presets import DEFAULT_PRESET, PRESETS, flags_text, resolve
 
-FULL_GRID: dict[str, Any] = {
-    "filters": ["none", "syntax", "partial:0.5", "tests", "noisy:0.1", "noisy:0.3",
-                "perplexity:0.5"],
-}
+DEFAULT = PRESETS[DEFAULT_PRESET]
 
-# Sized to finish in <= 15 minutes on a 2-core CPU machine (stated in the output).
-QUICK: dict[str, Any] = {
-    **FULL_GRID,
-    "generations": 3,
-    "eval_tasks": 100,
-}
+HELP = f"""Run a grid of arms sharing one base model and one sandbox pool.
+
+Default grid (preset {DEFAULT_PRESET}-full): filters {', '.join(DEFAULT.quick['filters'])},
+regime replace, real fraction 0, seed 0. Arms already complete in a --resume'd run
+directory are skipped. Ends with one table comparing the arm groups (pass@1 AUC,
+slope, first generation below half, diversity retention, with 95% intervals).
+"""
 
 
-@click.command("ablate", cls=SectionedCommand)
-@experiment_options(FULL_GRID)
+@click.command("ablate", cls=SectionedCommand, help=HELP)
+@experiment_options(resolve().overrides())
 @ray_options
 @click.option("--preset", "preset_name", default=None, metavar="NAME",
-              help="A collapse question: horizon | poison | recovery | detect (quick, ~20 "
-                   "min on 2 cores, 3 seeds) or NAME-full (docs/collapse.md).")
+              help=f"A named experiment shape, one of {' | '.join(PRESETS)}: NAME runs its "
+                   "quick version (15 to 30 minutes on 2 CPU cores), NAME-full the version "
+                   "to cite (docs/collapse.md).")
 @click.option("--quick", is_flag=True,
-              help="Smaller preset (3 generations, 100 eval problems; other settings as "
-                   "the default run) that finishes in under 15 minutes on 2 CPU cores.")
+              help=f"The default grid's quick version (preset {DEFAULT_PRESET}: "
+                   f"{flags_text(DEFAULT.quick_sizes)}; other settings as the default run), "
+                   "which finishes in under 15 minutes on 2 CPU cores.")
 def ablate(config_file: Path | None, resume: Path | None, dry_run: bool, quick: bool,
            preset_name: str | None, **options: Any) -> None:
-    """Run a grid of arms sharing one base model and one sandbox pool.
-
-    Default grid: filters none, syntax, partial:0.5, tests, noisy:0.1, noisy:0.3,
-    perplexity:0.5, regime replace, real fraction 0, seed 0. Arms already complete
-    in a --resume'd run directory are skipped. Ends with one table comparing the
-    arm groups (pass@1 AUC, slope, first generation below half, diversity
-    retention, with 95% intervals).
-    """
     ray = take_ray_settings(options)
-    if preset_name is not None and quick:
-        raise BadInput("--quick and --preset both pick a preset; give one")
-    preset = QUICK if quick else FULL_GRID
-    if preset_name is not None:
-        from harness.experiment.presets import describe, preset_overrides
-
-        preset = preset_overrides(preset_name)
-        if resume is None:
-            click.echo(describe(preset_name), err=True)
-    cfg = build_config(preset, config_file, resume, given_options(options))
+    choice = resolve(preset_name, quick)
+    if choice.named and resume is None:
+        click.echo(choice.describe(), err=True)
+    cfg = build_config(choice.overrides(), config_file, resume, given_options(options))
     if cfg.protocol:
         raise BadInput("a protocol is one frozen experiment: run it with `collapse-bench run "
                        f"--protocol {cfg.protocol.split('@')[0]}`, not ablate")

@@ -6,6 +6,8 @@
 * `filters`, `regimes`, `detection`: which completions become training data, and
   how they are mixed with earlier generations and human references.
 * `evaluation`, `heldout`: pass@k and diversity from sandboxed executions.
-* `presets`, `protocols`: named, frozen experiment shapes (collapse questions;
-  leaderboard protocols).
+* `presets`: named experiment shapes of `ablate` (the default grid, `--quick`, the
+  collapse questions), one tunable registry.
+* `protocols`: frozen, versioned, hashed experiments (leaderboard protocols), kept
+  apart from presets so that tuning a preset never moves one (docs/design.md).
 """

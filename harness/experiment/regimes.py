@@ -15,11 +15,15 @@ final set: with S synthetic examples, R = round(F * S / (1 - F)) real ones are d
 examples only (the all-human control).
 
 With a fixed training-set size N (`training_set_size`, set by `--synthetic-share`),
-`mix_fixed` instead draws round((1 - F) N) self-generated and N - round((1 - F) N)
+`mix_fixed` instead draws n = `synthetic_count(F, N)` self-generated and N - n
 human examples, so every generation and every arm trains on the same amount of
 data and only the *share* of AI-written code varies: the dose of the
-dose-response question (docs/collapse.md). When the filter kept fewer than its
-share, all of them are used and the set is smaller (the metrics record the counts).
+dose-response question (docs/collapse.md). n is round((1 - F) N), but never 0 for
+a share above 0 (nor N for a share below 1): a low dose such as 0.01 of N = 40
+would otherwise round to no synthetic example and silently be the all-human
+control. At small N the share actually trained on is then above the nominal one;
+`train_composition` in the metrics records the counts. When the filter kept fewer
+than its share, all of them are used and the set is smaller.
 """
 
 from __future__ import annotations
@@ -100,12 +104,24 @@ def mix_real(synthetic: Sequence[Example], real_pool: Sequence[Example], fractio
     return [*synthetic, *(real_pool[i] for i in chosen)]
 
 
+def synthetic_count(fraction: float, size: int) -> int:
+    """Self-generated examples in a fixed-size set of `size` at real fraction `fraction`:
+    the nearest count (ties to even, as `round`), kept off 0 when the synthetic share
+    is above 0 and off `size` when it is below 1 (module docstring). Set sizes below 2
+    cannot hold both kinds: there the plain rounding stands."""
+    check_real_fraction(fraction)
+    n = round((1.0 - fraction) * size)
+    if size >= 2 and 0.0 < fraction < 1.0:
+        n = min(max(n, 1), size - 1)
+    return n
+
+
 def mix_fixed(synthetic: Sequence[Example], real_pool: Sequence[Example], fraction: float,
               size: int, rng: np.random.Generator) -> list[Example]:
     """`size` examples, a share 1 - `fraction` of them self-generated (module docstring)."""
-    check_real_fraction(fraction)
-    n_self = min(round((1.0 - fraction) * size), len(synthetic))
-    n_real = min(size - round((1.0 - fraction) * size), len(real_pool))
+    target = synthetic_count(fraction, size)
+    n_self = min(target, len(synthetic))
+    n_real = min(size - target, len(real_pool))
     self_idx = np.sort(rng.choice(len(synthetic), size=n_self, replace=False))
     real_idx = np.sort(rng.choice(len(real_pool), size=n_real, replace=False))
     return [*(synthetic[i] for i in self_idx), *(real_pool[i] for i in real_idx)]
