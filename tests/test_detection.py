@@ -330,3 +330,25 @@ def test_own_completions_score_as_ai(base: Any, tok: Any) -> None:
     assert outcome.detection["auroc"] == 1.0 and outcome.detection["precision"] == 1.0
     # a filter other than detect: untouched candidates, no model call needed
     assert attach_detector_scores(parse_filter("tests"), cands, None, None, tok, []) == cands
+
+
+def test_calibrated_detectors_score_the_training_form_of_both_sides(base: Any, tok: Any
+                                                                     ) -> None:
+    """A sample loses its final newline in post-processing, a human reference keeps
+    it: with the run's format, both are scored as they would be trained on (one final
+    newline), so a text's score does not depend on which side wrote the newline."""
+    from harness.experiment.filters import Candidate, attach_detector_scores, parse_filter
+    from harness.model.formats import PromptFormat
+    from sandbox.executor import ExecResult
+
+    fmt = PromptFormat.resolve(tok, "completion", "heal")
+    prompt, body = "def f(x):\n", "    return x + 1\n"
+    result = ExecResult(request_id="r", status="passed")
+    cands = [Candidate("t", prompt, body.rstrip(), result, -1.0),
+             Candidate("t", prompt, body, result, -1.0, provenance="human")]
+    spec = parse_filter("detect:loglik:0.5")
+    scored = attach_detector_scores(spec, cands, base, base, tok, [(prompt, body)], fmt=fmt)
+    assert scored[0].ai_score == scored[1].ai_score
+    # without the format (a caller that scores raw pairs) the two differ
+    raw = attach_detector_scores(spec, cands, base, base, tok, [(prompt, body)])
+    assert raw[0].ai_score != raw[1].ai_score

@@ -111,9 +111,12 @@ PRESETS: dict[str, Preset] = {
         "Can AI-written code be detected and kept out of the training data?",
         {"filters": ["none", "detect:loglik:0.9", "detect:ratio:0.9"],
          "human_pool_share": 0.5, "human_sources": ["train", "fresh"], "generations": 2},
-        {"filters": ["none", "detect:loglik:0.9", "detect:ratio:0.9", "tests"],
+        {"filters": ["none", "detect:loglik:0.9", "detect:ratio:0.9",
+                     "detect:fastdetect:0.9", "detect:binoculars:0.9", "detect:perturb:0.9",
+                     "tests"],
          "human_pool_share": 0.5, "human_sources": ["train", "fresh"]},
-        "about 16 h (40 arms x 10 generations, twice the candidates)"),
+        "about 28 h (70 arms x 10 generations, twice the candidates; scaled from 40 arms, "
+        "not measured)"),
 }
 
 
