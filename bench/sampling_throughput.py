@@ -35,8 +35,9 @@ followed by pad tokens only, and whether its first pad is a real EOS is decided
 with the same criterion). Each repeat r uses seed r on both sides (different
 samples, the same distribution), alternating which side runs first; times and
 tokens are summed over repeats. Sanity lines give both sides' mean tokens per row
-(with its standard error), rows that hit the length limit, and the mean length of
-the kept text (`fmt.finish`). Last line: ours_s=<X> generate_s=<Y> ratio=<Y/X>
+(with its standard error), the longest row (generate runs its whole batch that
+long), rows that hit the length limit, and the mean length of the kept text
+(`fmt.finish`). Last line: ours_s=<X> generate_s=<Y> ratio=<Y/X>
 ours_tokens_per_s=.. generate_tokens_per_s=.. tokens_ratio=.. ours_mean_tokens=..
 generate_mean_tokens=.. load1=.. (X, Y: mean wall seconds per repeat for the same
 P x n completions; ratio > 1: ours is faster; tokens_ratio: per generated token).
@@ -108,11 +109,14 @@ def arch_config(arch: str, vocab_size: int, eos: int) -> object:
 
 def build_model(arch: str, device: str = "cpu", dtype: str = "auto", trained: bool = False,
                 build: bool = False, cache_dir: str | None = None, model: str = "",
-                ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, str]:
+                threads: int = 0) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, str]:
     """(model in eval mode on its device and dtype, tokenizer, description).
 
     model: a real model (a directory, a .gguf file, a hub id; what `--model` takes),
     loaded exactly as a run loads it; it overrides `arch`.
+    threads: torch threads to load with (load_model sets them; 0 = `default_threads()`,
+    which under load is fewer than the cores: --threads must reach it, or a busy
+    machine silently runs every --threads N at 1).
     trained (tiny only): builtin:tiny when cached (built first with `build`). Random
     weights are made directly on the device in the target dtype: a 0.5B model
     initialised on a CPU first would take longer than the benchmark.
@@ -120,7 +124,8 @@ def build_model(arch: str, device: str = "cpu", dtype: str = "auto", trained: bo
     cfg = ModelConfig(device=device, dtype=dtype)
     if model:
         real, tok = load_model(ModelConfig(name=model, device=device, dtype=dtype,
-                                           cache_dir=cache_dir or ""), progress=False)
+                                           cache_dir=cache_dir or "", threads=threads),
+                               progress=False)
         params = sum(p.numel() for p in real.parameters()) / 1e6
         return real, tok, f"{model} ({params:.1f}M params, {next(real.parameters()).dtype})"
     dev = resolve_device(cfg)
@@ -130,8 +135,8 @@ def build_model(arch: str, device: str = "cpu", dtype: str = "auto", trained: bo
         if path is None and build:
             path = ensure_tiny_model(cache_dir)
         if path is not None:
-            model, tok = load_model(ModelConfig(name=str(path), device=device, dtype=dtype),
-                                    progress=False)
+            model, tok = load_model(ModelConfig(name=str(path), device=device, dtype=dtype,
+                                                threads=threads), progress=False)
             return model, tok, f"builtin:tiny ({path})"
     tok = _tiny_tokenizer()
     eos = int(tok.eos_token_id)
@@ -200,7 +205,8 @@ def _timed(fn: Callable[[], int], device: torch.device) -> tuple[float, int, flo
 
 
 def vs_generate(args: argparse.Namespace) -> None:
-    model, tok, what = build_model(args.arch, args.device, args.dtype, model=args.model)
+    model, tok, what = build_model(args.arch, args.device, args.dtype, model=args.model,
+                                   threads=args.threads)
     device = next(model.parameters()).device
     dtype = next(model.parameters()).dtype
     prompts = [t.prompt for t in generate_synth(4000, 200, 0, n_fresh=0) if t.split == "eval"]
@@ -295,7 +301,8 @@ def vs_generate_loop(args: argparse.Namespace) -> None:
     from harness.model.sampling import _eos_ids, _pad_id
 
     load_start = os.getloadavg()
-    model, tok, what = build_model(args.arch, args.device, args.dtype, model=args.model)
+    model, tok, what = build_model(args.arch, args.device, args.dtype, model=args.model,
+                                   threads=args.threads)
     device = next(model.parameters()).device
     dtype = next(model.parameters()).dtype
     fmt = PromptFormat.resolve(tok, args.prompt_format, "heal")
@@ -406,7 +413,8 @@ def vs_generate_loop(args: argparse.Namespace) -> None:
             name = "sample_completions:" if side == "ours" else "model.generate:    "
             print(f"{name} seed {r}: {sum(lengths):>6} tokens in {seconds:7.2f} s "
                   f"({sum(lengths) / seconds:7.1f} tokens/s), {mean:.1f} +- {se:.1f} tokens/row, "
-                  f"{sum(k >= max_new for k in lengths)} rows at {max_new}, kept text "
+                  f"longest {max(lengths)}, {sum(k >= max_new for k in lengths)} rows at "
+                  f"{max_new}, kept text "
                   f"{sum(chars) / len(chars):.0f} chars/row, load {os.getloadavg()[0]:.2f}"
                   f"{extra}", flush=True)
         pair_ratios.append(timed["ours"] / timed["generate"])
@@ -454,7 +462,8 @@ def _generate_tokens(model: PreTrainedModel, tok: PreTrainedTokenizerBase, promp
 
 def vs_sequential(args: argparse.Namespace) -> None:
     model, tok, what = build_model("tiny", args.device, args.dtype, trained=True,
-                                   build=args.build, cache_dir=args.cache_dir)
+                                   build=args.build, cache_dir=args.cache_dir,
+                                   threads=args.threads)
     prompts = [t.prompt for t in generate_synth(4000, 200, 0, n_fresh=0) if t.split == "eval"]
     prompts = prompts[:args.prompts]
     cfg = SamplingConfig(temperature=args.temperature, max_new_tokens=args.max_new_tokens,
