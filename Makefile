@@ -28,12 +28,12 @@ docker:
 image: venv docker
 	$(BIN)/collapse-bench sandbox build --if-missing
 
-# The text tests (pytest -m text) run in test-text, on every Python pyproject declares;
-# the rest of the suite, slow tests included, runs here on the venv's Python. The
-# full-recipe rebuild of builtin:tiny is not part of it: see release-check.
-test: setup test-text
-	bash scripts/ensure_chromium.sh
-	$(BIN)/pytest -q -m "not text and not release"
+# The text tests (pytest -m text) run as in test-text, on every Python pyproject
+# declares, in the background while setup runs (scripts/test_all.sh); the rest of the
+# suite, slow tests included, then runs on the venv's Python. The full-recipe rebuild
+# of builtin:tiny is not part of it: see release-check.
+test:
+	VENV="$(VENV)" bash scripts/test_all.sh $(TEXT_PYTHONS)
 
 # Model-text handling on Python 3.11, 3.12, 3.13 (the classifiers in pyproject.toml),
 # each in a light venv without torch (.cache/text-venvs). A missing interpreter is

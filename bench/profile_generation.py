@@ -213,6 +213,8 @@ def main() -> int:
     parser.add_argument("--generations", type=int, default=1)
     parser.add_argument("--also-eval-tasks", type=int, default=None)
     parser.add_argument("--warmup-examples", type=int, default=None)
+    parser.add_argument("--gradient-checkpointing", action="store_true",
+                        help="train with gradient checkpointing (training.gradient_checkpointing)")
     parser.add_argument("--memory", action="store_true",
                         help="sample resident memory: each phase's peak and after-return MiB")
     args = parser.parse_args()
@@ -233,6 +235,8 @@ def main() -> int:
     cfg.human_pool_share = args.human_pool_share
     if args.also_eval_tasks is not None:
         cfg.also_eval_tasks = args.also_eval_tasks
+    if args.gradient_checkpointing:
+        cfg.training.gradient_checkpointing = True
     if args.warmup_examples is not None:
         cfg.training.warmup_examples = args.warmup_examples
     load_before = os.getloadavg()
@@ -249,13 +253,16 @@ def main() -> int:
         finally:
             executor.close()
         arm = store.arm_dir(arms_of(cfg)[0].arm_id)
-        timings = {g: read_json(arm / f"gen-{g}" / "metrics.json")["timings_s"]
+        metrics = {g: read_json(arm / f"gen-{g}" / "metrics.json")
                    for g in range(args.generations + 1)}
+        timings = {g: m["timings_s"] for g, m in metrics.items()}
+        peaks = {g: m.get("peak_rss_mb") for g, m in metrics.items()}
     load_after = os.getloadavg()
 
     rows = profile.rows(total)
-    print(f"one generation of {args.model}, filter {args.filter}, {args.train_prompts} train "
-          f"prompts x {cfg.n_train}, {args.eval_tasks} eval problems x {cfg.n_eval}, "
+    print(f"{args.generations} generation(s) of {cfg.model.name}, filter {args.filter}, "
+          f"{args.train_prompts} train prompts x {cfg.n_train}, "
+          f"{args.eval_tasks} eval problems x {cfg.n_eval}, "
           f"threads {args.threads or 'all'}; load average {load_before[0]:.2f} before, "
           f"{load_after[0]:.2f} after")
     memory_head = f"{'peak MiB':>10}{'after MiB':>11}" if args.memory else ""
@@ -268,11 +275,14 @@ def main() -> int:
               f"{memory_cols}")
     print(f"total {total:.1f} s; recorded timings_s: "
           + "; ".join(f"gen {g} {t}" for g, t in timings.items()))
+    print("recorded peak_rss_mb per generation: "
+          + ", ".join(f"gen {g} {p if p is None else round(p)}" for g, p in peaks.items()))
     if args.json:
         args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json)},
                                          "load": [load_before, load_after],
                                          "total_s": total, "rows": rows,
-                                         "timings_s": timings}, indent=2, default=str) + "\n")
+                                         "timings_s": timings, "peak_rss_mb": peaks},
+                                        indent=2, default=str) + "\n")
     return 0
 
 

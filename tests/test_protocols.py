@@ -35,6 +35,7 @@ RELEASED = {
         "a5cdaad9c53b48d7b7e5104cfb35672892a47f62a9eb15c53c03b514e644b189",
     ("smol-cpu", 1): "5cb9e3bca28d909ae963e53fe2f5e0ec787b645f49f2080b723cbd55eb80a574",
     ("smol-cpu", 2): "6bbde8a5b7d59dff231d5857f2f925543a79cd0ebb634016f8b2c3784ba0c252",
+    ("smol-cpu", 3): "90dfd2ba03a0d6e528d7cc6113a6dee61b1fda52a1dc065ed319d0e720fbfd7d",
 }
 """Every released protocol's hash. A release is frozen: a change to its settings needs
 a new version (a new file), never an edit of these."""

@@ -237,15 +237,19 @@ def test_schedule_and_truncation(tok) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_gradient_checkpointing_trains_the_same_adapter(base, tok, data) -> None:  # type: ignore[no-untyped-def]
-    """Recomputing activations in the backward pass changes memory, not the result;
-    and it is switched off again on the returned model (sampling never pays for it)."""
+    """Recomputing activations in the backward pass changes memory, not the result:
+    on CPU the adapter is the same to the bit (the recomputed forward runs the same
+    kernels on the same inputs), which is what lets smol-cpu v3 switch it on and
+    promise v2's numbers. It is switched off again on the returned model (sampling
+    never pays for it)."""
     plain, stats_plain = finetune_lora(base, tok, data, CFG, seed=3)
     ckpt, stats_ckpt = finetune_lora(base, tok, data, CFG, seed=3, gradient_checkpointing=True)
     assert stats_ckpt.tokens == stats_plain.tokens
-    assert stats_ckpt.losses == pytest.approx(stats_plain.losses, rel=1e-5)
+    assert stats_ckpt.losses == stats_plain.losses
     want = _lora_state(plain)
+    assert want.keys() == _lora_state(ckpt).keys()
     for name, value in _lora_state(ckpt).items():
-        torch.testing.assert_close(value, want[name], rtol=1e-5, atol=1e-6)
+        assert torch.equal(value, want[name]), name
     assert not any(getattr(m, "gradient_checkpointing", False) for m in ckpt.modules())
 
 

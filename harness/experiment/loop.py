@@ -53,6 +53,7 @@ from harness.experiment.peak_memory import peak_rss_mb, reset_peak
 from harness.experiment.regimes import Example, build_dataset
 from harness.metrics.record import GenerationRecord
 from harness.model.formats import PromptFormat
+from harness.model.runtime import release_memory
 from harness.runfiles.outputs import check_output_dir
 from harness.runfiles.store import (
     RunStore,
@@ -236,6 +237,7 @@ def run_generation_zero(ctx: Context, arm: Arm) -> None:
         record.arm_id = arm.arm_id
         atomic_write_json(gen_dir / "metrics.json", record.to_json())
     else:
+        release_memory()
         reset_peak()
         t0 = time.perf_counter()
         model = start_model(ctx, arm.seed)
@@ -338,6 +340,8 @@ def train_warm_start(ctx: Context, seed: int, directory: Path) -> None:
                                    seed=derive_seed(seed, "warmup-train"),
                                    progress=f"seed {seed} warm start", fmt=ctx.fmt)
     save_adapter(trained, directory / "adapter")
+    del trained
+    release_memory()
     atomic_write_json(directory / WARM_MARKER, {
         "seed": seed, "epochs": cfg.training.warmup_epochs, "n_examples": len(dataset),
         "task_ids": [e.task_id for e in dataset],
@@ -366,6 +370,7 @@ def run_generation(ctx: Context, arm: Arm, g: int) -> None:
     cfg, store = ctx.cfg, ctx.store
     gen_dir = store.gen_dir(arm.arm_id, g)
     store.record_step(f"{arm.arm_id}/gen-{g}", "running")
+    release_memory()  # what the previous generation (or arm) freed, before the peak starts
     reset_peak()
     t_start = time.perf_counter()
     data = (self_training_data(ctx, arm, g) if g <= cfg.generations
@@ -385,6 +390,7 @@ def run_generation(ctx: Context, arm: Arm, g: int) -> None:
                                    progress=f"gen {g} train", fmt=ctx.fmt)
     save_adapter(trained, gen_dir / "adapter")
     del model, trained
+    release_memory()  # the training activations: freed, but still resident until trimmed
     t_training = time.perf_counter() - t0
 
     # 6. evaluate M_g, rebuilt from disk exactly as a resumed run would
@@ -456,6 +462,7 @@ def self_training_data(ctx: Context, arm: Arm, g: int) -> TrainingData:
                                             calibration_pairs(ctx, arm, g, by_id), fmt=ctx.fmt,
                                             watermark=cfg.sampling.watermark)
     del previous
+    release_memory()
     outcome = apply_filter(spec, candidates, np.random.default_rng(
         derive_seed(arm.seed, g, "filter")))
     kept = [Example(c.task_id, c.prompt, ctx.fmt.training_completion(c.completion),

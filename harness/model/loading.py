@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from harness.config import ModelConfig
 from harness.errors import BadInput, EnvironmentProblem, one_line
 from harness.model.runtime import (
+    bound_heap_retention,
     configure_tokenizer,
     quiet_transformers,
     resolve_device,
@@ -96,7 +97,10 @@ def load_model(cfg: ModelConfig, progress: bool = True
     A hub id that cannot be fetched (no network, unknown repo, gated) becomes an
     EnvironmentProblem telling the user to download it elsewhere and pass the
     directory, since this machine may have no route to the hub.
+    The process's freed tensor memory is returned to the system from here on
+    (`bound_heap_retention`): every process that holds a model loads it here.
     """
+    bound_heap_retention()
     set_threads(cfg)
     device = resolve_device(cfg)
     dtype = resolve_dtype(cfg, device)
