@@ -65,10 +65,13 @@ def main() -> None:
                         help="also time full-parameter training at batch 128")
     args = parser.parse_args()
 
-    threads = set_threads(ModelConfig(threads=args.threads))
+    set_threads(ModelConfig(threads=args.threads))
+    # build_model loads through load_model, which sets the threads again: pass them on,
+    # or a busy machine runs every --threads N at its default (cores minus load)
     model, tok, what = build_model(args.arch, args.device, args.dtype, trained=True,
                                    build=args.build, cache_dir=args.cache_dir,
-                                   model=args.model)
+                                   model=args.model, threads=args.threads)
+    threads = torch.get_num_threads()  # what the timing really ran with
     fmt = PromptFormat.resolve(tok, args.format, "heal")
     device = next(model.parameters()).device
     tasks = [t for t in generate_synth(4000, 200, 0, n_fresh=0)
