@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from harness.analysis.dose import dose_onset, fit_knee, onset_text
-from harness.analysis.stats import CI_LEVEL, SeedBootstrap
+from harness.analysis.stats import CI_LEVEL, SeedBootstrap, draw_replicates
 
 SHARES = [0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0]    # the poison-full doses
 
@@ -101,14 +101,18 @@ def test_only_seeds_every_share_has_are_paired() -> None:
 
 
 def test_seed_bootstrap_interval_is_the_percentile_of_resampled_seed_means() -> None:
-    """SeedBootstrap moved to harness.analysis.stats with `replicates` split out: the
-    same draws and percentiles as before (the formula written out here)."""
+    """SeedBootstrap draws from `draw_replicates`, the one draw of the package: its
+    replicate b holds the seeds that group_stats' replicate b holds for a group of the
+    same size and bootstrap seed (the formula written out here)."""
     values = [0.41, 0.52, 0.47, 0.39, 0.55]
     boot = SeedBootstrap(300, 4)
-    draws = np.random.default_rng(4).integers(0, 5, size=(300, 5))
+    counts = np.random.default_rng(4).multinomial(5, np.full(5, 0.2), size=300)
+    means = counts @ np.asarray(values) / 5
     tail = (1 - CI_LEVEL) / 2 * 100
-    lo, hi = np.percentile(np.asarray(values)[draws].mean(axis=1), [tail, 100 - tail],
-                           method="inverted_cdf")
+    lo, hi = np.percentile(means, [tail, 100 - tail], method="inverted_cdf")
     iv = boot.interval(values)
     assert (iv.mean, iv.ci_low, iv.ci_high) == (pytest.approx(np.mean(values)), lo, hi)
-    assert (boot.replicates(5) == draws).all()
+    draws = boot.replicates(5)
+    assert (np.stack([np.bincount(row, minlength=5) for row in draws]) == counts).all()
+    assert (draws == np.sort(draws, axis=1)).all()
+    assert (draw_replicates(5, 0, 300, 4)[0] == counts).all()

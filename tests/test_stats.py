@@ -262,3 +262,26 @@ def test_group_stats_and_the_headline_share_one_draw_with_todays_numbers(
     assert head.values["gens_to_50"] == stats.collapse["first_gen_below_half"]
     draw = Replicates.draw(none, 200, 0)
     assert draw.seed_counts.shape == (200, 3) and draw.problem_weights is not None
+
+
+def test_the_paired_difference_and_the_seed_bootstrap_take_the_one_draw(tmp_path: Any) -> None:
+    """Issue 24: one replicate draw (`draw_replicates`) for group_stats, the headline,
+    the paired AUC difference and the collapse questions' SeedBootstrap. The paired
+    difference keeps its numbers of before the change (pinned 2026-12-07 from the
+    code that drew its own); SeedBootstrap now resamples the very seeds group_stats
+    does, so its intervals moved (they drew with `integers` before)."""
+    from harness.analysis.stats import Replicates, SeedBootstrap, draw_replicates
+    from harness.runfiles.runs import load_run
+    from tests.run_fixtures import RunSpec, write_run
+
+    run = load_run(write_run(tmp_path, RunSpec(run_id="r-a")))
+    groups = {key.filter: arms for key, arms in run.arm_groups().items()}
+    diff = paired_auc_difference(groups["none"], groups["tests"], n_boot=200, seed=0)
+    assert (diff.mean, diff.ci_low, diff.ci_high) == pytest.approx(
+        (-0.20277777777777778, -0.2505092592592592, -0.14072916666666666), abs=1e-12)
+    draw = Replicates.draw(groups["none"], 200, 0)
+    seeds_only = SeedBootstrap(200, 0).replicates(draw.n_seed)
+    counts = np.stack([np.bincount(row, minlength=draw.n_seed) for row in seeds_only])
+    assert (counts == draw.seed_counts).all()
+    assert (draw_replicates(draw.n_seed, len(draw.tasks), 200, 0)[1]
+            == draw.problem_weights).all()

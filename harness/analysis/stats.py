@@ -12,6 +12,8 @@ Three layers:
 * `SeedBootstrap`: a seeds-only percentile bootstrap of a per-seed answer (the
   collapse questions' generations to collapse, ratios, gaps, the dose onset).
 
+All three draw their replicates from one function, `draw_replicates`.
+
 Bootstrap procedure of `group_stats` (hierarchical, paired, percentile). Each of
 `n_boot` replicates:
 
@@ -250,20 +252,43 @@ def _generation_interval(mean: float, reps: np.ndarray | None) -> Interval:
     return Interval(point, *censored_bounds(reps))
 
 
+def draw_replicates(n_seed: int, n_problems: int, n_boot: int, seed: int
+                    ) -> tuple[np.ndarray, np.ndarray | None]:
+    """The one bootstrap draw of this package (steps 1 and 2 of the module docstring).
+
+    Returns `seed_counts` (n_boot x n_seed: how often replicate b drew seed s) and
+    `problem_weights` (n_boot x n_problems draw shares, None with fewer than 2
+    problems). Seeds are drawn first and problems second from one seeded generator,
+    so every user with the same seed and seed count resamples the same seeds: a group's
+    intervals (`group_stats`, the board's headline), the paired difference of two
+    groups and the collapse questions' per-seed answers (`SeedBootstrap`) all agree on
+    which seeds replicate b holds.
+    """
+    rng = np.random.default_rng(seed)
+    seed_counts = rng.multinomial(n_seed, np.full(n_seed, 1.0 / n_seed), size=n_boot)
+    weights = (rng.multinomial(n_problems, np.full(n_problems, 1.0 / n_problems),
+                               size=n_boot) / n_problems) if n_problems >= 2 else None
+    return seed_counts, weights
+
+
 @dataclass(frozen=True)
 class SeedBootstrap:
     """Intervals over seeds alone: each replicate resamples whole seeds with replacement
-    (`n_boot` replicates, seeded). The collapse questions (`harness.analysis.questions`,
-    `harness.analysis.dose`) use it: their per-seed answers (a generation count, a
-    ratio, a fitted onset) have no per-problem breakdown to resample."""
+    (`n_boot` replicates from `draw_replicates`, seeded). The collapse questions
+    (`harness.analysis.questions`, `harness.analysis.dose`) use it: their per-seed
+    answers (a generation count, a ratio, a fitted onset) have no per-problem
+    breakdown to resample."""
 
     n_boot: int = DEFAULT_N_BOOT
     seed: int = DEFAULT_BOOT_SEED
 
     def replicates(self, n: int) -> np.ndarray:
-        """Indices of the seeds each replicate draws (n_boot x n), the same for equal
-        n: every statistic of one report resamples the same seeds."""
-        return np.random.default_rng(self.seed).integers(0, n, size=(self.n_boot, n))
+        """Indices of the seeds each replicate draws (n_boot x n, each row sorted), the
+        same for equal n: every statistic of one report resamples the same seeds, and
+        they are the seeds `group_stats` resamples for a group of n seeds."""
+        counts, _ = draw_replicates(n, 0, self.n_boot, self.seed)
+        return np.repeat(np.broadcast_to(np.arange(n), counts.shape), counts.ravel()
+                         ).reshape(self.n_boot, n)
 
     def interval(self, values: Sequence[float], *, censored: bool = False) -> Interval:
         """Mean over seeds with a percentile interval over resampled seeds.
@@ -374,6 +399,14 @@ def _seed_mean(seed_counts: np.ndarray, values: np.ndarray) -> np.ndarray:
         return np.where(weight > 0, total / weight, np.nan)
 
 
+def _problem_mean(seed_counts: np.ndarray, weights: np.ndarray,
+                  per_problem: np.ndarray) -> np.ndarray:
+    """(S, G, P) per-problem values -> (B, G): each replicate's mean over its drawn
+    problems (weights, B x P) and then its drawn seeds (counts, B x S)."""
+    per_seed = np.einsum("bp,sgp->bsg", weights, per_problem)
+    return np.einsum("bs,bsg->bg", seed_counts, per_seed) / seed_counts.shape[1]
+
+
 def _nanmean(values: np.ndarray, axis: int = 0) -> np.ndarray:
     present = ~np.isnan(values)
     count = present.sum(axis=axis)
@@ -399,12 +432,8 @@ class Replicates:
     def draw(cls, arms: Sequence[ArmResult], n_boot: int, seed: int) -> Replicates:
         arms = sorted(arms, key=lambda a: (a.seed, a.arm_id))
         generations = _common_prefix(arms)
-        rng = np.random.default_rng(seed)
         tasks = _common_tasks(arms, len(generations), "per_task")
-        n_seed = len(arms)
-        seed_counts = rng.multinomial(n_seed, np.full(n_seed, 1.0 / n_seed), size=n_boot)
-        weights = (rng.multinomial(len(tasks), np.full(len(tasks), 1.0 / len(tasks)),
-                                   size=n_boot) / len(tasks)) if len(tasks) >= 2 else None
+        seed_counts, weights = draw_replicates(len(arms), len(tasks), n_boot, seed)
         return cls(arms, generations, tasks, seed_counts, weights)
 
     @property
@@ -426,8 +455,7 @@ class Replicates:
     def problem_reps(self, per_problem: np.ndarray) -> np.ndarray:
         """(S, G, P) per-problem values -> (B, G) replicate means over seeds and problems."""
         assert self.problem_weights is not None
-        per_seed = np.einsum("bp,sgp->bsg", self.problem_weights, per_problem)
-        return np.einsum("bs,bsg->bg", self.seed_counts, per_seed) / self.n_seed
+        return _problem_mean(self.seed_counts, self.problem_weights, per_problem)
 
     def pass_at_k(self, k: int) -> tuple[np.ndarray, np.ndarray | None]:
         """pass@k per generation: the seed mean of the reported values (G,) and its
@@ -550,17 +578,13 @@ def paired_auc_difference(a: Sequence[ArmResult], b: Sequence[ArmResult], *,
     pass_a, pass_b = reported(arms_a), reported(arms_b)
     mean = float(_aucs(x, pass_a.mean(axis=0)[None, :])[0]
                  - _aucs(x, pass_b.mean(axis=0)[None, :])[0])
-    rng = np.random.default_rng(seed)
-    seed_counts = rng.multinomial(n_seed, np.full(n_seed, 1.0 / n_seed), size=n_boot)
     tasks = _common_tasks([*arms_a, *arms_b], n_gen, "per_task")
-    if len(tasks) >= 2:
-        weights = rng.multinomial(len(tasks), np.full(len(tasks), 1.0 / len(tasks)),
-                                  size=n_boot) / len(tasks)
+    seed_counts, weights = draw_replicates(n_seed, len(tasks), n_boot, seed)
+    if weights is not None:
 
         def reps(arms: Sequence[ArmResult]) -> np.ndarray:  # (B, G)
-            per_problem = _per_problem_passk(arms, n_gen, tasks, 1)
-            per_seed = np.einsum("bp,sgp->bsg", weights, per_problem)
-            return np.einsum("bs,bsg->bg", seed_counts, per_seed) / n_seed
+            return _problem_mean(seed_counts, weights,
+                                 _per_problem_passk(arms, n_gen, tasks, 1))
 
         diff = _aucs(x, reps(arms_a)) - _aucs(x, reps(arms_b))
     elif n_seed >= 2:
