@@ -146,6 +146,9 @@ def test_grid_with_accumulate_real_data_and_continue_policy(
     assert {**gens0[0], "arm_id": ""} == {**gens0[1], "arm_id": ""}
     manifest = read_json(store.root / "manifest.json")
     assert manifest["status"] == "complete"
+    # the thread count can change a run's bits: each generation records the one it used
+    done = [step for step in manifest["steps"].values() if step["status"] == "done"]
+    assert len(done) == 6 and all(step["torch_threads"] == 1 for step in done)
 
     # `model export` rebuilds generation 2 exactly as the loop scored it
     arm_id = "f-none__r-accumulate__real-0.5__s-0"

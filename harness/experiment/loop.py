@@ -53,7 +53,7 @@ from harness.experiment.peak_memory import peak_rss_mb, reset_peak
 from harness.experiment.regimes import Example, build_dataset
 from harness.metrics.record import GenerationRecord
 from harness.model.formats import PromptFormat
-from harness.model.runtime import release_memory
+from harness.model.runtime import release_memory, used_threads
 from harness.runfiles.outputs import check_output_dir
 from harness.runfiles.store import (
     RunStore,
@@ -252,7 +252,7 @@ def run_generation_zero(ctx: Context, arm: Arm) -> None:
         eval_rows, verdict_rows, record = score_generation(ctx, model, arm, 0, trained, t0)
         _write_generation(gen_dir, eval_rows, verdict_rows, record)
     store.mark_done(arm.arm_id, 0)
-    store.record_step(f"{arm.arm_id}/gen-0", "done")
+    store.record_step(f"{arm.arm_id}/gen-0", "done", torch_threads=used_threads())
     _log_generation(ctx, record)
 
 
@@ -405,7 +405,7 @@ def run_generation(ctx: Context, arm: Arm, g: int) -> None:
     _write_generation(gen_dir, data.sample_rows + eval_rows, data.verdict_rows + verdict_rows,
                       record)
     store.mark_done(arm.arm_id, g)
-    store.record_step(f"{arm.arm_id}/gen-{g}", "done")
+    store.record_step(f"{arm.arm_id}/gen-{g}", "done", torch_threads=used_threads())
     _log_generation(ctx, record)
 
 

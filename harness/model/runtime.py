@@ -48,9 +48,14 @@ def default_threads() -> int:
 
     Measured on a busy 2-core machine, one decode step of SmolLM2-135M was 8x slower
     with a thread per core than with one thread: torch's threads spin-wait on each
-    other, and on cores that are taken every matmul waits for the slowest. Thread
-    counts do not change what is measured (only builtin builds depend on them, and
-    those pin their own, `pinned_threads`).
+    other, and on cores that are taken every matmul waits for the slowest.
+
+    The count can change a run's bits (`pinned_threads` says why): builtin:tiny gave
+    the same metrics at 1 and 2 threads for 2 generations of 1024 examples and a
+    slightly different model from the third on (bench/results/threads_bits.txt). So
+    the count a run used is recorded with each generation (`used_threads`, in the
+    manifest's steps), and `--model.threads N` pins it for runs that must match bit
+    for bit; the numbers agree in distribution either way.
     """
     cores = cpu_count()
     try:
@@ -75,6 +80,13 @@ def set_threads(cfg: ModelConfig) -> int:
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     return threads
+
+
+def used_threads() -> int:
+    """torch's intra-op thread count now: what the manifest records per generation."""
+    import torch
+
+    return int(torch.get_num_threads())
 
 
 @contextlib.contextmanager
