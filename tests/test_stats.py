@@ -269,7 +269,8 @@ def test_the_paired_difference_and_the_seed_bootstrap_take_the_one_draw(tmp_path
     the paired AUC difference and the collapse questions' SeedBootstrap. The paired
     difference keeps its numbers of before the change (pinned 2026-12-07 from the
     code that drew its own); SeedBootstrap now resamples the very seeds group_stats
-    does, so its intervals moved (they drew with `integers` before)."""
+    does (it drew with `integers` before; at 2 and 3 seeds its bounds come out the
+    same, at 5 they move by Monte Carlo noise)."""
     from harness.analysis.stats import Replicates, SeedBootstrap, draw_replicates
     from harness.runfiles.runs import load_run
     from tests.run_fixtures import RunSpec, write_run
