@@ -20,6 +20,7 @@ from harness.cli import main
 from harness.config import ModelConfig, RunConfig, save_toml
 from harness.experiment.loop import run_experiment
 from harness.metrics.record import MACHINE_MEASURES
+from harness.model import sampling
 from harness.model.formats import PromptFormat
 from harness.model.loading import load_model
 from harness.model.tiny import ensure_tiny_model
@@ -113,11 +114,20 @@ def test_kill_9_mid_generation_then_resume_gives_identical_metrics(
 @pytest.mark.slow
 @pytest.mark.docker
 def test_grid_with_accumulate_real_data_and_continue_policy(
-        small_model: Path, tmp_path: Path, docker_executor: object) -> None:
+        small_model: Path, tmp_path: Path, docker_executor: object,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = small_config(small_model, tmp_path, filters=["none", "partial:0.5+dedup"],
                        regimes=["accumulate"], real_fractions=[0.5])
     cfg.training.restart = "continue"
     lines: list[str] = []
+    drawn: list[str] = []
+    real_sample = sampling.sample_completions
+
+    def spied(*args: object, **kwargs: object) -> object:
+        drawn.append(str(kwargs.get("progress")))
+        return real_sample(*args, **kwargs)
+
+    monkeypatch.setattr(sampling, "sample_completions", spied)
     store = run_experiment(cfg, docker_executor, lines.append)  # type: ignore[arg-type]
 
     summary = read_json(store.root / "summary.json")
@@ -144,6 +154,15 @@ def test_grid_with_accumulate_real_data_and_continue_policy(
     # generation 0 is the same base model for every arm of a seed: computed once, shared
     gens0 = [comparable(a["generations"][0]) for a in summary["arms"].values()]
     assert {**gens0[0], "arm_id": ""} == {**gens0[1], "arm_id": ""}
+    # so is generation 1's train draw (of M0): drawn once, and both arms train on it
+    assert drawn.count("gen 1 sample train") == 1 and drawn.count("gen 2 sample train") == 2
+    samples1 = [[json.loads(x) for x in (store.gen_dir(a, 1) / "samples.jsonl").read_text()
+                 .splitlines()] for a in summary["arms"]]
+    assert [[r for r in rows if r["split"] == "train"] for rows in samples1] == [
+        [r for r in samples1[0] if r["split"] == "train"]] * 2
+    # and a program run before is answered from the run's memory of verdicts
+    (tally,) = [line for line in lines if line.startswith("sandbox: ")]
+    assert int(tally.split("; ")[1].split()[0]) > 0, tally
     manifest = read_json(store.root / "manifest.json")
     assert manifest["status"] == "complete"
     # the thread count can change a run's bits: each generation records the one it used

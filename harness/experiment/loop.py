@@ -62,6 +62,7 @@ from harness.runfiles.store import (
     read_jsonl,
 )
 from sandbox.executor import ExecResult, Executor
+from sandbox.memo import RememberingExecutor
 from tasks.registry import load_suite, scoring_split, select_split
 from tasks.schema import Task
 
@@ -90,6 +91,14 @@ class Context:
     also_tasks: dict[str, list[Task]]      # --also-eval suite -> its scored problems
     fresh_tasks: list[Task] = field(default_factory=list)  # human code none has seen
     start_models: dict[int, Any] = field(default_factory=dict)  # seed -> M0 (warm start)
+    first_draws: dict[tuple[tuple[str, Any], ...], list[list[Any]]] = field(
+        default_factory=dict)  # generation 1's train samples, by `train_draw`'s key
+
+    def __post_init__(self) -> None:
+        # every arm and generation asks one memory of verdicts: a program already run
+        # in this process is answered from it (sandbox/memo.py), the same verdict
+        if not isinstance(self.executor, RememberingExecutor):
+            self.executor = RememberingExecutor(self.executor)
 
 
 # ----------------------------------------------------------------------------- entry
@@ -108,7 +117,8 @@ def run_experiment(cfg: RunConfig, executor: Executor, log: Log,
     provenance = {"model": model_provenance(cfg.model), "prompt_format": fmt.describe()}
     with run_directory(cfg, resume_dir, log, provenance) as (store, log):
         log(f"prompt format: {fmt.kind}, boundary {'heal' if fmt.heal else 'keep'}")
-        ctx = Context(cfg, store, train_tasks, eval_tasks, model, tokenizer, executor, log,
+        memory = RememberingExecutor(executor)
+        ctx = Context(cfg, store, train_tasks, eval_tasks, model, tokenizer, memory, log,
                       fmt, also_tasks, fresh_tasks)
         arms = arms_of(cfg)
         clock = RunClock(arms, cfg.total_generations + 1, store.is_done)
@@ -116,6 +126,7 @@ def run_experiment(cfg: RunConfig, executor: Executor, log: Log,
             for generation in iter_arm(ctx, arm):
                 log(clock.finished(arm, generation))
             write_summary(store, cfg)
+        log(memory.tally())
     return store
 
 
@@ -411,7 +422,6 @@ def run_generation(ctx: Context, arm: Arm, g: int) -> None:
 
 def self_training_data(ctx: Context, arm: Arm, g: int) -> TrainingData:
     """Steps 1-4: sample M_{g-1}, execute, filter, and assemble the regime's dataset."""
-    from harness.model.sampling import sample_completions
 
     cfg, store = ctx.cfg, ctx.store
     gen_dir = store.gen_dir(arm.arm_id, g)
@@ -423,10 +433,7 @@ def self_training_data(ctx: Context, arm: Arm, g: int) -> TrainingData:
     tasks = [ctx.train_tasks[i] for i in sorted(picked)]
     base = start_model(ctx, arm.seed)
     previous = model_after(base, store, arm.arm_id, cfg.training.restart, g - 1)
-    drawn = sample_completions(previous, ctx.tokenizer, [t.prompt for t in tasks], cfg.n_train,
-                               cfg.sampling, seed=derive_seed(arm.seed, g, "train-samples"),
-                               temperature=arm.train_temperature,
-                               progress=f"gen {g} sample train", fmt=ctx.fmt)
+    drawn = train_draw(ctx, arm, g, previous, tasks)
     flat = [(t, c) for t, comps in zip(tasks, drawn, strict=True) for c in comps]
     humans = human_pool(ctx, arm, g, {t.task_id for t in tasks}, len(flat))
     t_sampling = time.perf_counter() - t0
@@ -487,6 +494,38 @@ def self_training_data(ctx: Context, arm: Arm, g: int) -> TrainingData:
                         outcome.to_json(arm.filter),
                         detection_metrics(candidates, outcome.keep) if mixed else None,
                         {"sampling": t_sampling, "execution": t_execution})
+
+
+DRAW_BLIND = frozenset({"filter", "regime", "real_fraction", "human_source", "course",
+                        "restart"})
+"""Arm axes generation 1's train draw does not depend on: what is done with the
+samples (filtered, mixed, accumulated), or with the model after them (restart; a
+repair-only course draws nothing before its repair)."""
+
+
+def train_draw(ctx: Context, arm: Arm, g: int, previous: Any, tasks: Sequence[Task]
+               ) -> list[list[Any]]:
+    """Generation g's train samples of M_{g-1}, n_train per prompt.
+
+    Generation 1 samples M0, which every arm of a seed shares, on prompts and with
+    seeds that depend on the seed and generation only: so arms that differ only on
+    axes that act after the draw (`DRAW_BLIND`) draw the same samples, and they are
+    drawn once and kept for the others (sampling is deterministic given its seeds:
+    `sample_completions`). An axis not named there keeps its arms' draws apart.
+    """
+    from harness.model.sampling import sample_completions
+
+    key = tuple((name, value) for name, value in arm.values if name not in DRAW_BLIND)
+    if g == 1 and key in ctx.first_draws:
+        return ctx.first_draws[key]
+    cfg = ctx.cfg
+    drawn = sample_completions(previous, ctx.tokenizer, [t.prompt for t in tasks], cfg.n_train,
+                               cfg.sampling, seed=derive_seed(arm.seed, g, "train-samples"),
+                               temperature=arm.train_temperature,
+                               progress=f"gen {g} sample train", fmt=ctx.fmt)
+    if g == 1:
+        ctx.first_draws[key] = drawn
+    return drawn
 
 
 def recovery_data(ctx: Context, arm: Arm, g: int) -> TrainingData:
