@@ -79,11 +79,17 @@ def owner_alive(tag: str) -> bool:
 
 
 def sweep_stale(client: docker.DockerClient) -> list[str]:
-    """Remove sandbox containers whose owning process is dead; their names."""
+    """Remove sandbox containers whose owning process is dead; their names.
+
+    Another process's pool may remove its containers while this one lists them (two
+    runs on one machine, several arms of a Ray node), so a container gone between the
+    list and its inspection is skipped (`ignore_removed`), not an error.
+    """
     import docker.errors
 
     removed: list[str] = []
-    for c in client.containers.list(all=True, filters={"label": f"{SANDBOX_LABEL}=1"}):
+    for c in client.containers.list(all=True, filters={"label": f"{SANDBOX_LABEL}=1"},
+                                    ignore_removed=True):
         if owner_alive(c.labels.get(OWNER_LABEL, "")):
             continue
         with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):

@@ -33,4 +33,8 @@ if [[ $text_rc -ne 0 ]]; then
     exit "$text_rc"
 fi
 
-exec "${VENV:-.venv}/bin/pytest" -q -m "not text and not release"
+# Two workers, one module each at a time (module fixtures are built once); the long
+# modules start first (tests/conftest.py, LONGEST_FIRST). TEST_WORKERS=0 runs the
+# suite in this process instead.
+exec "${VENV:-.venv}/bin/pytest" -q -n "${TEST_WORKERS:-2}" --dist loadfile \
+    --no-loadscope-reorder -m "not text and not release"

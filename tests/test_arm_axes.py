@@ -160,18 +160,20 @@ def test_a_fake_axis_makes_arms(fake_axis: type[FakeConfig]) -> None:
         validate(cfg)
 
 
-@pytest.mark.parametrize(("cls", "done", "allowed"), [
-    (FakeConfig, 1, True),        # only gen 0 done, and it does not depend on the axis
-    (FakeConfig, 2, False),       # a self-training generation used the old value
-    (FakeGen0Config, 1, False),   # marked FROM_GEN0: gen 0 already used it
+@pytest.mark.parametrize(("cls", "done", "values", "allowed"), [
+    (FakeConfig, 1, ["spicy"], True),       # only gen 0 done, which does not use the axis
+    (FakeConfig, 2, ["spicy"], False),      # a self-training generation used "plain"
+    (FakeGen0Config, 1, ["spicy"], False),  # marked FROM_GEN0: gen 0 already used it
+    (FakeConfig, 2, ["plain", "spicy"], True),      # one more arm: "plain" stands
+    (FakeGen0Config, 2, ["spicy", "plain"], True),  # order is not a change of an arm
 ])
 def test_resume_may_change_a_fake_axis_as_its_metadata_says(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cls: type[RunConfig], done: int,
-        allowed: bool) -> None:
+        values: list[str], allowed: bool) -> None:
     monkeypatch.setattr(harness.config, "RunConfig", cls)
     old = _config(cls, ["plain"], [0])
     run = _run_dir(tmp_path, old, generations_done=done)
-    new = _config(cls, ["plain", "spicy"], [0])
+    new = _config(cls, values, [0])
     if allowed:
         assert "flavours" in check_resume_changes(run, old, new)
     else:

@@ -69,7 +69,7 @@ def listener() -> Iterator[Listener]:
 def containers(label: str) -> list[Any]:
     from sandbox.docker_env import connect
 
-    found = connect().containers.list(all=True, filters={"label": label})
+    found = connect().containers.list(all=True, filters={"label": label}, ignore_removed=True)
     return [c for c in found if c.status not in ("removing", "dead")]
 
 
@@ -411,3 +411,33 @@ def test_the_sweep_removes_only_containers_whose_owner_is_dead() -> None:
         for c in made:
             with contextlib.suppress(Exception):
                 c.remove(force=True)
+
+
+def test_the_sweep_skips_a_container_another_process_removes_while_it_lists(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found running the suite on two workers beside two runs: a pool started while
+    another process's pool was closing failed with NotFound, because the sweep lists
+    the engine's sandbox containers, then inspects each one, and one was gone by then.
+    Here the other process is played by removing the container, for real, just before
+    the sweep inspects it."""
+    from sandbox.docker_env import connect
+    from sandbox.docker_pool import OWNER_LABEL, POOL_LABEL, SANDBOX_LABEL, owner_tag, sweep_stale
+
+    client = connect()
+    labels = {SANDBOX_LABEL: "1", POOL_LABEL: "sweep-test-vanishing", OWNER_LABEL: owner_tag()}
+    vanishing = client.containers.create(SandboxSettings().image, labels=labels,
+                                         network_mode="none")
+    inspect = client.api.inspect_container
+
+    def removed_first(container_id: str) -> Any:
+        if container_id == vanishing.id:
+            client.api.remove_container(container_id, force=True)
+        return inspect(container_id)
+
+    monkeypatch.setattr(client.api, "inspect_container", removed_first)
+    try:
+        assert vanishing.name not in sweep_stale(client)
+    finally:
+        with contextlib.suppress(Exception):
+            vanishing.remove(force=True)
+    assert not containers(f"{POOL_LABEL}=sweep-test-vanishing")

@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -273,6 +274,26 @@ def test_resume_of_a_complete_run_exits_0_without_loading_anything(
                            "nothing to do")
     assert f"arm {ARM}" in out
     assert {p: p.stat().st_mtime_ns for p in copy.rglob("*") if p.is_file()} == before
+
+
+def test_resume_with_one_more_filter_runs_only_the_new_arm(
+        run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A grid grows on --resume (the detect preset gained its stronger detectors this
+    way): the arm already run is left as it was, byte for byte, and the new one runs."""
+    copy = tmp_path / run_dir.name
+    shutil.copytree(run_dir, copy)
+    old_arm = copy / "arms" / ARM
+    before = {p: p.read_bytes() for p in old_arm.rglob("*") if p.is_file()}
+    assert main(["run", "--resume", str(copy), "--filters", "none,syntax"]) == 0
+    capsys.readouterr()
+    assert {p: p.read_bytes() for p in old_arm.rglob("*") if p.is_file()} == before
+    new_arm = "f-syntax__r-replace__real-0.0__s-0"
+    assert (copy / "arms" / new_arm / "gen-1" / "DONE").is_file()
+    assert list(read_json(copy / "summary.json")["arms"]) == [ARM, new_arm]
+    assert tomllib.loads((copy / "config.toml").read_text())["filters"] == ["none", "syntax"]
+    code = main(["run", "--resume", str(copy), "--filters", "syntax"])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot resume" in err and "filters" in err, err
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])

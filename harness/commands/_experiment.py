@@ -229,7 +229,13 @@ def check_resume_changes(run_dir: Path, old: Any, new: Any) -> dict[str, tuple[A
     the run would then mix two experiments: nothing that generation 0 depends on once
     any generation 0 is done, and only the free settings (and more generations) once
     any self-training generation is done. `out` is the run's location: never changed.
+
+    An arm axis may always gain values (`--filters` with one more, another seed): an
+    arm's numbers depend on its own values only, so the arms already run stand and
+    the new ones run beside them. Dropping or changing a value is a change like any
+    other.
     """
+    from harness.config import arm_axes
     from harness.experiment.arms import arms_of
     from harness.runfiles.store import RunStore
 
@@ -237,6 +243,7 @@ def check_resume_changes(run_dir: Path, old: Any, new: Any) -> dict[str, tuple[A
     if not changes:
         return changes
     can_change, gen0_depends_on = resume_can_change(), settings_with(FROM_GEN0)
+    grid_axes = {f.path for f in arm_axes() if f.is_list}
     if old.training.warmup_epochs > 0:  # the warm start trained generation 0's model
         gen0_depends_on |= {p for p in changes if p.startswith("training.")}
     store = RunStore(run_dir)
@@ -248,7 +255,8 @@ def check_resume_changes(run_dir: Path, old: Any, new: Any) -> dict[str, tuple[A
         if path == "out":
             raise BadInput(f"--resume continues {run_dir} in place; --out cannot change")
         more = after >= before if isinstance(after, int) else False
-        free = (path in can_change or (path == "recover" and more)
+        grows = path in grid_axes and all(value in after for value in before)
+        free = (path in can_change or grows or (path == "recover" and more)
                 or (path == "generations" and more and old.recover == 0))
         used = last_done >= 1 or (last_done == 0 and path in gen0_depends_on)
         if used and not free:

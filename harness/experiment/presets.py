@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.errors import BadInput
+from harness.experiment.detection import CALIBRATED_KINDS
 
 QUICK_SIZES: Mapping[str, Any] = {
     "seeds": [0, 1, 2],
@@ -38,6 +39,10 @@ of a run."""
 
 FULL_SIZES: Mapping[str, Any] = {"seeds": [0, 1, 2, 3, 4], "generations": 10}
 """What makes a collapse-question preset citable: 5 seeds, 10 generations."""
+
+DETECTORS = [f"detect:{kind}:0.9" for kind in CALIBRATED_KINDS]
+"""The detect preset's filters: each calibrated detector (harness.experiment.detection),
+keeping what scores below its human references' 0.9 quantile."""
 
 FILTER_GRID = ["none", "syntax", "partial:0.5", "tests", "noisy:0.1", "noisy:0.3",
                "perplexity:0.5"]
@@ -109,11 +114,11 @@ PRESETS: dict[str, Preset] = {
         "about 3 h (10 arms x 11 generations, and their 10 repair-only controls x 5)"),
     "detect": Preset(
         "Can AI-written code be detected and kept out of the training data?",
-        {"filters": ["none", "detect:loglik:0.9", "detect:ratio:0.9"],
+        # Every calibrated detector, quick too; the watermark is a sampler setting, not
+        # an arm, so it is its own run (docs/collapse.md, "Watermarking").
+        {"filters": ["none", *DETECTORS],
          "human_pool_share": 0.5, "human_sources": ["train", "fresh"], "generations": 2},
-        {"filters": ["none", "detect:loglik:0.9", "detect:ratio:0.9",
-                     "detect:fastdetect:0.9", "detect:binoculars:0.9", "detect:perturb:0.9",
-                     "tests"],
+        {"filters": ["none", *DETECTORS, "tests"],
          "human_pool_share": 0.5, "human_sources": ["train", "fresh"]},
         "about 28 h (70 arms x 10 generations, twice the candidates; scaled from 40 arms, "
         "not measured)"),

@@ -40,9 +40,9 @@ class SandboxHost:
     """One node's warm sandbox pool, alive for one command (a Ray actor)."""
 
     def __init__(self, executor: str, settings: SandboxSettings) -> None:
-        from harness.scaleout.worker import sandbox_pool
+        from sandbox.backends import make_executor
 
-        self.executor = sandbox_pool(executor, settings)
+        self.executor = make_executor(executor, settings)
 
     def ready(self) -> bool:
         return True

@@ -29,7 +29,6 @@ from harness.errors import EnvironmentProblem
 from harness.experiment.arms import Arm
 from harness.runfiles.store import RunStore
 from harness.scaleout.transfer import GenerationPacket, pack_generation, write_files
-from sandbox.executor import Executor, SandboxSettings
 
 _BASE: tuple[str, Any, Any] | None = None
 """(model config, model, tokenizer) of the last base model this worker process loaded.
@@ -72,6 +71,7 @@ def run_arm(cfg: RunConfig, run_id: str, arm: Arm, seed: dict[str, bytes],
             cpus: float = 1.0) -> Iterator[GenerationPacket]:
     """Run the generations of `arm` not in `seed`; yield each one once complete."""
     from harness.experiment.loop import iter_arm, load_tasks, make_context
+    from sandbox.backends import make_executor
 
     cfg = fit_to_share(cfg, cpus)
 
@@ -84,34 +84,12 @@ def run_arm(cfg: RunConfig, run_id: str, arm: Arm, seed: dict[str, bytes],
         with on_this_node():
             train_tasks, eval_tasks = load_tasks(cfg)
             model, tokenizer = base_model(cfg.model)
-            executor = sandbox_pool(cfg.executor, cfg.sandbox)
+            executor = make_executor(cfg.executor, cfg.sandbox)
         with executor:
             ctx = make_context(cfg, store, train_tasks, eval_tasks, model, tokenizer, executor,
                                log)
             for g in iter_arm(ctx, arm):
                 yield pack_generation(store, arm.arm_id, g, arm.seed)
-
-
-def sandbox_pool(name: str, settings: SandboxSettings) -> Executor:
-    """`make_executor`, tried again when a container vanished while the pool looked.
-
-    A new Docker pool first sweeps the containers of dead owners, inspecting every
-    sandbox container on the engine one by one. With several arms per node, another
-    arm's pool is often closing at that moment (or a dead worker's containers remove
-    themselves), and one inspect fails with NotFound (sandbox/docker_pool.py
-    `sweep_stale`; `containers.list(..., ignore_removed=True)` would avoid it). No
-    container of the new pool has started then, so trying again is clean.
-    """
-    import docker.errors
-
-    from sandbox.backends import make_executor
-
-    for _ in range(2):
-        try:
-            return make_executor(name, settings)
-        except docker.errors.NotFound:
-            continue
-    return make_executor(name, settings)
 
 
 @contextlib.contextmanager
