@@ -117,9 +117,10 @@ def run_experiment(cfg: RunConfig, executor: Executor, log: Log,
     provenance = {"model": model_provenance(cfg.model), "prompt_format": fmt.describe()}
     with run_directory(cfg, resume_dir, log, provenance) as (store, log):
         log(f"prompt format: {fmt.kind}, boundary {'heal' if fmt.heal else 'keep'}")
-        memory = RememberingExecutor(executor)
-        ctx = Context(cfg, store, train_tasks, eval_tasks, model, tokenizer, memory, log,
+        ctx = Context(cfg, store, train_tasks, eval_tasks, model, tokenizer, executor, log,
                       fmt, also_tasks, fresh_tasks)
+        memory = ctx.executor  # the Context wrapped it (__post_init__)
+        assert isinstance(memory, RememberingExecutor)
         arms = arms_of(cfg)
         clock = RunClock(arms, cfg.total_generations + 1, store.is_done)
         for arm in arms:
@@ -422,7 +423,6 @@ def run_generation(ctx: Context, arm: Arm, g: int) -> None:
 
 def self_training_data(ctx: Context, arm: Arm, g: int) -> TrainingData:
     """Steps 1-4: sample M_{g-1}, execute, filter, and assemble the regime's dataset."""
-
     cfg, store = ctx.cfg, ctx.store
     gen_dir = store.gen_dir(arm.arm_id, g)
 
