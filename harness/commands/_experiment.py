@@ -381,7 +381,7 @@ def _record_corrections(cfg: Any, resume: Path) -> None:
     history = store.manifest().get("resume_changes", [])
     history.append({k: {"was": a, "now": b} for k, (a, b) in changes.items()})
     store.update_manifest(resume_changes=history)
-    store.tee(_stderr)("resuming with corrected " + ", ".join(
+    store.tee(_stderr)("resuming with changed settings: " + ", ".join(
         f"{k} = {b!r} (was {a!r})" for k, (a, b) in changes.items()))
 
 
