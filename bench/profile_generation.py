@@ -1,7 +1,7 @@
 """Where one generation's time goes: every phase of the loop, timed, as a tree.
 
 Runs one arm (default `tests`, the default experiment's sizes: protocol cpu-synth,
-builtin:tiny, 512 train prompts x 4, 200 eval problems x 10) for one generation, so
+builtin:tiny, 256 train prompts x 4, 100 eval problems x 10) for one generation, so
 generation 0 (evaluation only) and generation 1 (sampling, execution, filter,
 training, evaluation) are both measured. Each phase is the real library function,
 wrapped in a timer for the duration of this script (nothing else changes): sampling,
@@ -199,8 +199,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="builtin:tiny")
     parser.add_argument("--filter", default="tests", help="the one arm's filter")
-    parser.add_argument("--train-prompts", type=int, default=512)
-    parser.add_argument("--eval-tasks", type=int, default=200)
+    parser.add_argument("--train-prompts", type=int, default=None,
+                        help="default: the run's (or the protocol's) train prompts")
+    parser.add_argument("--eval-tasks", type=int, default=None,
+                        help="default: the run's (or the protocol's) eval problems")
     parser.add_argument("--human-pool-share", type=float, default=0.0,
                         help="> 0 makes a mixed pool, so detection is profiled too")
     parser.add_argument("--threads", type=int, default=0,
@@ -231,7 +233,10 @@ def main() -> int:
         cfg.model.name = args.model
     cfg.model.threads = args.threads
     cfg.filters, cfg.seeds, cfg.generations = [args.filter], [args.seed], args.generations
-    cfg.train_prompts, cfg.eval_tasks = args.train_prompts, args.eval_tasks
+    if args.train_prompts is not None:
+        cfg.train_prompts = args.train_prompts
+    if args.eval_tasks is not None:
+        cfg.eval_tasks = args.eval_tasks
     cfg.human_pool_share = args.human_pool_share
     if args.also_eval_tasks is not None:
         cfg.also_eval_tasks = args.also_eval_tasks

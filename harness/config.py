@@ -221,11 +221,11 @@ class RunConfig:
     also_eval_tasks: int = _f(0, "Problems of each --also-eval suite used (first N of its "
                                  "eval split); 0 = all. More than a suite has is refused.",
                               legacy=0, section="scoring", effect=FROM_GEN0)
-    eval_tasks: int = _f(200, "Eval problems used (first N of the split); 0 = all. More than "
+    eval_tasks: int = _f(100, "Eval problems used (first N of the split); 0 = all. More than "
                               "the split has is refused.", section="scoring",
                         effect=FROM_GEN0)
     generations: int = _f(5, "Self-training generations after generation 0.")
-    train_prompts: int = _f(512, "Train prompts sampled (without replacement) per generation; "
+    train_prompts: int = _f(256, "Train prompts sampled (without replacement) per generation; "
                                  "more than the split has is refused.")
     n_train: int = _f(4, "Completions sampled per train prompt.")
     n_eval: int = _f(10, "Completions sampled per eval problem (n of pass@k).", section="scoring",

@@ -35,6 +35,9 @@ from harness.experiment.protocols import Protocol, get_protocol
 from tests.run_fixtures import ArmSpec, RunSpec, write_run
 
 REPO = Path(__file__).resolve().parent.parent
+CPU_SYNTH = "cpu-synth@1"
+"""The fixtures' protocol: v1, whose entries stay valid after v2 became the default (a
+board of v1 entries must still build)."""
 
 # ------------------------------------------------------------ hand-made entries
 
@@ -64,7 +67,7 @@ def make_entry(model: str, flt: str, pass1: Sequence[float], diversity: Sequence
                run_id: str = "run-1", tail: Sequence[float] | None = None,
                seeds: Sequence[int] = (0,)) -> dict[str, Any]:
     """One export entry as `export` writes it, for a run of `protocol` (cpu-synth)."""
-    protocol = protocol or get_protocol("cpu-synth")
+    protocol = protocol or get_protocol(CPU_SYNTH)
     gens = list(range(len(pass1)))
     collapse = collapse_summary(pass1, diversity).to_dict()
     first_half = collapse["first_gen_below_half"]
@@ -164,7 +167,7 @@ def test_board_of_two_models_is_valid_and_ranked(tmp_path: Path) -> None:
     jsonschema.Draft202012Validator(board_schema()).validate(board)
     (only,) = board["boards"]
     assert only["protocol"]["name"] == "cpu-synth"
-    assert only["protocol"]["hash"] == get_protocol("cpu-synth").hash
+    assert only["protocol"]["hash"] == get_protocol(CPU_SYNTH).hash
     assert only["arms"] == ["tests", "none"]
     models = only["models"]
     assert [m["model"] for m in models] == ["holds", "falls"]
@@ -308,17 +311,9 @@ def test_refuses_entries_without_a_protocol(tmp_path: Path) -> None:
         build_board(write_docs(tmp_path, doc))
 
 
-def test_refuses_two_versions_of_one_protocol(tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    import dataclasses
-
-    import harness.experiment.protocols
-
-    v1 = get_protocol("cpu-synth")
-    v2 = dataclasses.replace(v1, version=2, settings={**v1.settings, "generations": 6})
-    shipped = (*harness.experiment.protocols.shipped_protocols(), v2)
-    monkeypatch.setattr(harness.experiment.protocols, "shipped_protocols", lambda: shipped)
-    newer = make_doc([make_entry("m2", "none", [*STEADY, 0.46], [*DIV, 0.29], protocol=v2,
+def test_refuses_two_versions_of_one_protocol(tmp_path: Path) -> None:
+    v1, v2 = get_protocol("cpu-synth@1"), get_protocol("cpu-synth@2")
+    newer = make_doc([make_entry("m2", "none", STEADY, DIV, protocol=v2,
                                  run_id="r2")])
     with pytest.raises(BadInput, match=r"cannot mix cpu-synth v1 \(e0.json: entries\[0\]\) and "
                                        r"v2 \(e1.json: entries\[0\]\)"):
@@ -369,7 +364,7 @@ def test_validation_checks_the_claim(edit: Any, message: str) -> None:
 
 def _protocol_run(root: Path, run_id: str, model: str, none: ArmSpec, tests: ArmSpec,
                   rng_seed: int = 0) -> Path:
-    protocol = get_protocol("cpu-synth")
+    protocol = get_protocol(CPU_SYNTH)
     return write_run(root, RunSpec(
         run_id=run_id, arms=(tests, none), seeds=(0,), n_tasks=200, n=10, ks=(1, 10),
         model=model, rng_seed=rng_seed,
@@ -395,7 +390,7 @@ def test_real_entries_from_fixture_runs(tmp_path: Path) -> None:
         done = cli("export", str(run), "--out", str(tmp_path / name), "--n-boot", "200")
         assert done.returncode == 0, done.stderr
     doc = json.loads((tmp_path / "e1.json").read_text())
-    protocol = get_protocol("cpu-synth")
+    protocol = get_protocol(CPU_SYNTH)
     for entry in doc["entries"]:
         assert entry["protocol"] == protocol.identity()
         assert protocol.mismatches(entry["config"]) == []
@@ -447,7 +442,7 @@ def test_real_entries_from_fixture_runs(tmp_path: Path) -> None:
 
 
 def test_export_refuses_a_run_that_is_not_its_protocol(tmp_path: Path) -> None:
-    protocol = get_protocol("cpu-synth")
+    protocol = get_protocol(CPU_SYNTH)
     run = write_run(tmp_path, RunSpec(changes={"protocol": protocol.claim}))  # 3 generations
     with pytest.raises(BadInput, match=r"run 20260101-000000-aaaa \(.*\) does not match "
                                        r"protocol cpu-synth v1 it claims: eval_tasks = 12"):

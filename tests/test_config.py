@@ -103,7 +103,7 @@ def test_the_plan_line_counts_arms_generations_and_samples() -> None:
     assert plan_line(cfg, done=3) == (
         "plan: 8 arm(s) (4 of them repair-only controls, whose first 5 generations are "
         "copies) x 8 generations (gen 0 + 5 self-training + 2 repair) = 64 "
-        "generations to score; each samples 512 train prompts x 4 and all eval problems "
+        "generations to score; each samples 256 train prompts x 4 and all eval problems "
         "x 10; 3 already done")
 
 

@@ -26,6 +26,7 @@ from harness.experiment.protocols import (
 
 RELEASED = {
     ("cpu-synth", 1): "017f89471800555a2d2ad817f0bea522d22c5006b881a702d09e1ccdc011f613",
+    ("cpu-synth", 2): "dc6e4a533027b570e5463aaa81cf8aa2dee50814adbce2dea994c3c0757fa750",
     ("cpu-synth-quick", 1): "3f0d2846517f117d2ef713967106e10063b80bf009c15d5bdb7cc9de42c6405b",
     ("humaneval-gpu", 1): "5deab03857ed8e51b2ca1f108ae58fb49de1ed1adf4f078f5af150bae509640c",
     ("humaneval-gpu", 2): "33939dd38d90e69c36da3d069dc06e3fb945f5b8bde6578b0b1f0d14f7d55b89",
@@ -93,11 +94,21 @@ def test_humaneval_gpu_is_the_real_model_experiment(version: int) -> None:
         ("completion", "keep") if version == 1 else ("auto", "heal"))
 
 
-def test_cpu_synth_is_the_default_experiment_it_froze() -> None:
-    s = get_protocol("cpu-synth").settings
+def test_the_default_run_is_the_latest_cpu_synth() -> None:
+    """`collapse-bench run` with no options runs cpu-synth's latest version, every frozen
+    setting: a changed default must come with a new version of the protocol."""
+    latest = get_protocol("cpu-synth")
+    assert latest.mismatches(dict(flatten(to_dict(RunConfig())))) == []
+    assert (latest.version, latest.settings["train_prompts"], latest.settings["eval_tasks"]) == (
+        2, 256, 100)
+
+
+def test_cpu_synth_v1_stays_the_experiment_it_froze() -> None:
+    s = get_protocol("cpu-synth@1").settings
     assert (s["train_suite"], s["eval_suite"], s["eval_tasks"]) == ("synth", "synth", 200)
     assert (s["generations"], s["filters"], s["seeds"]) == (5, ["tests", "none"], [0])
     assert s["ks"] == [1, 10] and s["train_temperatures"] == [1.0]
+    assert (s["train_prompts"], s["sampling.prompt_format"]) == (512, "completion")
 
 
 # ------------------------------------------------------------------- the format
@@ -107,7 +118,7 @@ def test_hash_is_canonical() -> None:
     assert settings_hash({"a": 1.0, "b": [1, 2]}) == settings_hash({"b": [1, 2], "a": 1.0})
     data = _data("cpu-synth")
     data["config"]["sampling"]["top_p"] = 1  # an int where the field is a float
-    assert parse_protocol(data, "x").hash == get_protocol("cpu-synth").hash
+    assert parse_protocol(data, "x").hash == get_protocol("cpu-synth@1").hash
 
 
 @pytest.mark.parametrize(("edit", "message"), [
@@ -133,7 +144,9 @@ def test_broken_protocol_file_is_one_line(edit: Any, message: str) -> None:
 
 def test_protocol_lookup() -> None:
     latest = get_protocol("cpu-synth")
-    assert get_protocol("cpu-synth@1") == latest == get_protocol(latest.claim)
+    assert latest.version == 2 and get_protocol("cpu-synth@2") == latest == get_protocol(
+        latest.claim)
+    assert get_protocol("cpu-synth@1").version == 1
     with pytest.raises(BadInput, match="unknown protocol 'nope'; known: cpu-synth"):
         get_protocol("nope")
     with pytest.raises(BadInput, match="unknown version 'cpu-synth@9'"):
@@ -149,7 +162,7 @@ def test_claim_check_names_the_differences() -> None:
     assert check_claim(protocol.claim, flat, "run x") == protocol
     with pytest.raises(BadInput) as info:
         check_claim(protocol.claim, {**flat, "generations": 3, "training.epochs": 1}, "run x")
-    assert str(info.value) == ("run x does not match protocol cpu-synth v1 it claims: "
+    assert str(info.value) == ("run x does not match protocol cpu-synth v2 it claims: "
                                "generations = 3 (protocol: 5); training.epochs = 1 "
                                "(protocol: 3)")
     with pytest.raises(BadInput, match="not a protocol claim"):
@@ -203,7 +216,7 @@ def test_protocol_refuses_what_it_fixes(capsys: pytest.CaptureFixture[str], args
     code, out, err = _run(capsys, "run", "--protocol", "cpu-synth", *args, "--print-config")
     assert code == 2 and out == ""
     assert err.count("\n") == 1
-    assert err.startswith(f"error: protocol cpu-synth v1 fixes {named}; only --model, ")
+    assert err.startswith(f"error: protocol cpu-synth v2 fixes {named}; only --model, ")
 
 
 def test_config_file_under_a_protocol(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -216,7 +229,7 @@ def test_config_file_under_a_protocol(capsys: pytest.CaptureFixture[str], tmp_pa
     copy.write_text(out.replace("generations = 5", "generations = 2"))
     code, _, err = _run(capsys, "run", "--config", str(copy), "--print-config")
     assert code == 2 and err.count("\n") == 1
-    assert "does not match protocol cpu-synth v1 it claims: generations = 2 (protocol: 5)" in err
+    assert "does not match protocol cpu-synth v2 it claims: generations = 2 (protocol: 5)" in err
 
 
 def test_resume_of_a_protocol_run_keeps_it(capsys: pytest.CaptureFixture[str],
@@ -228,7 +241,7 @@ def test_resume_of_a_protocol_run_keeps_it(capsys: pytest.CaptureFixture[str],
     run_dir.mkdir()
     save_toml(cfg, run_dir / "config.toml")
     code, _, err = _run(capsys, "run", "--resume", str(run_dir), "--lr", "0.01")
-    assert code == 2 and "protocol cpu-synth v1 fixes --training.learning-rate" in err
+    assert code == 2 and "protocol cpu-synth v2 fixes --training.learning-rate" in err
     code, _, err = _run(capsys, "run", "--resume", str(run_dir), "--protocol", "humaneval-gpu")
     assert code == 2 and "ran protocol cpu-synth" in err
 

@@ -30,8 +30,8 @@ slope, first generation below half, diversity retention, with 95% intervals).
 @ray_options
 @click.option("--preset", "preset_name", default=None, metavar="NAME",
               help=f"A named experiment shape, one of {' | '.join(PRESETS)}: NAME runs its "
-                   "quick version (15 to 30 minutes on 2 CPU cores), NAME-full the version "
-                   "to cite (docs/collapse.md).")
+                   "quick version (20 to 30 minutes on 2 CPU cores, detect's 36 arms over an "
+                   "hour: README), NAME-full the version to cite (docs/collapse.md).")
 @click.option("--quick", is_flag=True,
               help=f"The default grid's quick version (preset {DEFAULT_PRESET}: "
                    f"{flags_text(DEFAULT.quick_sizes)}; other settings as the default run), "

@@ -34,11 +34,13 @@ QUICK_SIZES: Mapping[str, Any] = {
     "train_prompts": 256,
     "eval_tasks": 100,
 }
-"""What makes a collapse-question preset quick: half the train prompts and eval problems
-of a run."""
+"""What makes a collapse-question preset quick: 3 seeds at the default run's sizes (protocol
+cpu-synth v2), fixed here so that a preset does not move when a default does."""
 
-FULL_SIZES: Mapping[str, Any] = {"seeds": [0, 1, 2, 3, 4], "generations": 10}
-"""What makes a collapse-question preset citable: 5 seeds, 10 generations."""
+FULL_SIZES: Mapping[str, Any] = {"seeds": [0, 1, 2, 3, 4], "generations": 10,
+                                 "train_prompts": 512, "eval_tasks": 200}
+"""What makes a collapse-question preset citable: 5 seeds, 10 generations, and twice the
+quick sizes (cpu-synth v1's 512 train prompts and 200 eval problems)."""
 
 DETECTORS = [f"detect:{kind}:0.9" for kind in CALIBRATED_KINDS]
 """The detect preset's filters: each calibrated detector (harness.experiment.detection),
